@@ -1,0 +1,115 @@
+/**
+ * One typed, frozen settings object built from the environment (and `.env`).
+ * Variable names follow the seed so its deployments move over unchanged; every
+ * variable is validated here, once, at start-up, and a bad value names itself.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { bool, int, oneOf, pattern, type Spec, str, url } from './parse.ts';
+
+export const settingSpecs = {
+  HOST: str('127.0.0.1', 'Address the HTTP server binds to. Loopback by default; set 0.0.0.0 to expose it.'),
+  PORT: int(8000, 'HTTP port.', 0, 65535),
+  DATABASE_URL: str('', 'postgres:// URL of a PostgreSQL server. Empty: embedded PGlite under DATA_DIR.'),
+  DATA_DIR: str('./.task-executor', 'Folder for the embedded database and per-task working directories.'),
+  DATABASE_POOL_SIZE: int(10, 'Connections in the PostgreSQL pool.', 1, 200),
+  BODY_LIMIT_BYTES: int(1024 * 1024, 'Largest accepted request body, in bytes (larger: 413).', 1024, 1 << 30),
+  LOG_LEVEL: oneOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'pino log level.'),
+  ENABLE_DOCS: bool(true, 'Serve /docs (Swagger UI). /openapi.json is always served.'),
+
+  NUM_INTERNAL_WORKERS: int(3, 'In-process workers started with the server.', 0, 50),
+  AUTO_START_WORKERS: bool(true, 'Start the in-process workers when the server starts.'),
+  INTERNAL_WORKER_BACKEND: str('command', 'Backend the in-process workers drive (command).'),
+  INTERNAL_WORKER_MAX_PARALLEL: int(1, 'Tasks each in-process worker runs at once.', 1, 1000),
+  ENABLE_BACKGROUND_TASKS: bool(
+    true,
+    'Run the reaper (lease expiry, timeouts, offline workers) and callbacks.',
+  ),
+
+  DEFAULT_TIMEOUT_MINUTES: int(30, 'timeout_minutes when a task gives none.', 1, 180),
+  DEFAULT_MAX_STEPS: int(30, 'max_steps when a task gives none.', 1, 1000),
+  DEFAULT_PRIORITY: int(5, 'priority when a task gives none (0–10, higher first).', 0, 10),
+  DEFAULT_MAX_ATTEMPTS: int(
+    1,
+    'max_attempts when a task gives none: claims allowed before a lost worker fails it.',
+    1,
+    100,
+  ),
+  DEFAULT_AGENT_MODEL: str('gpt-4o', 'agent_config.model when a task gives none.'),
+
+  TIMEOUT_CHECK_INTERVAL: int(5, 'Seconds between reaper passes.', 1, 3600),
+  WORKER_POLL_INTERVAL: int(2, 'Seconds between claim polls when no wake-up arrives (the backstop).', 1, 600),
+  WORKER_HEARTBEAT_TIMEOUT: int(
+    60,
+    'Seconds without a heartbeat before a worker is marked offline.',
+    5,
+    86400,
+  ),
+  LEASE_SECONDS: int(60, 'Lease a claim grants; every heartbeat extends it by this much.', 5, 86400),
+  HEARTBEAT_INTERVAL: int(
+    10,
+    'Seconds between a worker’s heartbeats (keep well under LEASE_SECONDS).',
+    1,
+    3600,
+  ),
+  WORKER_SHUTDOWN_GRACE: int(
+    30,
+    'Seconds running tasks get to finish on SIGTERM before they are given back.',
+    0,
+    86400,
+  ),
+  WORKER_ID_PATTERN: pattern('^worker-\\d{3}-(kind|internal)$', 'Regular expression a worker id must match.'),
+
+  COMMAND_BACKEND_CMD: str(
+    '',
+    'Command the `command` backend runs per task: a JSON argv array (placeholders {task_id} {problem_id} {max_steps} {attempt} {result_file} {workdir}) or a shell line (use $PROBLEM_ID etc.).',
+  ),
+  COMMAND_KILL_GRACE_MS: int(
+    5000,
+    'Milliseconds between SIGTERM and SIGKILL when a command is stopped.',
+    0,
+    600000,
+  ),
+
+  CALLBACK_MAX_ATTEMPTS: int(5, 'Delivery attempts for a task’s callback_url.', 1, 50),
+  CALLBACK_TIMEOUT_MS: int(10000, 'Timeout of one callback POST, in milliseconds.', 100, 600000),
+  CALLBACK_BACKOFF_MS: int(1000, 'First retry delay for callbacks; doubles each attempt.', 10, 3600000),
+
+  NOTIFY_DEBOUNCE_MS: int(2, 'At most one wake-up NOTIFY per this many milliseconds.', 0, 10000),
+  API_URL: url('', 'Base URL a remote worker or the CLI talks to (e.g. http://127.0.0.1:8000).'),
+
+  OPENAI_API_KEY: str('', 'Key for the OpenAI upstream of the LLM gateway (kept server-side).'),
+  OPENROUTER_API_KEY: str('', 'Key for the OpenRouter upstream of the LLM gateway (kept server-side).'),
+} satisfies Record<string, Spec<unknown>>;
+
+type Specs = typeof settingSpecs;
+export type Config = { readonly [K in keyof Specs]: Specs[K] extends Spec<infer T> ? T : never };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads `.env` from the working directory (without overriding real variables) when it exists. */
+export function loadDotEnv(file = resolve('.env')): void {
+  if (existsSync(file)) process.loadEnvFile(file);
+}
+
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Config> = {},
+): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, spec] of Object.entries(settingSpecs) as [string, Spec<unknown>][]) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') {
+      out[name] = spec.default;
+      continue;
+    }
+    const parsed = spec.parse(raw.trim());
+    if (parsed.ok) out[name] = parsed.value;
+    else problems.push(`${name}=${JSON.stringify(raw)}: expected ${parsed.expected}`);
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  return Object.freeze({ ...out, ...overrides }) as Config;
+}

@@ -1,0 +1,82 @@
+/** Small parsers for environment values: each knows its default, its doc line and the form it expects. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
+export interface Spec<T> {
+  default: T;
+  doc: string;
+  parse(raw: string): Parsed<T>;
+}
+
+const fail = (expected: string) => ({ ok: false, expected }) as const;
+
+export function str(def: string, doc: string): Spec<string> {
+  return { default: def, doc, parse: (raw) => ({ ok: true, value: raw }) };
+}
+
+export function int(def: number, doc: string, min: number, max: number): Spec<number> {
+  return {
+    default: def,
+    doc,
+    parse(raw) {
+      const n = Number(raw);
+      return /^-?\d+$/.test(raw) && n >= min && n <= max
+        ? { ok: true, value: n }
+        : fail(`an integer from ${min} to ${max}`);
+    },
+  };
+}
+
+export function bool(def: boolean, doc: string): Spec<boolean> {
+  return {
+    default: def,
+    doc,
+    parse(raw) {
+      const v = raw.toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(v)) return { ok: true, value: true };
+      if (['0', 'false', 'no', 'off'].includes(v)) return { ok: true, value: false };
+      return fail('true or false');
+    },
+  };
+}
+
+export function oneOf<T extends string>(def: T, choices: readonly T[], doc: string): Spec<T> {
+  return {
+    default: def,
+    doc,
+    parse: (raw) =>
+      (choices as readonly string[]).includes(raw)
+        ? { ok: true, value: raw as T }
+        : fail(`one of ${choices.join(', ')}`),
+  };
+}
+
+export function pattern(def: string, doc: string): Spec<string> {
+  return {
+    default: def,
+    doc,
+    parse(raw) {
+      try {
+        new RegExp(raw);
+        return { ok: true, value: raw };
+      } catch {
+        return fail('a valid regular expression');
+      }
+    },
+  };
+}
+
+export function url(def: string, doc: string): Spec<string> {
+  return {
+    default: def,
+    doc,
+    parse(raw) {
+      try {
+        const u = new URL(raw);
+        return u.protocol === 'http:' || u.protocol === 'https:'
+          ? { ok: true, value: raw }
+          : fail('an http(s) URL');
+      } catch {
+        return fail('an http(s) URL');
+      }
+    },
+  };
+}

@@ -1,0 +1,28 @@
+/** Classifies driver errors once, so the API can answer 503 for an unreachable database. */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EPIPE',
+  'EHOSTUNREACH',
+]);
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (CONNECTION_CODES.has(code)) return true;
+    // SQLSTATE class 08 = connection exception; 57P01-03 = admin shutdown, crash shutdown, cannot connect now.
+    if (/^08/.test(code) || /^57P0[1-3]$/.test(code)) return true;
+  }
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
+    err.message,
+  );
+}
+
+/** Unique-violation on a named constraint (SQLSTATE 23505). */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { code?: unknown; constraint?: unknown };
+  return e?.code === '23505' && (constraint === undefined || e.constraint === constraint);
+}

@@ -1,0 +1,128 @@
+-- Task Executor schema, version 1. Migrations are immutable: change the schema with a new file.
+
+CREATE TABLE tasks (
+  id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  -- Strictly increasing submit order: breaks priority ties FIFO, also inside one batch
+  -- (every row of a batch shares created_at, which is the transaction's now()).
+  seq                 bigint GENERATED ALWAYS AS IDENTITY,
+  problem_id          text NOT NULL,
+  status              text NOT NULL DEFAULT 'pending'
+                      CONSTRAINT tasks_status_check
+                      CHECK (status IN ('pending', 'running', 'completed', 'failed', 'timeout', 'cancelled')),
+  priority            smallint NOT NULL DEFAULT 5 CONSTRAINT tasks_priority_check CHECK (priority BETWEEN 0 AND 10),
+  backend_type        text,
+  -- max_steps, timeout_minutes, agent_config, callback_url, metadata, labels
+  parameters          jsonb NOT NULL DEFAULT '{}'::jsonb,
+  worker_id           text,
+  -- The fencing token: incremented by every claim; only the holder of the current attempt may report.
+  attempt             integer NOT NULL DEFAULT 0,
+  max_attempts        integer NOT NULL DEFAULT 1 CONSTRAINT tasks_max_attempts_check CHECK (max_attempts >= 1),
+  -- Claims given back by a draining worker; they do not count against max_attempts.
+  releases            integer NOT NULL DEFAULT 0,
+  lease_expires_at    timestamptz,
+  deadline_at         timestamptz,
+  cancel_requested_at timestamptz,
+  result              jsonb,
+  error_details       jsonb,
+  idempotency_key     text CONSTRAINT tasks_idempotency_key_key UNIQUE,
+  callback_state      text CONSTRAINT tasks_callback_state_check CHECK (callback_state IN ('pending', 'delivered', 'failed')),
+  callback_attempts   integer NOT NULL DEFAULT 0,
+  callback_next_at    timestamptz,
+  created_at          timestamptz NOT NULL DEFAULT now(),
+  updated_at          timestamptz NOT NULL DEFAULT now(),
+  started_at          timestamptz,
+  completed_at        timestamptz
+);
+
+-- The claim reads this index in order and stops at its limit: cost stays flat as the backlog grows.
+CREATE INDEX tasks_claim_idx ON tasks (priority DESC, seq) WHERE status = 'pending';
+-- The reaper's two scans and the per-worker running count touch only running rows.
+CREATE INDEX tasks_lease_idx ON tasks (lease_expires_at) WHERE status = 'running';
+CREATE INDEX tasks_deadline_idx ON tasks (deadline_at) WHERE status = 'running';
+CREATE INDEX tasks_worker_status_idx ON tasks (worker_id, status);
+CREATE INDEX tasks_created_idx ON tasks (created_at DESC, seq DESC);
+CREATE INDEX tasks_problem_idx ON tasks (problem_id);
+CREATE INDEX tasks_labels_idx ON tasks USING gin ((parameters -> 'labels') jsonb_path_ops);
+CREATE INDEX tasks_callback_due_idx ON tasks (callback_next_at) WHERE callback_state = 'pending';
+
+CREATE TABLE task_logs (
+  -- Monotonic cursor for feeds (`after=`).
+  id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  task_id   uuid NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+  timestamp timestamptz NOT NULL DEFAULT now(),
+  level     text NOT NULL CONSTRAINT task_logs_level_check
+            CHECK (level IN ('debug', 'info', 'warning', 'error', 'critical')),
+  message   text NOT NULL,
+  context   jsonb,
+  source    text NOT NULL DEFAULT 'worker',
+  attempt   integer
+);
+CREATE INDEX task_logs_task_idx ON task_logs (task_id, id);
+
+CREATE TABLE workers (
+  id                  text PRIMARY KEY,
+  backend_type        text NOT NULL,
+  -- idle | offline | draining are stored; "busy" is derived from running tasks when read.
+  status              text NOT NULL DEFAULT 'idle'
+                      CONSTRAINT workers_status_check CHECK (status IN ('idle', 'busy', 'offline', 'draining')),
+  capabilities        jsonb NOT NULL DEFAULT '{}'::jsonb,
+  max_parallel_tasks  integer NOT NULL DEFAULT 1,
+  -- supported_problems compiled to LIKE patterns at registration; empty = every problem.
+  problem_patterns    text[] NOT NULL DEFAULT '{}',
+  metadata            jsonb NOT NULL DEFAULT '{}'::jsonb,
+  last_heartbeat      timestamptz NOT NULL DEFAULT now(),
+  registered_at       timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE llm_conversations (
+  id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  seq               bigint GENERATED ALWAYS AS IDENTITY,
+  task_id           uuid REFERENCES tasks (id) ON DELETE CASCADE,
+  session_id        text,
+  model_name        text,
+  model_config      jsonb NOT NULL DEFAULT '{}'::jsonb,
+  started_at        timestamptz NOT NULL DEFAULT now(),
+  ended_at          timestamptz,
+  message_count     integer NOT NULL DEFAULT 0,
+  prompt_tokens     bigint NOT NULL DEFAULT 0,
+  completion_tokens bigint NOT NULL DEFAULT 0,
+  total_tokens      bigint NOT NULL DEFAULT 0,
+  cost              double precision,
+  success           boolean,
+  metadata          jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+CREATE INDEX llm_conversations_task_idx ON llm_conversations (task_id);
+CREATE INDEX llm_conversations_model_idx ON llm_conversations (model_name);
+
+CREATE TABLE llm_messages (
+  id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  conversation_id uuid NOT NULL REFERENCES llm_conversations (id) ON DELETE CASCADE,
+  seq             integer NOT NULL,
+  role            text NOT NULL,
+  content         jsonb,
+  tool_calls      jsonb,
+  tool_call_id    text,
+  name            text,
+  metadata        jsonb NOT NULL DEFAULT '{}'::jsonb,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT llm_messages_conversation_seq_key UNIQUE (conversation_id, seq)
+);
+
+CREATE TABLE llm_calls (
+  id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  conversation_id   uuid NOT NULL REFERENCES llm_conversations (id) ON DELETE CASCADE,
+  seq               integer NOT NULL,
+  prompt_from_seq   integer,
+  prompt_to_seq     integer,
+  request           jsonb NOT NULL,
+  response          jsonb,
+  status            integer,
+  latency_ms        double precision,
+  ttft_ms           double precision,
+  prompt_tokens     integer,
+  completion_tokens integer,
+  cost              double precision,
+  error             text,
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT llm_calls_conversation_seq_key UNIQUE (conversation_id, seq)
+);

@@ -1,0 +1,9 @@
+export { recordCallbackAttempt, takeDueCallbacks } from './callbacks.ts';
+export { FENCING_CODES, QueueError, type QueueErrorCode } from './errors.ts';
+export type { LogQuery } from './logs.ts';
+export { type CancelOutcome, createQueue, type Queue, type QueueOptions } from './queue.ts';
+export { reapOnce } from './reaper.ts';
+export type { CreatedTask, TaskFilter, TaskStats } from './tasks.ts';
+export type { Completion } from './transitions.ts';
+export * from './types.ts';
+export { globsToLikePatterns, type WorkerStats } from './workers.ts';

@@ -1,0 +1,83 @@
+/** task_logs: append-only. Worker appends are fenced; the server's own entries (callbacks, reaper) are not. */
+import type { Queryable } from '../db/types.ts';
+import { type Row, toLog } from './rows.ts';
+import type { LogLevel, NewLog, TaskLog } from './types.ts';
+
+const logArrays = (logs: readonly NewLog[], defaultSource: string) => [
+  logs.map((l) => l.level),
+  logs.map((l) => l.message),
+  logs.map((l) => (l.context === undefined || l.context === null ? null : JSON.stringify(l.context))),
+  logs.map((l) => l.source ?? defaultSource),
+  logs.map((l) => l.timestamp ?? null),
+];
+
+// The batch lands only while the caller holds the current attempt. FOR SHARE makes a
+// concurrent complete/reap wait for this insert (or this insert see the new state), so no
+// log line of a stale attempt is accepted after its task moved on.
+const FENCED_APPEND_SQL = `
+INSERT INTO task_logs (task_id, attempt, level, message, context, source, timestamp)
+SELECT t.id, t.attempt, l.level, l.message, l.context::jsonb, l.source, COALESCE(l.ts, now())
+FROM (SELECT id, attempt FROM tasks
+      WHERE id = $1 AND status = 'running' AND worker_id = $2 AND ($3::int IS NULL OR attempt = $3::int)
+      FOR SHARE) t,
+     unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[]) WITH ORDINALITY
+       AS l(level, message, context, source, ts, ord)
+ORDER BY l.ord`;
+
+/** Returns the number of rows written (0 = refused by the fence when logs were given). */
+export async function appendFenced(
+  db: Queryable,
+  taskId: string,
+  workerId: string,
+  attempt: number | null,
+  logs: readonly NewLog[],
+): Promise<number> {
+  const r = await db.query(FENCED_APPEND_SQL, [taskId, workerId, attempt, ...logArrays(logs, 'worker')]);
+  return r.rowCount;
+}
+
+export async function appendSystem(db: Queryable, taskId: string, logs: readonly NewLog[]): Promise<void> {
+  await db.query(
+    `INSERT INTO task_logs (task_id, attempt, level, message, context, source, timestamp)
+     SELECT $1, (SELECT attempt FROM tasks WHERE id = $1), l.level, l.message, l.context::jsonb, l.source, COALESCE(l.ts, now())
+     FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) WITH ORDINALITY
+       AS l(level, message, context, source, ts, ord)
+     ORDER BY l.ord`,
+    [taskId, ...logArrays(logs, 'server')],
+  );
+}
+
+export interface LogQuery {
+  levels?: readonly LogLevel[];
+  since?: string;
+  /** Cursor: only entries with id greater than this. */
+  after?: number;
+  limit: number;
+  /** newest = the last `limit` entries (seed behaviour: "recent logs"); oldest = from the cursor on. */
+  order: 'newest' | 'oldest';
+}
+
+export async function readLogs(db: Queryable, taskId: string, q: LogQuery): Promise<TaskLog[]> {
+  const params: unknown[] = [taskId];
+  const where = ['task_id = $1'];
+  if (q.levels?.length) {
+    params.push(q.levels);
+    where.push(`level = ANY($${params.length}::text[])`);
+  }
+  if (q.since) {
+    params.push(q.since);
+    where.push(`timestamp >= $${params.length}::timestamptz`);
+  }
+  if (q.after !== undefined) {
+    params.push(q.after);
+    where.push(`id > $${params.length}`);
+  }
+  params.push(q.limit);
+  const dir = q.order === 'newest' ? 'DESC' : 'ASC';
+  const { rows } = await db.query<Row>(
+    `SELECT * FROM task_logs WHERE ${where.join(' AND ')} ORDER BY id ${dir} LIMIT $${params.length}`,
+    params,
+  );
+  const logs = rows.map(toLog);
+  return q.order === 'newest' ? logs.reverse() : logs;
+}

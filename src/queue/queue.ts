@@ -1,0 +1,230 @@
+/**
+ * The queue's public face: every task and worker operation the API and the workers use.
+ * SQL stays in the files beside this one; this file adds the fencing diagnosis, wake-ups
+ * and events (claims, fencing refusals, terminal tasks) that metrics and callbacks follow.
+ */
+import { EventEmitter } from 'node:events';
+import type { Db, Queryable } from '../db/types.ts';
+import { QueueError } from './errors.ts';
+import { appendFenced, appendSystem, type LogQuery, readLogs } from './logs.ts';
+import { WakeNotifier } from './notifier.ts';
+import { type Row, toTask } from './rows.ts';
+import { type CreatedTask, getTask, insertTasks, listTasks, type TaskFilter, taskStats } from './tasks.ts';
+import * as tx from './transitions.ts';
+import type {
+  HeartbeatResult,
+  Json,
+  Lease,
+  NewLog,
+  NewTask,
+  Task,
+  TaskLog,
+  WorkerRegistration,
+  WorkerStatus,
+} from './types.ts';
+import { TERMINAL_STATUSES } from './types.ts';
+import * as workers from './workers.ts';
+
+export interface QueueOptions {
+  leaseSeconds: number;
+  notifyDebounceMs: number;
+}
+
+export interface QueueEventMap {
+  claimed: [count: number];
+  fencing_rejected: [code: string];
+  terminal: [taskIds: string[]];
+}
+
+export type CancelOutcome = { task: Task; outcome: 'cancelled' | 'cancel_requested' };
+
+export function createQueue(db: Db, opts: QueueOptions) {
+  const notifier = new WakeNotifier(db, opts.notifyDebounceMs);
+  const events = new EventEmitter<QueueEventMap>();
+  events.setMaxListeners(0);
+
+  const terminal = (rows: readonly Row[]) => {
+    const ids = rows
+      .filter((r) => TERMINAL_STATUSES.includes(r.status as Task['status']))
+      .map((r) => r.id as string);
+    if (ids.length > 0) events.emit('terminal', ids);
+  };
+
+  /** A fenced statement matched nothing: find out why, as precisely as the row allows. */
+  async function refuse(taskId: string, workerId: string, attempt: number | null): Promise<never> {
+    const task = await getTask(db, taskId);
+    let err: QueueError;
+    if (!task) err = new QueueError('TASK_NOT_FOUND', `Task ${taskId} not found`);
+    else if (TERMINAL_STATUSES.includes(task.status))
+      err = new QueueError('TASK_ALREADY_TERMINAL', `Task ${taskId} is already ${task.status}`, {
+        status: task.status,
+      });
+    else if (task.status !== 'running')
+      err = new QueueError('TASK_NOT_RUNNING', `Task ${taskId} is ${task.status}, not running`, {
+        status: task.status,
+      });
+    else if (task.worker_id !== workerId)
+      err = new QueueError('TASK_NOT_HELD', `Task ${taskId} is held by another worker`, {
+        worker_id: workerId,
+      });
+    else
+      err = new QueueError(
+        'STALE_ATTEMPT',
+        `Attempt ${attempt} of task ${taskId} is stale; current is ${task.attempt}`,
+        {
+          attempt,
+          current_attempt: task.attempt,
+        },
+      );
+    if (err.code !== 'TASK_NOT_FOUND') events.emit('fencing_rejected', err.code);
+    throw err;
+  }
+
+  return {
+    db,
+    notifier,
+    events,
+    start: () => notifier.start(),
+    stop: () => notifier.stop(),
+
+    // ── submit and read ───────────────────────────────────────────────────────
+    async submit(inputs: readonly NewTask[]): Promise<CreatedTask[]> {
+      const created = await db.transaction((t) => insertTasks(t, inputs));
+      if (created.some((c) => c.created)) notifier.wake();
+      return created;
+    },
+    getTask: (id: string) => getTask(db, id),
+    async mustGetTask(id: string): Promise<Task> {
+      const task = await getTask(db, id);
+      if (!task) throw new QueueError('TASK_NOT_FOUND', `Task ${id} not found`);
+      return task;
+    },
+    listTasks: (f: TaskFilter) => listTasks(db, f),
+    taskStats: (withProblems = true) => taskStats(db, withProblems),
+    readLogs: (taskId: string, q: LogQuery): Promise<TaskLog[]> => readLogs(db, taskId, q),
+
+    async cancel(id: string): Promise<CancelOutcome> {
+      const pending = await tx.cancelPending(db, id);
+      if (pending) {
+        terminal([pending]);
+        return { task: toTask(pending), outcome: 'cancelled' };
+      }
+      const running = await tx.requestCancel(db, id);
+      if (running) {
+        notifier.cancelRequested(id);
+        return { task: toTask(running), outcome: 'cancel_requested' };
+      }
+      const task = await getTask(db, id);
+      if (!task) throw new QueueError('TASK_NOT_FOUND', `Task ${id} not found`);
+      throw new QueueError('TASK_ALREADY_TERMINAL', `Task ${id} is already ${task.status}`, {
+        status: task.status,
+      });
+    },
+
+    appendSystemLog: (taskId: string, logs: readonly NewLog[]) => appendSystem(db, taskId, logs),
+
+    // ── workers ───────────────────────────────────────────────────────────────
+    registerWorker: (reg: WorkerRegistration) => workers.registerWorker(db, reg),
+    getWorker: (id: string) => workers.getWorker(db, id),
+    async mustGetWorker(id: string) {
+      const w = await workers.getWorker(db, id);
+      if (!w) throw new QueueError('WORKER_NOT_FOUND', `Worker ${id} is not registered`);
+      return w;
+    },
+    listWorkers: (f?: { status?: WorkerStatus; backend_type?: string }) => workers.listWorkers(db, f),
+    workerStats: (id: string) => workers.workerStats(db, id),
+    workerCountsByStatus: () => workers.workerCountsByStatus(db),
+
+    /**
+     * Liveness plus lease extension. `leases` null = extend every task the worker holds (the
+     * seed's heartbeat carries no task list); otherwise only those, and the rest come back as lost.
+     */
+    async heartbeat(
+      workerId: string,
+      status: WorkerStatus | undefined,
+      leases: Lease[] | null,
+    ): Promise<HeartbeatResult> {
+      if (!(await workers.touchWorker(db, workerId, status)))
+        throw new QueueError('WORKER_NOT_FOUND', `Worker ${workerId} is not registered`);
+      const extended = await workers.extendLeases(db, workerId, leases, opts.leaseSeconds);
+      const held = new Set(extended.map((e) => e.task_id));
+      const lost = (leases ?? []).filter((l) => !held.has(l.task_id)).map((l) => l.task_id);
+      if (lost.length > 0) events.emit('fencing_rejected', 'TASK_NOT_HELD');
+      return {
+        worker: (await workers.getWorker(db, workerId))!,
+        extended: extended.map(({ task_id, attempt }) => ({ task_id, attempt })),
+        lost,
+        cancel_requested: extended.filter((e) => e.cancel_requested).map((e) => e.task_id),
+      };
+    },
+
+    /** Claims up to `max` tasks (bounded by the worker's free slots). Unknown worker → WORKER_NOT_FOUND. */
+    async claim(workerId: string, max = 1): Promise<Task[]> {
+      const rows = await tx.claim(db, workerId, max, opts.leaseSeconds);
+      if (rows.length === 0 && !(await workers.getWorker(db, workerId)))
+        throw new QueueError('WORKER_NOT_FOUND', `Worker ${workerId} is not registered`);
+      if (rows.length > 0) events.emit('claimed', rows.length);
+      return rows.map(toTask);
+    },
+
+    async appendLogs(workerId: string, taskId: string, attempt: number | null, logs: readonly NewLog[]) {
+      if (logs.length === 0) return 0;
+      const n = await appendFenced(db, taskId, workerId, attempt, logs);
+      if (n === 0) await refuse(taskId, workerId, attempt);
+      return n;
+    },
+
+    async complete(workerId: string, taskId: string, attempt: number | null, result: Json | undefined) {
+      const rows = await tx.complete(db, [
+        { task_id: taskId, worker_id: workerId, attempt, result: result ?? null },
+      ]);
+      if (!rows[0]) return refuse(taskId, workerId, attempt);
+      terminal(rows);
+      return toTask(rows[0]);
+    },
+
+    /** Many fenced completions in one statement; returns the ids that were accepted. */
+    async completeMany(items: readonly tx.Completion[]): Promise<Set<string>> {
+      const rows = await tx.complete(db, items);
+      terminal(rows);
+      const ok = new Set(rows.map((r) => r.id as string));
+      for (let i = items.length - ok.size; i > 0; i--) events.emit('fencing_rejected', 'TASK_NOT_HELD');
+      return ok;
+    },
+
+    /** retry=true puts the task back in the queue while attempts remain (and no cancel is pending). */
+    async fail(workerId: string, taskId: string, attempt: number | null, error: Json, retry = false) {
+      const retried = retry ? await tx.retry(db, taskId, workerId, attempt, error) : undefined;
+      if (retried) {
+        notifier.wake();
+        return toTask(retried);
+      }
+      const row = await tx.fail(db, taskId, workerId, attempt, error);
+      if (!row) return refuse(taskId, workerId, attempt);
+      terminal([row]);
+      return toTask(row);
+    },
+
+    /** Gives a running task back (graceful shutdown); ends it cancelled if a cancel was requested. */
+    async release(workerId: string, taskId: string, attempt: number | null) {
+      const row = await tx.release(db, taskId, workerId, attempt);
+      if (row) {
+        notifier.wake();
+        return toTask(row);
+      }
+      const cancelled = await tx.fail(db, taskId, workerId, attempt, {
+        reason: 'cancelled',
+        message: 'Cancelled',
+      });
+      if (!cancelled) return refuse(taskId, workerId, attempt);
+      terminal([cancelled]);
+      return toTask(cancelled);
+    },
+
+    /** For the reaper: a transaction-scoped view for its advisory-locked pass. */
+    withTransaction: <T>(fn: (q: Queryable) => Promise<T>) => db.transaction(fn),
+    emitTerminal: (ids: string[]) => ids.length > 0 && events.emit('terminal', ids),
+  };
+}
+
+export type Queue = ReturnType<typeof createQueue>;

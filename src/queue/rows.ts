@@ -1,0 +1,68 @@
+/** Maps database rows to the API's shapes (ISO timestamps, derived fields). */
+import type { Json, Task, TaskLog, TaskParameters, Worker, WorkerStatus } from './types.ts';
+
+export type Row = Record<string, unknown>;
+
+export const iso = (v: unknown): string | null =>
+  v == null ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString();
+
+export function toTask(r: Row): Task {
+  const parameters = (r.parameters ?? {}) as TaskParameters;
+  return {
+    id: r.id as string,
+    problem_id: r.problem_id as string,
+    status: r.status as Task['status'],
+    priority: Number(r.priority),
+    backend_type: (r.backend_type as string | null) ?? null,
+    parameters,
+    labels: parameters.labels ?? {},
+    worker_id: (r.worker_id as string | null) ?? null,
+    attempt: Number(r.attempt),
+    max_attempts: Number(r.max_attempts),
+    lease_expires_at: iso(r.lease_expires_at),
+    deadline_at: iso(r.deadline_at),
+    cancel_requested: r.cancel_requested_at != null,
+    cancel_requested_at: iso(r.cancel_requested_at),
+    result: (r.result as Json) ?? null,
+    error_details: (r.error_details as Json) ?? null,
+    idempotency_key: (r.idempotency_key as string | null) ?? null,
+    callback_state: (r.callback_state as Task['callback_state']) ?? null,
+    created_at: iso(r.created_at)!,
+    updated_at: iso(r.updated_at)!,
+    started_at: iso(r.started_at),
+    completed_at: iso(r.completed_at),
+  };
+}
+
+export function toLog(r: Row): TaskLog {
+  return {
+    id: Number(r.id),
+    task_id: r.task_id as string,
+    timestamp: iso(r.timestamp)!,
+    level: r.level as TaskLog['level'],
+    message: r.message as string,
+    context: (r.context as Json) ?? null,
+    source: r.source as string,
+    attempt: r.attempt == null ? null : Number(r.attempt),
+  };
+}
+
+/** Worker rows come with running/completed/failed counts joined in (see workers.ts). */
+export function toWorker(r: Row): Worker {
+  const running = Number(r.running_tasks ?? 0);
+  const stored = r.status as WorkerStatus;
+  return {
+    id: r.id as string,
+    worker_id: r.id as string,
+    backend_type: r.backend_type as string,
+    status: stored === 'idle' && running > 0 ? 'busy' : stored,
+    capabilities: (r.capabilities ?? {}) as Worker['capabilities'],
+    metadata: (r.metadata ?? {}) as Worker['metadata'],
+    last_heartbeat: iso(r.last_heartbeat)!,
+    registered_at: iso(r.registered_at)!,
+    current_task_id: (r.current_task_id as string | null) ?? null,
+    running_tasks: running,
+    tasks_completed: Number(r.tasks_completed ?? 0),
+    tasks_failed: Number(r.tasks_failed ?? 0),
+  };
+}

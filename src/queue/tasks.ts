@@ -1,0 +1,161 @@
+/** Task submission and reads. Status changes live in transitions.ts. */
+import type { Queryable } from '../db/types.ts';
+import { type Row, toTask } from './rows.ts';
+import type { NewTask, Task, TaskStatus } from './types.ts';
+
+export interface CreatedTask {
+  task: Task;
+  /** false when an idempotency key matched a task submitted earlier. */
+  created: boolean;
+}
+
+// One statement for the whole batch: unnest keeps submit order, so seq (and FIFO) follows it.
+// A row whose idempotency key already exists inserts nothing; the original is read back below.
+const INSERT_SQL = `
+INSERT INTO tasks (problem_id, priority, backend_type, parameters, max_attempts, idempotency_key)
+SELECT u.problem_id, u.priority, u.backend_type, u.parameters::jsonb, u.max_attempts, u.idempotency_key
+FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[])
+  WITH ORDINALITY AS u(problem_id, priority, backend_type, parameters, max_attempts, idempotency_key, ord)
+ORDER BY u.ord
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING *`;
+
+export async function insertTasks(db: Queryable, inputs: readonly NewTask[]): Promise<CreatedTask[]> {
+  const { rows } = await db.query<Row>(INSERT_SQL, [
+    inputs.map((t) => t.problem_id),
+    inputs.map((t) => t.priority),
+    inputs.map((t) => t.backend_type),
+    inputs.map((t) => JSON.stringify(t.parameters)),
+    inputs.map((t) => t.max_attempts),
+    inputs.map((t) => t.idempotency_key),
+  ]);
+  const byKey = new Map<string, Row>();
+  const fresh = [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
+  for (const r of fresh) if (r.idempotency_key) byKey.set(r.idempotency_key as string, r);
+  const missingKeys = inputs
+    .map((t) => t.idempotency_key)
+    .filter((k): k is string => k !== null && !byKey.has(k));
+  const existing = new Map<string, Row>();
+  if (missingKeys.length > 0) {
+    const found = await db.query<Row>('SELECT * FROM tasks WHERE idempotency_key = ANY($1::text[])', [
+      missingKeys,
+    ]);
+    for (const r of found.rows) existing.set(r.idempotency_key as string, r);
+  }
+  // Walk the inputs in order: keyless rows take the next fresh row; keyed rows their own.
+  const keyless = fresh.filter((r) => !r.idempotency_key);
+  let k = 0;
+  const seen = new Set<string>();
+  return inputs.map((t) => {
+    if (t.idempotency_key === null) return { task: toTask(keyless[k++]!), created: true };
+    const key = t.idempotency_key;
+    const mine = byKey.get(key);
+    if (mine && !seen.has(key)) {
+      seen.add(key);
+      return { task: toTask(mine), created: true };
+    }
+    return { task: toTask((mine ?? existing.get(key))!), created: false };
+  });
+}
+
+export async function getTask(db: Queryable, id: string): Promise<Task | null> {
+  const { rows } = await db.query<Row>('SELECT * FROM tasks WHERE id = $1', [id]);
+  return rows[0] ? toTask(rows[0]) : null;
+}
+
+export interface TaskFilter {
+  status?: TaskStatus;
+  problem_id?: string;
+  worker_id?: string;
+  backend_type?: string;
+  labels?: Record<string, string>;
+  limit: number;
+  offset: number;
+}
+
+export async function listTasks(db: Queryable, f: TaskFilter): Promise<{ tasks: Task[]; total: number }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: (n: string) => string, value: unknown) => {
+    params.push(value);
+    where.push(sql(`$${params.length}`));
+  };
+  if (f.status) add((n) => `status = ${n}`, f.status);
+  if (f.problem_id) add((n) => `problem_id = ${n}`, f.problem_id);
+  if (f.worker_id) add((n) => `worker_id = ${n}`, f.worker_id);
+  if (f.backend_type) add((n) => `backend_type = ${n}`, f.backend_type);
+  // Containment uses the GIN index on parameters->'labels'.
+  if (f.labels && Object.keys(f.labels).length > 0)
+    add((n) => `parameters -> 'labels' @> ${n}::jsonb`, JSON.stringify(f.labels));
+  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  const total = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks ${clause}`, params);
+  const page = await db.query<Row>(
+    `SELECT * FROM tasks ${clause} ORDER BY created_at DESC, seq DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+    [...params, f.limit, f.offset],
+  );
+  return { tasks: page.rows.map(toTask), total: total.rows[0]?.n ?? 0 };
+}
+
+export interface TaskStats {
+  total: number;
+  by_status: Record<TaskStatus, number>;
+  success_rate: number | null;
+  average_wait_seconds: number | null;
+  average_execution_seconds: number | null;
+  oldest_pending_age_seconds: number | null;
+  by_problem: {
+    problem_id: string;
+    total: number;
+    completed: number;
+    failed: number;
+    success_rate: number | null;
+  }[];
+}
+
+export async function taskStats(db: Queryable, withProblems: boolean): Promise<TaskStats> {
+  const { rows } = await db.query<Row>(`SELECT status, count(*)::int AS n FROM tasks GROUP BY status`);
+  const by_status = { pending: 0, running: 0, completed: 0, failed: 0, timeout: 0, cancelled: 0 } as Record<
+    TaskStatus,
+    number
+  >;
+  for (const r of rows) by_status[r.status as TaskStatus] = Number(r.n);
+  const timing = await db.query<Row>(
+    `SELECT
+       avg(extract(epoch FROM started_at - created_at)) FILTER (WHERE started_at IS NOT NULL)::float8 AS wait,
+       avg(extract(epoch FROM completed_at - started_at))
+         FILTER (WHERE status = 'completed' AND started_at IS NOT NULL)::float8 AS exec,
+       (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM tasks WHERE status = 'pending') AS oldest
+     FROM tasks`,
+  );
+  const t = timing.rows[0] ?? {};
+  const finished = by_status.completed + by_status.failed + by_status.timeout;
+  const stats: TaskStats = {
+    total: Object.values(by_status).reduce((a, b) => a + b, 0),
+    by_status,
+    success_rate: finished > 0 ? by_status.completed / finished : null,
+    average_wait_seconds: (t.wait as number | null) ?? null,
+    average_execution_seconds: (t.exec as number | null) ?? null,
+    oldest_pending_age_seconds: (t.oldest as number | null) ?? null,
+    by_problem: [],
+  };
+  if (withProblems) {
+    const p = await db.query<Row>(
+      `SELECT problem_id, count(*)::int AS total,
+         count(*) FILTER (WHERE status = 'completed')::int AS completed,
+         count(*) FILTER (WHERE status IN ('failed', 'timeout'))::int AS failed
+       FROM tasks GROUP BY problem_id ORDER BY total DESC, problem_id LIMIT 500`,
+    );
+    stats.by_problem = p.rows.map((r) => {
+      const completed = Number(r.completed);
+      const failed = Number(r.failed);
+      return {
+        problem_id: r.problem_id as string,
+        total: Number(r.total),
+        completed,
+        failed,
+        success_rate: completed + failed > 0 ? completed / (completed + failed) : null,
+      };
+    });
+  }
+  return stats;
+}

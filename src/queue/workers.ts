@@ -1,0 +1,153 @@
+/** Worker registry: registration, heartbeats (which extend leases), reads. */
+import type { Queryable } from '../db/types.ts';
+import { type Row, toWorker } from './rows.ts';
+import type { Lease, Worker, WorkerRegistration, WorkerStatus } from './types.ts';
+
+/** supported_problems (exact ids or globs with * and ?) → LIKE patterns, so the claim matches in SQL. */
+export function globsToLikePatterns(globs: readonly string[]): string[] {
+  return globs.map((g) =>
+    g.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/[*?]/g, (c) => (c === '*' ? '%' : '_')),
+  );
+}
+
+// Counts are derived from tasks (never kept on the worker row), so completing a task
+// writes one row, not two, and the figures cannot drift.
+const WORKER_SELECT = `
+SELECT w.*, c.running_tasks, c.tasks_completed, c.tasks_failed, c.current_task_id
+FROM workers w
+LEFT JOIN LATERAL (
+  SELECT count(*) FILTER (WHERE t.status = 'running')::int AS running_tasks,
+         count(*) FILTER (WHERE t.status = 'completed')::int AS tasks_completed,
+         count(*) FILTER (WHERE t.status IN ('failed', 'timeout'))::int AS tasks_failed,
+         (array_agg(t.id ORDER BY t.started_at DESC) FILTER (WHERE t.status = 'running'))[1] AS current_task_id
+  FROM tasks t WHERE t.worker_id = w.id
+) c ON true`;
+
+export async function registerWorker(db: Queryable, reg: WorkerRegistration): Promise<Worker> {
+  await db.query(
+    `INSERT INTO workers (id, backend_type, capabilities, max_parallel_tasks, problem_patterns, metadata, status, last_heartbeat)
+     VALUES ($1, $2, $3::jsonb, $4, $5::text[], $6::jsonb, 'idle', now())
+     ON CONFLICT (id) DO UPDATE SET backend_type = EXCLUDED.backend_type, capabilities = EXCLUDED.capabilities,
+       max_parallel_tasks = EXCLUDED.max_parallel_tasks, problem_patterns = EXCLUDED.problem_patterns,
+       metadata = EXCLUDED.metadata, status = 'idle', last_heartbeat = now()`,
+    [
+      reg.id,
+      reg.backend_type,
+      JSON.stringify(reg.capabilities),
+      reg.capabilities.max_parallel_tasks,
+      globsToLikePatterns(reg.capabilities.supported_problems),
+      JSON.stringify(reg.metadata),
+    ],
+  );
+  return (await getWorker(db, reg.id))!;
+}
+
+export async function getWorker(db: Queryable, id: string): Promise<Worker | null> {
+  const { rows } = await db.query<Row>(`${WORKER_SELECT} WHERE w.id = $1`, [id]);
+  return rows[0] ? toWorker(rows[0]) : null;
+}
+
+export async function listWorkers(
+  db: Queryable,
+  f: { status?: WorkerStatus; backend_type?: string } = {},
+): Promise<Worker[]> {
+  const { rows } = await db.query<Row>(
+    `${WORKER_SELECT} WHERE ($1::text IS NULL OR w.backend_type = $1) ORDER BY w.id`,
+    [f.backend_type ?? null],
+  );
+  const workers = rows.map(toWorker);
+  return f.status ? workers.filter((w) => w.status === f.status) : workers;
+}
+
+/** Records liveness; a stored status of busy is normalised to idle (busy is derived). */
+export async function touchWorker(db: Queryable, id: string, status?: WorkerStatus): Promise<boolean> {
+  const next = status === 'draining' ? 'draining' : status === 'offline' ? 'offline' : 'idle';
+  const { rowCount } = await db.query(
+    `UPDATE workers SET last_heartbeat = now(), status = $2 WHERE id = $1`,
+    [id, next],
+  );
+  return rowCount > 0;
+}
+
+// Lease extension, fenced: only tasks this worker holds (at the given attempts, when given)
+// are extended; the caller compares what came back with what it asked for.
+export async function extendLeases(
+  db: Queryable,
+  workerId: string,
+  leases: readonly Lease[] | null,
+  leaseSeconds: number,
+): Promise<{ task_id: string; attempt: number; cancel_requested: boolean }[]> {
+  const { rows } = await db.query<Row>(
+    `UPDATE tasks SET lease_expires_at = now() + $2::int * interval '1 second'
+     WHERE worker_id = $1 AND status = 'running'
+       AND ($3::uuid[] IS NULL OR (id, attempt) IN (SELECT * FROM unnest($3::uuid[], $4::int[])))
+     RETURNING id, attempt, cancel_requested_at IS NOT NULL AS cancel_requested`,
+    [
+      workerId,
+      leaseSeconds,
+      leases ? leases.map((l) => l.task_id) : null,
+      leases ? leases.map((l) => l.attempt) : null,
+    ],
+  );
+  return rows.map((r) => ({
+    task_id: r.id as string,
+    attempt: Number(r.attempt),
+    cancel_requested: Boolean(r.cancel_requested),
+  }));
+}
+
+export async function markStaleWorkersOffline(
+  db: Queryable,
+  heartbeatTimeoutSeconds: number,
+): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE workers SET status = 'offline'
+     WHERE status <> 'offline' AND last_heartbeat < now() - $1::int * interval '1 second'`,
+    [heartbeatTimeoutSeconds],
+  );
+  return rowCount;
+}
+
+export interface WorkerStats {
+  worker_id: string;
+  tasks_completed: number;
+  tasks_failed: number;
+  tasks_total: number;
+  success_rate: number | null;
+  average_execution_seconds: number | null;
+}
+
+export async function workerStats(db: Queryable, id: string): Promise<WorkerStats> {
+  const { rows } = await db.query<Row>(
+    `SELECT count(*) FILTER (WHERE status = 'completed')::int AS completed,
+            count(*) FILTER (WHERE status IN ('failed', 'timeout'))::int AS failed,
+            count(*)::int AS total,
+            avg(extract(epoch FROM completed_at - started_at))
+              FILTER (WHERE status = 'completed' AND started_at IS NOT NULL)::float8 AS avg_exec
+     FROM tasks WHERE worker_id = $1`,
+    [id],
+  );
+  const r = rows[0] ?? {};
+  const completed = Number(r.completed ?? 0);
+  const failed = Number(r.failed ?? 0);
+  return {
+    worker_id: id,
+    tasks_completed: completed,
+    tasks_failed: failed,
+    tasks_total: Number(r.total ?? 0),
+    success_rate: completed + failed > 0 ? completed / (completed + failed) : null,
+    average_execution_seconds: (r.avg_exec as number | null) ?? null,
+  };
+}
+
+export async function workerCountsByStatus(db: Queryable): Promise<Record<WorkerStatus, number>> {
+  const { rows } = await db.query<Row>(
+    `SELECT CASE WHEN w.status = 'idle' AND EXISTS (
+              SELECT 1 FROM tasks t WHERE t.worker_id = w.id AND t.status = 'running') THEN 'busy'
+            ELSE w.status END AS status, count(*)::int AS n
+     FROM workers w GROUP BY 1`,
+  );
+  const out: Record<WorkerStatus, number> = { idle: 0, busy: 0, offline: 0, draining: 0 };
+  for (const r of rows) out[r.status as WorkerStatus] = Number(r.n);
+  return out;
+}

@@ -1,0 +1,22 @@
+/** What the API needs from the in-process worker pool (WorkerManager implements it). */
+export interface PoolWorkerStatus {
+  worker_id: string;
+  state: 'starting' | 'running' | 'draining' | 'stopped';
+  running_tasks: string[];
+}
+
+export interface PoolStatus {
+  running: boolean;
+  num_workers: number;
+  backend_type: string;
+  auto_start: boolean;
+  workers: PoolWorkerStatus[];
+}
+
+export interface WorkerPoolControl {
+  status(): PoolStatus;
+  /** Sets the number of in-process workers (0–50), starting or draining workers as needed. */
+  scale(numWorkers: number): Promise<PoolStatus>;
+  start(): Promise<PoolStatus>;
+  stop(): Promise<PoolStatus>;
+}
