@@ -27,6 +27,7 @@ export function toTask(r: Row): Task {
     error_details: (r.error_details as Json) ?? null,
     idempotency_key: (r.idempotency_key as string | null) ?? null,
     callback_state: (r.callback_state as Task['callback_state']) ?? null,
+    callback_attempts: Number(r.callback_attempts ?? 0),
     created_at: iso(r.created_at)!,
     updated_at: iso(r.updated_at)!,
     started_at: iso(r.started_at),

@@ -50,6 +50,7 @@ export interface Task {
   error_details: Json | null;
   idempotency_key: string | null;
   callback_state: 'pending' | 'delivered' | 'failed' | null;
+  callback_attempts: number;
   created_at: string;
   updated_at: string;
   started_at: string | null;

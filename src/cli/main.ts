@@ -1,0 +1,191 @@
+/**
+ * task-executor CLI. `serve` and `migrate` use the database directly; every other command
+ * talks to a running API over HTTP (--api-url, or API_URL, default http://127.0.0.1:8000).
+ */
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig, loadDotEnv } from '../config/index.ts';
+import type { Task, TaskLog } from '../queue/types.ts';
+import { ApiError, createClient } from './client.ts';
+import { logLine, taskDetail, taskLine } from './format.ts';
+import { submit } from './submit.ts';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function apiUrl(opt: string | undefined): string {
+  return opt ?? process.env.API_URL ?? 'http://127.0.0.1:8000';
+}
+
+function config() {
+  loadDotEnv();
+  return loadConfig();
+}
+
+const program = new Command()
+  .name('task-executor')
+  .description('Run LLM agents on AIOpsLab incidents over a fenced PostgreSQL task queue.')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('Run the API with in-process workers (embedded PGlite unless DATABASE_URL is set)')
+  .option('--host <host>', 'bind address (env HOST)')
+  .option('--port <port>', 'port (env PORT)')
+  .action(async (o: { host?: string; port?: string }) => {
+    const { startServer } = await import('../server/compose.ts');
+    loadDotEnv();
+    const cfg = loadConfig({
+      ...process.env,
+      ...(o.host ? { HOST: o.host } : {}),
+      ...(o.port ? { PORT: o.port } : {}),
+    });
+    const server = await startServer(cfg);
+    const shutdown = (signal: string) => {
+      server.log.info({ signal }, 'shutting down');
+      server.close().then(
+        () => process.exit(0),
+        (err) => {
+          server.log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+
+program
+  .command('worker')
+  .description('Run a remote worker that claims tasks from the API over HTTP')
+  .requiredOption(
+    '--id <worker_id>',
+    'worker id (must match WORKER_ID_PATTERN on the server, e.g. worker-007-kind)',
+  )
+  .option('--api-url <url>', 'API base URL (env API_URL)')
+  .addOption(new Option('--backend-type <type>', 'backend this worker drives').default('command'))
+  .option('--max-parallel <n>', 'tasks run at once', '1')
+  .option(
+    '--supported-problems <globs>',
+    'comma-separated problem ids or globs this worker accepts (default: all)',
+  )
+  .action(
+    async (o: {
+      id: string;
+      apiUrl?: string;
+      backendType: string;
+      maxParallel: string;
+      supportedProblems?: string;
+    }) => {
+      const { runRemoteWorker } = await import('../worker/remote.ts');
+      const cfg = config();
+      await runRemoteWorker({
+        apiUrl: apiUrl(o.apiUrl),
+        id: o.id,
+        backendType: o.backendType,
+        maxParallel: Number(o.maxParallel),
+        supportedProblems: o.supportedProblems ? o.supportedProblems.split(',').map((s) => s.trim()) : [],
+        config: cfg,
+      });
+    },
+  );
+
+program
+  .command('submit')
+  .description('Submit tasks: problem ids as arguments, or --file with a JSON array of task bodies')
+  .argument('[problem_ids...]')
+  .option('--api-url <url>', 'API base URL (env API_URL)')
+  .option('-f, --file <path>', 'JSON file: an array of task bodies or { "tasks": [...] }')
+  .option('-p, --priority <n>', 'priority 0–10 (higher first)')
+  .option('--backend-type <type>', 'only workers of this backend may run it')
+  .option('--max-steps <n>', 'agent step budget (1–1000)')
+  .option('--timeout-minutes <n>', 'deadline after the claim (1–180)')
+  .option('--max-attempts <n>', 'claims allowed before a lost worker fails the task')
+  .option('--model <name>', 'agent_config.model')
+  .option('--label <key=value>', 'label (repeatable)', collect, [])
+  .option('--callback-url <url>', 'POSTed the task JSON when it ends')
+  .option('--idempotency-key <key>', 'retrying with the same key returns the same task')
+  .option('-w, --wait', 'wait until every task ends, showing progress')
+  .option('--json', 'print JSON')
+  .action(async (ids: string[], o) => submit(createClient(apiUrl(o.apiUrl)), ids, o));
+
+program
+  .command('status')
+  .description('Show one task, or the queue when no id is given')
+  .argument('[task_id]')
+  .option('--api-url <url>', 'API base URL (env API_URL)')
+  .option('--json', 'print JSON')
+  .action(async (id: string | undefined, o: { apiUrl?: string; json?: boolean }) => {
+    const client = createClient(apiUrl(o.apiUrl));
+    if (id) {
+      const t = await client.get<Task>(`/api/v1/tasks/${encodeURIComponent(id)}`);
+      console.log(o.json ? JSON.stringify(t, null, 2) : taskDetail(t));
+      return;
+    }
+    const stats = await client.get<Record<string, unknown>>('/queue/stats');
+    const recent = await client.get<{ tasks: Task[] }>('/api/v1/tasks?limit=20');
+    if (o.json) console.log(JSON.stringify({ stats, recent: recent.tasks }, null, 2));
+    else {
+      console.log(JSON.stringify(stats, null, 2));
+      for (const t of recent.tasks) console.log(taskLine(t));
+    }
+  });
+
+program
+  .command('logs')
+  .description("Print a task's logs; --follow keeps printing new entries until the task ends")
+  .argument('<task_id>')
+  .option('--api-url <url>', 'API base URL (env API_URL)')
+  .option('--level <levels>', 'comma-separated levels (debug,info,warning,error,critical)')
+  .option('-n, --limit <n>', 'entries to show first', '100')
+  .option('-f, --follow', 'keep following')
+  .option('--json', 'one JSON object per line')
+  .action(
+    async (
+      id: string,
+      o: { apiUrl?: string; level?: string; limit: string; follow?: boolean; json?: boolean },
+    ) => {
+      const client = createClient(apiUrl(o.apiUrl));
+      const level = o.level ? `&level=${encodeURIComponent(o.level)}` : '';
+      const print = (l: TaskLog) => console.log(o.json ? JSON.stringify(l) : logLine(l));
+      type Page = { logs: TaskLog[]; next_after: number | null };
+      let page = await client.get<Page>(
+        `/api/v1/tasks/${encodeURIComponent(id)}/logs?limit=${o.limit}${level}`,
+      );
+      page.logs.forEach(print);
+      let after = page.logs.at(-1)?.id ?? 0;
+      while (o.follow) {
+        const task = await client.get<Task>(`/api/v1/tasks/${encodeURIComponent(id)}`);
+        page = await client.get<Page>(
+          `/api/v1/tasks/${encodeURIComponent(id)}/logs?after=${after}&limit=1000${level}`,
+        );
+        page.logs.forEach(print);
+        after = page.logs.at(-1)?.id ?? after;
+        if (['completed', 'failed', 'timeout', 'cancelled'].includes(task.status) && page.logs.length === 0)
+          break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    },
+  );
+
+program
+  .command('migrate')
+  .description('Apply database migrations and exit (the server also does this on start)')
+  .action(async () => {
+    const { openDb, migrate } = await import('../db/index.ts');
+    const db = await openDb(config());
+    try {
+      const applied = await migrate(db);
+      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+    } finally {
+      await db.close();
+    }
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  if (err instanceof ApiError)
+    console.error(
+      `error: ${err.message} (${err.status} ${err.code})${err.details ? ` ${JSON.stringify(err.details)}` : ''}`,
+    );
+  else if (err instanceof ConfigError) console.error(err.message);
+  else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

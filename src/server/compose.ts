@@ -1,0 +1,78 @@
+/**
+ * The composition root: opens the database, migrates, builds the queue, the HTTP app, the
+ * in-process worker pool and the background jobs (reaper, callbacks), and closes them in
+ * reverse order. Nothing is created at import time.
+ */
+import type { FastifyInstance } from 'fastify';
+import { createApp } from '../api/app.ts';
+import { CallbackDispatcher } from '../callbacks/dispatcher.ts';
+import type { Config } from '../config/index.ts';
+import { migrate, openDb } from '../db/index.ts';
+import { createQueue, type Queue } from '../queue/index.ts';
+import { WorkerManager } from '../worker/manager.ts';
+import { ReaperLoop } from './reaper-loop.ts';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  queue: Queue;
+  pool: WorkerManager;
+  url: string;
+  log: FastifyInstance['log'];
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  const db = await openDb(config);
+  await migrate(db);
+  const queue = createQueue(db, {
+    leaseSeconds: config.LEASE_SECONDS,
+    notifyDebounceMs: config.NOTIFY_DEBOUNCE_MS,
+  });
+  await queue.start();
+  const pool = new WorkerManager({ config, queue });
+  const app = await createApp({ config, queue, pool });
+  const log = app.log;
+
+  const reaper = new ReaperLoop(
+    queue,
+    config.TIMEOUT_CHECK_INTERVAL,
+    config.WORKER_HEARTBEAT_TIMEOUT,
+    (r) => {
+      app.metrics.recordReap(r);
+      if (r.requeued + r.failed + r.cancelled + r.timed_out + r.workers_offline > 0)
+        log.info({ reap: r }, 'reaper pass');
+    },
+    (err) => log.warn({ err }, 'reaper pass failed'),
+  );
+  const callbacks = new CallbackDispatcher(queue, config, (err) =>
+    log.warn({ err }, 'callback delivery pass failed'),
+  );
+  if (config.ENABLE_BACKGROUND_TASKS) {
+    reaper.start();
+    callbacks.start();
+  }
+
+  const url = await app.listen({ host: config.HOST, port: config.PORT });
+  log.info({ url, database: db.kind }, 'Task Executor listening');
+  if (config.AUTO_START_WORKERS && config.NUM_INTERNAL_WORKERS > 0) await pool.start();
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    queue,
+    pool,
+    url,
+    log,
+    close() {
+      closing ??= (async () => {
+        await pool.stop();
+        await app.close();
+        await reaper.stop();
+        await callbacks.stop();
+        await queue.stop();
+        await db.close();
+      })();
+      return closing;
+    },
+  };
+}

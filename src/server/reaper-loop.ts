@@ -1,0 +1,38 @@
+/** Runs reaper passes every TIMEOUT_CHECK_INTERVAL seconds, one at a time, never overlapping. */
+import { type Queue, type ReapResult, reapOnce } from '../queue/index.ts';
+
+export class ReaperLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private current: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly queue: Queue,
+    private readonly intervalSeconds: number,
+    private readonly heartbeatTimeoutSeconds: number,
+    private readonly onPass: (r: ReapResult) => void,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.runOnce(), this.intervalSeconds * 1000);
+    this.timer.unref();
+    void this.runOnce();
+  }
+
+  /** One pass now (skipped if one is already running). */
+  async runOnce(): Promise<void> {
+    if (this.current) return;
+    this.current = reapOnce(this.queue, this.heartbeatTimeoutSeconds)
+      .then((r) => r && this.onPass(r))
+      .catch(this.onError)
+      .finally(() => {
+        this.current = undefined;
+      });
+    await this.current;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.current;
+  }
+}
