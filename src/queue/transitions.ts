@@ -32,37 +32,12 @@ const REQUEUE_SET = `
 const HELD_BY = (worker: string, attempt: string) =>
   `tasks.status = 'running' AND tasks.worker_id = ${worker} AND (${attempt}::int IS NULL OR tasks.attempt = ${attempt}::int)`;
 
-// Claim (pending → running). The worker's row is updated first: that records its liveness
-// and takes its row lock, so two concurrent claims by one worker serialise and cannot both
-// see free slots (max_parallel_tasks holds). The picked CTE reads tasks_claim_idx in
-// (priority DESC, seq) order, skips rows other claimers have locked, and stops at the number
-// of free slots, so its cost does not grow with the backlog. Affinity: a task with a
-// backend_type only matches workers of that type; problem_patterns are LIKE patterns
-// compiled from supported_problems (empty = all). A draining worker gets nothing.
-const CLAIM_SQL = `
-WITH w AS (
-  UPDATE workers SET last_heartbeat = now(), status = CASE WHEN status = 'offline' THEN 'idle' ELSE status END
-  WHERE id = $1 AND status <> 'draining'
-  RETURNING id, backend_type, problem_patterns, max_parallel_tasks
-), free AS (
-  SELECT GREATEST(0, LEAST($2::int, w.max_parallel_tasks -
-    (SELECT count(*) FROM tasks r WHERE r.worker_id = w.id AND r.status = 'running')::int)) AS n
-  FROM w
-), picked AS (
-  SELECT t.id FROM tasks t
-  WHERE t.status = 'pending'
-    AND (t.backend_type IS NULL OR t.backend_type = (SELECT backend_type FROM w))
-    AND (cardinality((SELECT problem_patterns FROM w)) = 0 OR t.problem_id LIKE ANY ((SELECT problem_patterns FROM w)::text[]))
-  ORDER BY t.priority DESC, t.seq
-  LIMIT (SELECT n FROM free)
-  FOR UPDATE OF t SKIP LOCKED
-)
-UPDATE tasks SET status = 'running', worker_id = $1, attempt = tasks.attempt + 1,
-  started_at = now(), updated_at = now(),
-  lease_expires_at = now() + $3::int * interval '1 second',
-  deadline_at = now() + (tasks.parameters ->> 'timeout_minutes')::int * interval '1 minute'
-FROM picked WHERE tasks.id = picked.id
-RETURNING tasks.*`;
+// Claim (pending → running) is the function claim_tasks() in db/migrations/0001_init.sql:
+// a function so that it can pin its planner settings (see the comment there). One call, one
+// statement: it records the worker's liveness, takes its row lock (so max_parallel_tasks holds
+// under concurrent claims by one worker), then reads tasks_claim_idx in (priority DESC, seq)
+// order with SKIP LOCKED and stops at the worker's free slots.
+const CLAIM_SQL = 'SELECT * FROM claim_tasks($1, $2, $3)';
 
 export async function claim(
   db: Queryable,

@@ -126,3 +126,48 @@ CREATE TABLE llm_calls (
   created_at        timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT llm_calls_conversation_seq_key UNIQUE (conversation_id, seq)
 );
+
+-- Claim (pending → running), called by queue/transitions.ts.
+-- The worker's row is updated first: that records its liveness and takes its row lock, so two
+-- concurrent claims by one worker serialise and cannot both see free slots. The picked CTE
+-- reads tasks_claim_idx in (priority DESC, seq) order, skips rows other claimers have locked,
+-- and stops at the number of free slots. Affinity: a task with a backend_type only matches
+-- workers of that type; problem_patterns are LIKE patterns compiled from supported_problems
+-- (empty = all). A draining worker gets nothing.
+-- Why a function: right after a large submit the table statistics are stale, and the planner
+-- then prefers a bitmap scan plus a sort over EVERY pending row (measured: 2.7 ms instead of
+-- 0.1 ms per claim at 5k pending, growing with the backlog; the 20k-task drain ran at 4.7k/s
+-- instead of 8.4k/s). The function's SET clauses pin the ordered index scan for this
+-- statement alone, so claim cost stays flat whatever the statistics say.
+CREATE FUNCTION claim_tasks(p_worker text, p_max integer, p_lease_seconds integer)
+RETURNS SETOF tasks
+LANGUAGE sql
+SET enable_bitmapscan = off
+SET enable_sort = off
+SET enable_seqscan = off
+AS $$
+WITH w AS (
+  UPDATE workers SET last_heartbeat = now(), status = CASE WHEN status = 'offline' THEN 'idle' ELSE status END
+  WHERE id = p_worker AND status <> 'draining'
+  RETURNING id, backend_type, problem_patterns, max_parallel_tasks
+), free AS (
+  SELECT GREATEST(0, LEAST(p_max, w.max_parallel_tasks -
+    (SELECT count(*) FROM tasks r WHERE r.worker_id = w.id AND r.status = 'running')::int)) AS n
+  FROM w
+), picked AS (
+  SELECT t.id FROM tasks t
+  WHERE t.status = 'pending'
+    AND (t.backend_type IS NULL OR t.backend_type = (SELECT backend_type FROM w))
+    AND (cardinality((SELECT problem_patterns FROM w)) = 0
+         OR t.problem_id LIKE ANY ((SELECT problem_patterns FROM w)::text[]))
+  ORDER BY t.priority DESC, t.seq
+  LIMIT (SELECT n FROM free)
+  FOR UPDATE OF t SKIP LOCKED
+)
+UPDATE tasks SET status = 'running', worker_id = p_worker, attempt = tasks.attempt + 1,
+  started_at = now(), updated_at = now(),
+  lease_expires_at = now() + p_lease_seconds * interval '1 second',
+  deadline_at = now() + (tasks.parameters ->> 'timeout_minutes')::int * interval '1 minute'
+FROM picked WHERE tasks.id = picked.id
+RETURNING tasks.*
+$$;
