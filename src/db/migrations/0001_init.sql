@@ -36,9 +36,10 @@ CREATE TABLE tasks (
 
 -- The claim reads this index in order and stops at its limit: cost stays flat as the backlog grows.
 CREATE INDEX tasks_claim_idx ON tasks (priority DESC, seq) WHERE status = 'pending';
--- The reaper's two scans and the per-worker running count touch only running rows.
-CREATE INDEX tasks_lease_idx ON tasks (lease_expires_at) WHERE status = 'running';
-CREATE INDEX tasks_deadline_idx ON tasks (deadline_at) WHERE status = 'running';
+-- Running rows are few (bounded by worker slots): the reaper's scans and the per-worker running
+-- count read them through this index. lease_expires_at is deliberately NOT indexed, so a
+-- heartbeat's lease extension changes no indexed column and can be a HOT update.
+CREATE INDEX tasks_running_idx ON tasks (worker_id) WHERE status = 'running';
 CREATE INDEX tasks_worker_status_idx ON tasks (worker_id, status);
 CREATE INDEX tasks_created_idx ON tasks (created_at DESC, seq DESC);
 CREATE INDEX tasks_problem_idx ON tasks (problem_id);
