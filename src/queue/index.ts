@@ -1,5 +1,6 @@
 export { recordCallbackAttempt, takeDueCallbacks } from './callbacks.ts';
 export { FENCING_CODES, QueueError, type QueueErrorCode } from './errors.ts';
+export { pingDatabase } from './health.ts';
 export type { LogQuery } from './logs.ts';
 export { type CancelOutcome, createQueue, type Queue, type QueueOptions } from './queue.ts';
 export { reapOnce } from './reaper.ts';

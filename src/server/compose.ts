@@ -32,6 +32,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const pool = new WorkerManager({ config, queue });
   const app = await createApp({ config, queue, pool });
   const log = app.log;
+  pool.setLogger(log);
 
   const reaper = new ReaperLoop(
     queue,

@@ -1,0 +1,138 @@
+/**
+ * The HTTP API, built apart from listen(): the server entry point listens, tests inject or
+ * listen on port 0. Everything the routes need comes in through `deps`; nothing is global.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
+import type { Config } from '../config/index.ts';
+import { type ConversationStore, createConversationStore } from '../gateway/conversations.ts';
+import type { Queue } from '../queue/queue.ts';
+import type { WorkerPoolControl } from '../worker/pool.ts';
+import { installErrorHandling, installJsonParser } from './http.ts';
+import { type ApiMetrics, createMetrics } from './metrics.ts';
+import { conversationRoutes } from './routes/conversations.ts';
+import { healthRoutes } from './routes/health.ts';
+import { internalRoutes } from './routes/internal.ts';
+import { taskRoutes } from './routes/tasks.ts';
+import { workerReportRoutes } from './routes/worker-reports.ts';
+import { workerRoutes } from './routes/workers.ts';
+import type { Api, RouteDeps } from './types.ts';
+import { validatorCompiler } from './validation.ts';
+
+export interface AppDeps {
+  config: Config;
+  queue: Queue;
+  pool?: WorkerPoolControl;
+  /** A pino logger instance, pino options, or false to log nothing. Default: JSON at LOG_LEVEL. */
+  logger?: FastifyBaseLogger | FastifyServerOptions['logger'];
+  /** Pass one in to record reaper passes from the server (metrics.recordReap). Default: a new one. */
+  metrics?: ApiMetrics;
+  conversations?: ConversationStore;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: ApiMetrics;
+  }
+}
+
+export const VERSION: string = JSON.parse(
+  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+).version;
+
+// A client-chosen request id is echoed and logged; keep it to a safe alphabet so it cannot
+// forge log lines or headers.
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function loggerOptions(deps: AppDeps): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
+  const l = deps.logger;
+  if (l && typeof l === 'object' && 'child' in l && typeof l.child === 'function')
+    return { loggerInstance: l as FastifyBaseLogger };
+  if (l !== undefined) return { logger: l as FastifyServerOptions['logger'] };
+  return {
+    logger: {
+      level: deps.config.LOG_LEVEL,
+      // The default serializers log no headers; this guards any that someone adds later.
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
+    },
+  };
+}
+
+export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, queue } = deps;
+  const app: Api = Fastify({
+    ...loggerOptions(deps),
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const metrics = deps.metrics ?? createMetrics(queue);
+  const closing = new AbortController();
+  const routeDeps: RouteDeps = {
+    config,
+    queue,
+    pool: deps.pool,
+    conversations: deps.conversations ?? createConversationStore(queue.db),
+    metrics,
+    closing: closing.signal,
+    version: VERSION,
+  };
+
+  app.decorate('metrics', metrics);
+  app.setValidatorCompiler(validatorCompiler);
+  installJsonParser(app);
+  installErrorHandling(app);
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    // The route pattern, not the URL, so ids do not explode the label set.
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.observeRequest(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
+  });
+  app.addHook('preClose', async () => closing.abort());
+  // Only a metrics object made here is ours to detach; one passed in belongs to the caller.
+  if (!deps.metrics) app.addHook('onClose', async () => metrics.close());
+
+  await registerDocs(app, config);
+  await app.register(healthRoutes, { deps: routeDeps });
+  for (const routes of [taskRoutes, workerRoutes, internalRoutes, workerReportRoutes, conversationRoutes])
+    await app.register(routes, { prefix: '/api/v1', deps: routeDeps });
+  return app as unknown as FastifyInstance;
+}
+
+async function registerDocs(app: Api, config: Config): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      // 3.1 is JSON Schema itself, so nullable fields (anyOf with type null) are valid as written.
+      openapi: '3.1.0',
+      info: {
+        title: 'Task Executor',
+        version: VERSION,
+        description: 'Runs LLM agents on AIOpsLab incidents over a fenced PostgreSQL task queue.',
+      },
+      tags: [
+        { name: 'tasks' },
+        { name: 'workers' },
+        { name: 'internal workers' },
+        { name: 'llm conversations' },
+        { name: 'health' },
+      ],
+    },
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  if (config.ENABLE_DOCS) await app.register(swaggerUi, { routePrefix: '/docs' });
+}

@@ -1,0 +1,110 @@
+/**
+ * Prometheus metrics on a registry of the app's own (never prom-client's global one, so two
+ * apps in one process, as in tests, do not collide). Queue and worker gauges are read from
+ * the database at scrape time; counters follow the queue's events; the reaper's rescues are
+ * recorded by whoever runs it (`recordReap`). Gauge names follow the seed (task_queue_size,
+ * worker_count).
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Queue } from '../queue/queue.ts';
+import type { ReapResult, TaskStatus, WorkerStatus } from '../queue/types.ts';
+
+export interface ApiMetrics {
+  registry: Registry;
+  /** Counts what one reaper pass did (requeued, failed, cancelled, timed out, workers marked offline). */
+  recordReap(result: ReapResult): void;
+  observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
+  /** Reads the gauges from the database and renders the exposition text. */
+  render(): Promise<string>;
+  /** Detaches from the queue's events. */
+  close(): void;
+}
+
+const REAP_KINDS = ['requeued', 'failed', 'cancelled', 'timed_out', 'workers_offline'] as const;
+
+export function createMetrics(queue: Queue, opts: { defaultMetrics?: boolean } = {}): ApiMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const queueSize = new Gauge({
+    name: 'task_queue_size',
+    help: 'Tasks by status',
+    labelNames: ['status'],
+    registers,
+  });
+  const oldestPending = new Gauge({
+    name: 'task_queue_oldest_pending_seconds',
+    help: 'Age of the oldest pending task (0 when none)',
+    registers,
+  });
+  const workers = new Gauge({
+    name: 'worker_count',
+    help: 'Workers by status',
+    labelNames: ['status'],
+    registers,
+  });
+  const dbUp = new Gauge({
+    name: 'task_executor_database_up',
+    help: '1 when the last scrape reached the database',
+    registers,
+  });
+  const claims = new Counter({ name: 'task_claims_total', help: 'Tasks handed to workers', registers });
+  const fencing = new Counter({
+    name: 'task_fencing_rejections_total',
+    help: 'Worker reports refused because the worker no longer held the task, by reason',
+    labelNames: ['code'],
+    registers,
+  });
+  const reaped = new Counter({
+    name: 'task_reaper_actions_total',
+    help: 'What the reaper did: tasks requeued, failed, cancelled, timed out; workers marked offline',
+    labelNames: ['action'],
+    registers,
+  });
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers,
+  });
+
+  const onClaimed = (n: number) => claims.inc(n);
+  const onFencing = (code: string) => fencing.inc({ code });
+  queue.events.on('claimed', onClaimed);
+  queue.events.on('fencing_rejected', onFencing);
+
+  async function readGauges(): Promise<void> {
+    try {
+      const [stats, byWorker] = await Promise.all([queue.taskStats(false), queue.workerCountsByStatus()]);
+      for (const [status, n] of Object.entries(stats.by_status) as [TaskStatus, number][])
+        queueSize.set({ status }, n);
+      oldestPending.set(stats.oldest_pending_age_seconds ?? 0);
+      for (const [status, n] of Object.entries(byWorker) as [WorkerStatus, number][])
+        workers.set({ status }, n);
+      dbUp.set(1);
+    } catch {
+      // The counters are still worth serving when the database is down; the gauge says so.
+      dbUp.set(0);
+    }
+  }
+
+  return {
+    registry,
+    recordReap(result) {
+      for (const kind of REAP_KINDS) if (result[kind] > 0) reaped.inc({ action: kind }, result[kind]);
+    },
+    observeRequest(method, route, statusCode, seconds) {
+      httpDuration.observe({ method, route, status_code: String(statusCode) }, seconds);
+    },
+    async render() {
+      await readGauges();
+      return registry.metrics();
+    },
+    close() {
+      queue.events.off('claimed', onClaimed);
+      queue.events.off('fencing_rejected', onFencing);
+    },
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * /api/v1/llm-conversations: read the recorded LLM sessions. `stats/summary` and
+ * `task/:task_id/...` are static prefixes, which the router matches before `:id`.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ApiError } from '../errors.ts';
+import { resolvePage } from '../pagination.ts';
+import { errors, IdParams, Uuid } from '../schemas/common.ts';
+import {
+  ConversationListQuery,
+  ConversationListResponse,
+  ConversationStatsResponse,
+  ConversationWithMessages,
+  MessagesQuery,
+  MessagesResponse,
+  TaskConversationsResponse,
+} from '../schemas/conversations.ts';
+import type { RouteOptions } from '../types.ts';
+
+const tags = ['llm conversations'];
+
+export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { deps }) => {
+  const store = deps.conversations;
+  const mustGet = async (id: string) => {
+    const c = await store.get(id);
+    if (!c) throw new ApiError('CONVERSATION_NOT_FOUND', `Conversation ${id} not found`);
+    return c;
+  };
+
+  app.get(
+    '/llm-conversations',
+    {
+      schema: {
+        tags,
+        summary: 'List conversations, newest first',
+        querystring: ConversationListQuery,
+        response: { 200: ConversationListResponse, ...errors(422, 503) },
+      },
+    },
+    async (req) => {
+      const page = resolvePage(req.query, 50);
+      const { conversations, total } = await store.list({
+        task_id: req.query.task_id,
+        model_name: req.query.model_name,
+        limit: page.limit,
+        offset: page.offset,
+      });
+      return { conversations, total, ...page };
+    },
+  );
+
+  app.get(
+    '/llm-conversations/stats/summary',
+    {
+      schema: {
+        tags,
+        summary: 'Totals: conversations, tokens, cost, success ratio, by model',
+        response: { 200: ConversationStatsResponse, ...errors(503) },
+      },
+    },
+    () => store.stats(),
+  );
+
+  app.get(
+    '/llm-conversations/task/:task_id/conversations',
+    {
+      schema: {
+        tags,
+        summary: 'All conversations of one task, in order',
+        params: Type.Object({ task_id: Uuid }),
+        response: { 200: TaskConversationsResponse, ...errors(422, 503) },
+      },
+    },
+    async (req) => {
+      const conversations = await store.listByTask(req.params.task_id);
+      return { task_id: req.params.task_id, conversations, total: conversations.length };
+    },
+  );
+
+  app.get(
+    '/llm-conversations/:id',
+    {
+      schema: {
+        tags,
+        summary: 'One conversation with its messages (in seq order)',
+        params: IdParams,
+        response: { 200: ConversationWithMessages, ...errors(404, 422, 503) },
+      },
+    },
+    async (req) => {
+      const conversation = await mustGet(req.params.id);
+      return { ...conversation, messages: await store.messages(conversation.id) };
+    },
+  );
+
+  app.get(
+    '/llm-conversations/:id/messages',
+    {
+      schema: {
+        tags,
+        summary: 'Messages of one conversation, optionally of one role',
+        params: IdParams,
+        querystring: MessagesQuery,
+        response: { 200: MessagesResponse, ...errors(404, 422, 503) },
+      },
+    },
+    async (req) => {
+      await mustGet(req.params.id);
+      return {
+        conversation_id: req.params.id,
+        messages: await store.messages(req.params.id, req.query.role),
+      };
+    },
+  );
+};

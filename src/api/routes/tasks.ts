@@ -1,0 +1,207 @@
+/** /api/v1/tasks: submit (one or a batch), list, read, cancel, logs, stats. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { LogLevel, Task } from '../../queue/types.ts';
+import { invalid } from '../errors.ts';
+import { resolvePage } from '../pagination.ts';
+import { errors, IdParams } from '../schemas/common.ts';
+import {
+  BatchResponse,
+  CancelResponse,
+  LogsQuery,
+  LogsResponse,
+  TaskBatchBody,
+  TaskCreateBody,
+  TaskCreateHeaders,
+  TaskGetQuery,
+  TaskListQuery,
+  TaskListResponse,
+  TaskSchema,
+  TaskStatsResponse,
+  TaskWithLogs,
+} from '../schemas/tasks.ts';
+import { toNewTask } from '../task-input.ts';
+import type { RouteOptions } from '../types.ts';
+
+const tags = ['tasks'];
+const DEFAULT_PAGE_SIZE = 50;
+const INCLUDED_LOGS = 1000;
+
+/**
+ * `label=key=value` (repeatable; `key:value` when there is no '=') → { key: value }. A key
+ * asked for twice with two values could match nothing, so that is refused.
+ */
+export function parseLabelFilter(list: readonly string[] = []): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.includes('=') ? item.indexOf('=') : item.indexOf(':');
+    const key = item.slice(0, eq);
+    const value = item.slice(eq + 1);
+    if (key in labels && labels[key] !== value) throw invalid('label', `key "${key}" is given twice`);
+    labels[key] = value;
+  }
+  return labels;
+}
+
+export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { deps }) => {
+  const { queue, config } = deps;
+
+  app.post(
+    '/tasks',
+    {
+      schema: {
+        tags,
+        summary: 'Submit a task',
+        description:
+          'Returns 201 with the new task, or 200 with the existing one when the idempotency key (body field or `Idempotency-Key` header) was used before.',
+        body: TaskCreateBody,
+        headers: TaskCreateHeaders,
+        response: { 200: TaskSchema, 201: TaskSchema, ...errors(400, 413, 422, 503) },
+      },
+    },
+    async (req, reply) => {
+      const input = toNewTask(req.body, config, { header: req.headers['idempotency-key'] });
+      const [created] = await queue.submit([input]);
+      return reply.code(created!.created ? 201 : 200).send(created!.task);
+    },
+  );
+
+  app.post(
+    '/tasks/batch',
+    {
+      schema: {
+        tags,
+        summary: 'Submit up to 1000 tasks in one transaction',
+        description:
+          'Each item has the shape of a single submit. With an `Idempotency-Key` header, an item without its own key gets `<header>#<index>`, so retrying the same batch returns the same tasks.',
+        body: TaskBatchBody,
+        headers: TaskCreateHeaders,
+        response: { 201: BatchResponse, ...errors(400, 413, 422, 503) },
+      },
+    },
+    async (req, reply) => {
+      const header = req.headers['idempotency-key'];
+      const inputs = req.body.tasks.map((t, i) =>
+        toNewTask(t, config, { fallback: header === undefined ? undefined : `${header}#${i}` }),
+      );
+      const results = await queue.submit(inputs);
+      const created = results.filter((r) => r.created).length;
+      return reply.code(201).send({
+        tasks: results.map((r) => r.task),
+        created,
+        existing: results.length - created,
+      });
+    },
+  );
+
+  app.get(
+    '/tasks',
+    {
+      schema: {
+        tags,
+        summary: 'List tasks, newest first',
+        querystring: TaskListQuery,
+        response: { 200: TaskListResponse, ...errors(422, 503) },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const page = resolvePage(q, DEFAULT_PAGE_SIZE);
+      const { tasks, total } = await queue.listTasks({
+        status: q.status,
+        problem_id: q.problem_id,
+        worker_id: q.worker_id,
+        backend_type: q.backend_type,
+        labels: parseLabelFilter(q.label),
+        limit: page.limit,
+        offset: page.offset,
+      });
+      return { tasks, total, ...page };
+    },
+  );
+
+  app.get(
+    '/tasks/stats',
+    {
+      schema: {
+        tags,
+        summary: 'Counts by status, success rate, timings, per-problem breakdown',
+        response: { 200: TaskStatsResponse, ...errors(503) },
+      },
+    },
+    () => queue.taskStats(true),
+  );
+
+  app.get(
+    '/tasks/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Read one task',
+        params: IdParams,
+        querystring: TaskGetQuery,
+        response: { 200: TaskWithLogs, ...errors(404, 422, 503) },
+      },
+    },
+    async (req) => {
+      const task = await queue.mustGetTask(req.params.id);
+      if (!req.query.include_logs) return task;
+      const logs = await queue.readLogs(task.id, { limit: INCLUDED_LOGS, order: 'newest' });
+      return { ...task, logs };
+    },
+  );
+
+  const cancel = async (id: string) => {
+    const { task, outcome } = await queue.cancel(id);
+    return { ...task, outcome } as Task & { outcome: typeof outcome };
+  };
+  const cancelSchema = {
+    tags,
+    params: IdParams,
+    response: { 200: CancelResponse, ...errors(404, 409, 422, 503) },
+  };
+  app.post(
+    '/tasks/:id/cancel',
+    {
+      schema: {
+        ...cancelSchema,
+        summary: 'Cancel a task',
+        description:
+          'A pending task ends cancelled at once; a running one is asked to stop. 409 when finished.',
+      },
+    },
+    (req) => cancel(req.params.id),
+  );
+  app.delete(
+    '/tasks/:id',
+    { schema: { ...cancelSchema, summary: 'Cancel a task (same as POST /cancel)' } },
+    (req) => cancel(req.params.id),
+  );
+
+  app.get(
+    '/tasks/:id/logs',
+    {
+      schema: {
+        tags,
+        summary: 'Read task logs',
+        description:
+          'Without `after`: the most recent `limit` entries, in time order. With `after`: the entries after that cursor. `next_after` continues either.',
+        params: IdParams,
+        querystring: LogsQuery,
+        response: { 200: LogsResponse, ...errors(404, 422, 503) },
+      },
+    },
+    async (req) => {
+      const { id } = req.params;
+      const q = req.query;
+      await queue.mustGetTask(id);
+      const logs = await queue.readLogs(id, {
+        levels: q.level ? (q.level.split(',') as LogLevel[]) : undefined,
+        since: q.since,
+        after: q.after,
+        limit: q.limit ?? 100,
+        order: q.after === undefined ? 'newest' : 'oldest',
+      });
+      return { task_id: id, logs, next_after: logs.at(-1)?.id ?? q.after ?? 0 };
+    },
+  );
+};

@@ -1,0 +1,201 @@
+/** /api/v1/workers: registration, reads, heartbeats and the claim (long-poll). */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Static } from 'typebox';
+import type { Lease, WorkerRegistration } from '../../queue/types.ts';
+import { ApiError, invalid } from '../errors.ts';
+import { claimWithWait } from '../long-poll.ts';
+import { errors } from '../schemas/common.ts';
+import {
+  ClaimQuery,
+  ClaimResponse,
+  HeartbeatAnyBody,
+  HeartbeatBody,
+  HeartbeatResponse,
+  RegisterBody,
+  WorkerListQuery,
+  WorkerListResponse,
+  WorkerParams,
+  WorkerSchema,
+  WorkerStatsResponse,
+} from '../schemas/workers.ts';
+import type { RouteDeps, RouteOptions } from '../types.ts';
+
+const tags = ['workers'];
+
+/** `worker_id` and `id` are both accepted (the seed's clients use either); two different ones are refused. */
+export function pickWorkerId(body: { worker_id?: string | null; id?: string | null }): string | undefined {
+  const { worker_id, id } = body;
+  if (worker_id && id && worker_id !== id) throw invalid('id', 'differs from worker_id');
+  return worker_id ?? id ?? undefined;
+}
+
+function toRegistration(body: Static<typeof RegisterBody>, pattern: string): WorkerRegistration {
+  const id = pickWorkerId(body);
+  if (!id) throw invalid('worker_id', 'is required (or id)');
+  if (!new RegExp(pattern).test(id)) throw invalid('worker_id', `must match ${pattern}`, { pattern });
+  const caps = body.capabilities ?? {};
+  return {
+    id,
+    backend_type: body.backend_type ?? 'command',
+    capabilities: {
+      ...(caps as Record<string, never>),
+      max_parallel_tasks: body.max_parallel_tasks ?? caps.max_parallel_tasks ?? 1,
+      supported_problems: body.supported_problems ?? caps.supported_problems ?? [],
+    },
+    metadata: (body.metadata ?? {}) as WorkerRegistration['metadata'],
+  };
+}
+
+/**
+ * tasks given: extend exactly those (the rest come back as lost). current_task_id given (the
+ * seed's heartbeat): extend that task at its current attempt, and answer 409 when this worker
+ * does not hold it. Neither: extend every lease the worker holds.
+ */
+async function heartbeat(deps: RouteDeps, workerId: string, body: Static<typeof HeartbeatBody>) {
+  const { queue } = deps;
+  let leases: Lease[] | null = body.tasks ?? null;
+  const current = body.tasks ? null : (body.current_task_id ?? null);
+  if (current) leases = [{ task_id: current, attempt: (await queue.getTask(current))?.attempt ?? 0 }];
+  // Liveness is recorded even when the 409 below follows: the worker is alive, only its task is gone.
+  const r = await queue.heartbeat(workerId, body.status ?? undefined, leases);
+  if (current && r.lost.length > 0)
+    throw new ApiError('TASK_NOT_HELD', `Worker ${workerId} does not hold task ${current}`, {
+      task_id: current,
+      worker_id: workerId,
+    });
+  return {
+    worker_id: workerId,
+    status: r.worker.status,
+    acknowledged: true,
+    lease_seconds: deps.config.LEASE_SECONDS,
+    extended: r.extended,
+    lost_task_ids: r.lost,
+    cancel_task_ids: r.cancel_requested,
+  };
+}
+
+export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { deps }) => {
+  const { queue, config } = deps;
+
+  app.post(
+    '/workers/register',
+    {
+      schema: {
+        tags,
+        summary: 'Register (or re-register) a worker',
+        description: `The id comes from \`worker_id\` or \`id\` and must match WORKER_ID_PATTERN (now ${config.WORKER_ID_PATTERN}).`,
+        body: RegisterBody,
+        response: { 200: WorkerSchema, ...errors(400, 422, 503) },
+      },
+    },
+    (req) => queue.registerWorker(toRegistration(req.body, config.WORKER_ID_PATTERN)),
+  );
+
+  app.get(
+    '/workers',
+    {
+      schema: {
+        tags,
+        summary: 'List workers',
+        querystring: WorkerListQuery,
+        response: { 200: WorkerListResponse, ...errors(422, 503) },
+      },
+    },
+    async (req) => {
+      const workers = await queue.listWorkers(req.query);
+      return { workers, total: workers.length };
+    },
+  );
+
+  const heartbeatSchema = { tags, response: { 200: HeartbeatResponse, ...errors(404, 409, 422, 503) } };
+  app.post(
+    '/workers/heartbeat',
+    {
+      schema: {
+        ...heartbeatSchema,
+        summary: 'Heartbeat with the worker id in the body',
+        body: HeartbeatAnyBody,
+      },
+    },
+    (req) => {
+      const id = pickWorkerId(req.body);
+      if (!id) throw invalid('worker_id', 'is required (or id)');
+      return heartbeat(deps, id, req.body);
+    },
+  );
+
+  app.get(
+    '/workers/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Read one worker',
+        params: WorkerParams,
+        response: { 200: WorkerSchema, ...errors(404, 503) },
+      },
+    },
+    (req) => queue.mustGetWorker(req.params.id),
+  );
+
+  app.get(
+    '/workers/:id/stats',
+    {
+      schema: {
+        tags,
+        summary: 'Success rate and average run time of one worker',
+        params: WorkerParams,
+        response: { 200: WorkerStatsResponse, ...errors(404, 503) },
+      },
+    },
+    async (req) => {
+      await queue.mustGetWorker(req.params.id);
+      return queue.workerStats(req.params.id);
+    },
+  );
+
+  app.post(
+    '/workers/:id/heartbeat',
+    {
+      schema: {
+        ...heartbeatSchema,
+        summary: 'Heartbeat: liveness and lease extension',
+        params: WorkerParams,
+        body: HeartbeatBody,
+      },
+    },
+    (req) => heartbeat(deps, req.params.id, req.body),
+  );
+
+  app.post(
+    '/workers/:id/claim',
+    {
+      schema: {
+        tags,
+        summary: 'Claim the next task (200 with the task, or 200 null)',
+        description:
+          '`wait` (seconds, ≤ 60) long-polls: the call returns as soon as a task can be claimed. The task carries `attempt`, the fencing token for the calls that report on it. Any body is ignored.',
+        params: WorkerParams,
+        querystring: ClaimQuery,
+        response: { 200: ClaimResponse, ...errors(404, 422, 503) },
+      },
+    },
+    async (req, reply) => {
+      const gone = new AbortController();
+      // 'close' before the reply is written means the client went away: stop waiting for it.
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableEnded) gone.abort();
+      });
+      const signal = AbortSignal.any([gone.signal, deps.closing]);
+      const waitMs = (req.query.wait ?? 0) * 1000;
+      const task = await claimWithWait(
+        queue,
+        req.params.id,
+        waitMs,
+        config.WORKER_POLL_INTERVAL * 1000,
+        signal,
+      );
+      // send(null) explicitly: returning null from an async handler would mean "no reply".
+      return reply.send(task);
+    },
+  );
+};

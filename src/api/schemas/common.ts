@@ -1,0 +1,50 @@
+/** Building blocks shared by the route schemas. */
+import { type TSchema, Type } from 'typebox';
+
+/** An optional field that may also be sent as null (Python clients send None as null). */
+export const Maybe = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const Uuid = Type.String({ format: 'uuid', description: 'A UUID.' });
+export const DateTime = Type.String({ format: 'date-time' });
+/** Any JSON value (results, error details, log context). */
+export const AnyJson = Type.Unknown();
+export const JsonObject = Type.Object({}, { additionalProperties: true });
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'Human-readable message.' }),
+    code: Type.String({ description: 'Stable SNAKE_CASE error code.' }),
+    details: JsonObject,
+  },
+  { description: 'Every error response has this shape.' },
+);
+
+/** Response schemas for the error statuses a route can answer, so OpenAPI lists them. */
+export function errors(...statuses: number[]): Record<number, typeof ErrorBody> {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+}
+
+export const IdParams = Type.Object({ id: Uuid });
+
+/** Both pagination styles of the seed: page/page_size, or limit/offset. */
+export const PaginationQuery = {
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Page number, from 1.' })),
+  page_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Items per page.' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Same as page_size.' })),
+  offset: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 1_000_000_000,
+      description: 'Items to skip; do not combine with page.',
+    }),
+  ),
+};
+
+export const PaginationFields = {
+  total: Type.Integer(),
+  page: Type.Integer(),
+  page_size: Type.Integer(),
+  limit: Type.Integer(),
+  offset: Type.Integer(),
+};

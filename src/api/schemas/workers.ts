@@ -1,0 +1,148 @@
+/** Worker request and response schemas. The seed's worker client must work unchanged with these. */
+import { Type } from 'typebox';
+import { WORKER_STATUSES } from '../../queue/types.ts';
+import { AnyJson, DateTime, JsonObject, Maybe, Nullable, Uuid } from './common.ts';
+import { BACKEND_TYPE_PATTERN, LogLevelEnum, TaskSchema } from './tasks.ts';
+
+export const WorkerStatusEnum = Type.Enum([...WORKER_STATUSES]);
+const WorkerIdField = Type.String({ minLength: 1, maxLength: 200 });
+const MaxParallel = Type.Integer({
+  minimum: 1,
+  maximum: 1000,
+  description: 'Tasks run at once (default 1).',
+});
+const SupportedProblems = Type.Array(Type.String({ minLength: 1, maxLength: 200 }), {
+  maxItems: 1000,
+  description: 'Problem ids or globs (* and ?) this worker runs; empty = all.',
+});
+
+export const RegisterBody = Type.Object({
+  worker_id: Maybe(WorkerIdField),
+  id: Maybe(WorkerIdField),
+  backend_type: Maybe(Type.String({ pattern: BACKEND_TYPE_PATTERN, description: "Default 'command'." })),
+  capabilities: Maybe(
+    Type.Object(
+      { max_parallel_tasks: Maybe(MaxParallel), supported_problems: Maybe(SupportedProblems) },
+      { additionalProperties: true },
+    ),
+  ),
+  max_parallel_tasks: Maybe(MaxParallel),
+  supported_problems: Maybe(SupportedProblems),
+  metadata: Maybe(JsonObject),
+});
+
+export const WorkerSchema = Type.Object({
+  id: Type.String(),
+  worker_id: Type.String(),
+  backend_type: Type.String(),
+  status: WorkerStatusEnum,
+  capabilities: JsonObject,
+  metadata: JsonObject,
+  last_heartbeat: DateTime,
+  registered_at: DateTime,
+  current_task_id: Nullable(Uuid),
+  running_tasks: Type.Integer(),
+  tasks_completed: Type.Integer(),
+  tasks_failed: Type.Integer(),
+});
+
+export const WorkerListQuery = Type.Object({
+  status: Type.Optional(WorkerStatusEnum),
+  backend_type: Type.Optional(Type.String({ maxLength: 64 })),
+});
+export const WorkerListResponse = Type.Object({ workers: Type.Array(WorkerSchema), total: Type.Integer() });
+
+export const WorkerParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
+export const WorkerTaskParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 200 }),
+  task_id: Uuid,
+});
+
+export const WorkerStatsResponse = Type.Object({
+  worker_id: Type.String(),
+  tasks_completed: Type.Integer(),
+  tasks_failed: Type.Integer(),
+  tasks_total: Type.Integer(),
+  success_rate: Nullable(Type.Number()),
+  average_execution_seconds: Nullable(Type.Number()),
+});
+
+const LeaseSchema = Type.Object({ task_id: Uuid, attempt: Type.Integer({ minimum: 0 }) });
+
+const heartbeatFields = {
+  status: Maybe(WorkerStatusEnum),
+  current_task_id: Maybe(Uuid),
+  tasks: Maybe(
+    Type.Array(LeaseSchema, {
+      maxItems: 1000,
+      description: 'Every task the worker runs, with its attempt. Omitted: all held leases are extended.',
+    }),
+  ),
+};
+export const HeartbeatBody = Type.Object(heartbeatFields);
+export const HeartbeatAnyBody = Type.Object({
+  worker_id: Maybe(WorkerIdField),
+  id: Maybe(WorkerIdField),
+  ...heartbeatFields,
+});
+
+export const HeartbeatResponse = Type.Object({
+  worker_id: Type.String(),
+  status: WorkerStatusEnum,
+  acknowledged: Type.Boolean(),
+  lease_seconds: Type.Integer({ description: 'Each heartbeat extends held leases by this much.' }),
+  extended: Type.Array(LeaseSchema),
+  lost_task_ids: Type.Array(Uuid, { description: 'Reported tasks this worker no longer holds: stop them.' }),
+  cancel_task_ids: Type.Array(Uuid, { description: 'Held tasks a user cancelled: stop them and report.' }),
+});
+
+export const ClaimQuery = Type.Object({
+  wait: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      maximum: 60,
+      description: 'Seconds to wait for a task (long-poll). Default 0.',
+    }),
+  ),
+});
+export const ClaimResponse = Nullable(TaskSchema);
+
+const Attempt = Maybe(
+  Type.Integer({
+    minimum: 1,
+    description: 'The attempt from the claim (fencing token). Omitted: fenced by worker id only.',
+  }),
+);
+
+export const LogsAppendBody = Type.Object({
+  worker_id: Maybe(WorkerIdField),
+  attempt: Attempt,
+  logs: Type.Array(
+    Type.Object({
+      level: LogLevelEnum,
+      message: Type.String({ maxLength: 100_000 }),
+      context: Maybe(AnyJson),
+      timestamp: Maybe(DateTime),
+      source: Maybe(Type.String({ maxLength: 64 })),
+    }),
+    { maxItems: 1000 },
+  ),
+});
+export const LogsAppendResponse = Type.Object({ accepted: Type.Integer() });
+
+export const CompleteBody = Type.Object({
+  worker_id: Maybe(WorkerIdField),
+  attempt: Attempt,
+  result: Type.Optional(AnyJson),
+});
+
+export const FailBody = Type.Object({
+  worker_id: Maybe(WorkerIdField),
+  attempt: Attempt,
+  error: Maybe(Type.String({ maxLength: 100_000 })),
+  error_message: Maybe(Type.String({ maxLength: 100_000 })),
+  error_details: Type.Optional(AnyJson),
+  retry: Maybe(Type.Boolean({ description: 'Put the task back in the queue while attempts remain.' })),
+});
+
+export const ReleaseBody = Type.Object({ worker_id: Maybe(WorkerIdField), attempt: Attempt });

@@ -1,0 +1,37 @@
+/** What every route module receives: the typed Fastify instance and the app's dependencies. */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+import type { Config } from '../config/index.ts';
+import type { ConversationStore } from '../gateway/conversations.ts';
+import type { Queue } from '../queue/queue.ts';
+import type { WorkerPoolControl } from '../worker/pool.ts';
+import type { ApiMetrics } from './metrics.ts';
+
+export type Api = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface RouteDeps {
+  config: Config;
+  queue: Queue;
+  pool: WorkerPoolControl | undefined;
+  conversations: ConversationStore;
+  metrics: ApiMetrics;
+  /** Aborted when the app starts closing, so long-polls end at once instead of holding shutdown. */
+  closing: AbortSignal;
+  version: string;
+}
+
+export interface RouteOptions {
+  deps: RouteDeps;
+}

@@ -1,0 +1,146 @@
+/**
+ * Request validation with the same TypeBox schemas that feed OpenAPI.
+ *
+ * Bodies are checked as sent (no coercion: `"priority": "7"` or `null` where a number is due is
+ * a client bug worth a 422, not a guess). Query strings, path parameters and headers arrive
+ * as text, so they are converted first, strictly: only a canonical literal changes type
+ * (`limit=5` → 5, `include_logs=True` → true, a lone `label=a=b` → ['a=b']). TypeBox's own
+ * Value.Convert is not used because it guesses (`num_workers=` → 0, `1.5` → 1, `true` → 1),
+ * and an empty scale parameter silently stopping every worker is not a guess to make.
+ * Failures become a 422 whose details list each field and the reason, in plain words.
+ */
+import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
+import type { TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
+
+export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+  const check = Compile(schema);
+  return (input: unknown) => {
+    // A POST without a body is read as {}: the route then reports its required fields by
+    // name, and routes whose fields are all optional (heartbeat, release) accept it.
+    const value = httpPart === 'body' ? (input ?? {}) : coerceFields(schema, input);
+    if (check.Check(value)) return { value };
+    return { error: [...check.Errors(value)] as unknown as FastifySchemaValidationError[] };
+  };
+};
+
+type Schemaish = {
+  type?: unknown;
+  anyOf?: Schemaish[];
+  items?: Schemaish;
+  properties?: Record<string, Schemaish>;
+};
+
+const INTEGER = /^-?\d{1,15}$/;
+const NUMBER = /^-?\d{1,15}(\.\d+)?([eE][+-]?\d{1,3})?$/;
+
+function typesOf(s: Schemaish): unknown[] {
+  return s.anyOf ? s.anyOf.flatMap(typesOf) : [s.type];
+}
+
+function coerceScalar(s: Schemaish, v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const types = typesOf(s);
+  if (types.includes('integer') && INTEGER.test(v)) return Number(v);
+  if (types.includes('number') && NUMBER.test(v)) return Number(v);
+  // Python's requests sends True as 'True'; 1/0 are the other common spelling.
+  if (types.includes('boolean') && /^(true|false|1|0)$/i.test(v)) return /^(true|1)$/i.test(v);
+  return v;
+}
+
+/** Flat objects only (query, path, headers): each known field converted by its schema. */
+function coerceFields(schema: TSchema, input: unknown): unknown {
+  const props = (schema as Schemaish).properties;
+  if (!props || input === null || typeof input !== 'object') return input;
+  const out: Record<string, unknown> = { ...(input as Record<string, unknown>) };
+  for (const [key, s] of Object.entries(props)) {
+    const v = out[key];
+    if (v === undefined) continue;
+    if (s.type === 'array')
+      out[key] = (Array.isArray(v) ? v : [v]).map((x) => coerceScalar(s.items ?? {}, x));
+    else out[key] = coerceScalar(s, v);
+  }
+  return out;
+}
+
+export interface FieldError {
+  field: string;
+  reason: string;
+  allowed?: unknown[];
+}
+
+interface RawError {
+  keyword: string;
+  schemaPath: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
+const LOCATIONS: Record<string, string> = { querystring: 'query', params: 'path' };
+
+/** '/tasks/3/max_steps' → 'tasks[3].max_steps' */
+function fieldName(path: string, extra?: string): string {
+  const parts = path.split('/').slice(1);
+  if (extra !== undefined) parts.push(extra);
+  let out = '';
+  for (const p of parts) {
+    const key = p.replaceAll('~1', '/').replaceAll('~0', '~');
+    out += /^\d+$/.test(key) ? `[${key}]` : out === '' ? key : `.${key}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function describeOne(e: RawError): FieldError[] {
+  const field = fieldName(e.instancePath);
+  switch (e.keyword) {
+    case 'required':
+      return ((e.params.requiredProperties as string[]) ?? []).map((p) => ({
+        field: fieldName(e.instancePath, p),
+        reason: 'is required',
+      }));
+    case 'enum': {
+      const allowed = (e.params.allowedValues as unknown[]) ?? [];
+      return [{ field, reason: `must be one of: ${allowed.join(', ')}`, allowed }];
+    }
+    case 'additionalProperties': {
+      const keys = (e.params.additionalProperties as string[]) ?? [];
+      return [{ field, reason: `has keys that are not allowed: ${keys.join(', ')}` }];
+    }
+    case 'pattern':
+      return [{ field, reason: `must match ${String(e.params.pattern)}` }];
+    default:
+      return [{ field, reason: e.message ?? e.keyword }];
+  }
+}
+
+/** Errors of one union (nullable field): prefer a constraint failure over "wrong type" noise. */
+function describeUnion(field: string, branchErrors: RawError[]): FieldError[] {
+  const constraints = branchErrors.filter((e) => e.keyword !== 'type');
+  if (constraints.length > 0) return constraints.flatMap(describeOne);
+  const types = [...new Set(branchErrors.map((e) => String(e.params.type)))];
+  return [{ field, reason: `must be ${types.join(' or ')}` }];
+}
+
+export function describeValidation(errors: readonly unknown[], context: string | undefined) {
+  const raw = errors as RawError[];
+  const out: FieldError[] = [];
+  const unions = new Map<string, RawError[]>();
+  for (const e of raw) {
+    if (e.keyword === 'anyOf' || e.keyword === 'boolean') continue; // summaries of other entries
+    if (e.schemaPath.includes('/anyOf/')) {
+      const list = unions.get(e.instancePath) ?? [];
+      list.push(e);
+      unions.set(e.instancePath, list);
+    } else out.push(...describeOne(e));
+  }
+  const paths = raw.map((e) => e.instancePath);
+  for (const [path, list] of unions) {
+    // An object-or-null field whose object failed inside: the "must be null" branch is noise.
+    const deeper = paths.some((p) => p.startsWith(`${path}/`));
+    if (deeper && list.every((e) => e.keyword === 'type')) continue;
+    out.push(...describeUnion(fieldName(path), list));
+  }
+  const location = context ? (LOCATIONS[context] ?? context) : 'request';
+  return { location, errors: out };
+}

@@ -1,0 +1,165 @@
+/**
+ * Remote transport: the worker protocol over the REST API. Transient trouble (connection
+ * refused, 502/503/504) is retried with backoff, because a worker should ride out an API
+ * restart; a 409 is the queue saying "not yours any more" and is never retried.
+ */
+import type { Json, Lease, NewLog, Task, WorkerStatus } from '../queue/types.ts';
+import type { HeartbeatReply, Registration, WorkerTransport } from './transport.ts';
+
+const FENCING = new Set([
+  'TASK_NOT_HELD',
+  'STALE_ATTEMPT',
+  'TASK_ALREADY_TERMINAL',
+  'TASK_NOT_RUNNING',
+  'TASK_NOT_FOUND',
+]);
+const TRANSIENT_STATUS = new Set([502, 503, 504]);
+
+export class HttpError extends Error {
+  override name = 'HttpError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface HttpTransportOptions {
+  /** Attempts for one call before giving up on transient errors. */
+  retries?: number;
+  /** First backoff delay; doubles each retry. */
+  backoffMs?: number;
+}
+
+export class HttpTransport implements WorkerTransport {
+  private readonly base: string;
+  private readonly retries: number;
+  private readonly backoffMs: number;
+
+  constructor(apiUrl: string, opts: HttpTransportOptions = {}) {
+    this.base = `${apiUrl.replace(/\/+$/, '')}/api/v1`;
+    this.retries = opts.retries ?? 6;
+    this.backoffMs = opts.backoffMs ?? 250;
+  }
+
+  async register(reg: Registration): Promise<void> {
+    await this.call('POST', '/workers/register', {
+      worker_id: reg.id,
+      backend_type: reg.backend_type,
+      capabilities: {
+        max_parallel_tasks: reg.max_parallel_tasks,
+        supported_problems: reg.supported_problems,
+      },
+      metadata: reg.metadata,
+    });
+  }
+
+  /** One task per call (the seed's claim contract); the server long-polls for up to waitMs. */
+  async claim(workerId: string, _max: number, waitMs: number, signal: AbortSignal): Promise<Task[]> {
+    const wait = Math.min(60, Math.floor(waitMs / 1000));
+    const task = await this.call<Task | null>(
+      'POST',
+      `/workers/${enc(workerId)}/claim?wait=${wait}`,
+      undefined,
+      signal,
+    );
+    return task ? [task] : [];
+  }
+
+  async heartbeat(workerId: string, status: WorkerStatus, leases: Lease[]): Promise<HeartbeatReply> {
+    const r = await this.call<{ lost_task_ids: string[]; cancel_task_ids: string[] }>(
+      'POST',
+      `/workers/${enc(workerId)}/heartbeat`,
+      { status, tasks: leases },
+    );
+    return { lost: r.lost_task_ids, cancel_requested: r.cancel_task_ids };
+  }
+
+  appendLogs(workerId: string, lease: Lease, logs: NewLog[]) {
+    return this.report(workerId, lease, 'logs', { attempt: lease.attempt, logs });
+  }
+
+  complete(workerId: string, lease: Lease, result: Json) {
+    return this.report(workerId, lease, 'complete', { worker_id: workerId, attempt: lease.attempt, result });
+  }
+
+  fail(workerId: string, lease: Lease, error: Json, retry: boolean) {
+    return this.report(workerId, lease, 'fail', {
+      worker_id: workerId,
+      attempt: lease.attempt,
+      error_details: error,
+      retry,
+    });
+  }
+
+  release(workerId: string, lease: Lease) {
+    return this.report(workerId, lease, 'release', { worker_id: workerId, attempt: lease.attempt });
+  }
+
+  private async report(workerId: string, lease: Lease, what: string, body: unknown): Promise<boolean> {
+    try {
+      await this.call('POST', `/workers/${enc(workerId)}/tasks/${enc(lease.task_id)}/${what}`, body);
+      return true;
+    } catch (err) {
+      if (err instanceof HttpError && (err.status === 409 || err.status === 404) && FENCING.has(err.code))
+        return false;
+      throw err;
+    }
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        res = await fetch(`${this.base}${path}`, {
+          method,
+          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal,
+        });
+      } catch (err) {
+        if (signal?.aborted || attempt >= this.retries) throw err;
+        await sleep(this.backoffMs * 2 ** (attempt - 1), signal);
+        continue;
+      }
+      const text = await res.text();
+      if (res.ok) return (text ? JSON.parse(text) : null) as T;
+      if (TRANSIENT_STATUS.has(res.status) && attempt < this.retries) {
+        await sleep(this.backoffMs * 2 ** (attempt - 1), signal);
+        continue;
+      }
+      const e = safeJson(text) as { error?: string; code?: string };
+      throw new HttpError(
+        res.status,
+        e.code ?? `HTTP_${res.status}`,
+        e.error ?? `${method} ${path}: HTTP ${res.status}`,
+      );
+    }
+  }
+}
+
+const enc = encodeURIComponent;
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return {};
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

@@ -1,0 +1,126 @@
+/**
+ * A fresh app per test: its own database (PGlite copied from a migrated template, or a new
+ * PostgreSQL database), a queue and the HTTP app, optionally listening on 127.0.0.1:0.
+ * Initialising PGlite from scratch takes seconds, copying a migrated data folder well under
+ * one, so each test file pays the template once.
+ */
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { createApp } from '../../src/api/app.ts';
+import { type Config, loadConfig } from '../../src/config/index.ts';
+import { migrate } from '../../src/db/index.ts';
+import { createPgliteDb } from '../../src/db/pglite.ts';
+import type { Db } from '../../src/db/types.ts';
+import { createQueue, type Queue } from '../../src/queue/index.ts';
+import type { WorkerPoolControl } from '../../src/worker/pool.ts';
+import { createTestDb, type DbMode } from './db.ts';
+
+let template: Promise<string> | undefined;
+const root = mkdtempSync(join(tmpdir(), 'te-api-'));
+process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+
+function pgliteTemplate(): Promise<string> {
+  template ??= (async () => {
+    const dir = join(root, 'template');
+    const db = await createPgliteDb(dir);
+    await migrate(db);
+    await db.close();
+    return dir;
+  })();
+  return template;
+}
+
+let copies = 0;
+export async function freshDb(mode: DbMode): Promise<{ db: Db; drop(): Promise<void> }> {
+  if (mode === 'postgres') return createTestDb('postgres');
+  const dir = join(root, `db-${++copies}`);
+  cpSync(await pgliteTemplate(), dir, { recursive: true });
+  const db = await createPgliteDb(dir);
+  return {
+    db,
+    async drop() {
+      await db.close().catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  queue: Queue;
+  db: Db;
+  config: Config;
+  /** Base URL when started with listen: true. */
+  url: string;
+  inject(opts: InjectOptions): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  pool?: WorkerPoolControl;
+  listen?: boolean;
+}
+
+export async function createTestApp(mode: DbMode, opts: TestAppOptions = {}): Promise<TestApp> {
+  const { db, drop } = await freshDb(mode);
+  const config = loadConfig({ LOG_LEVEL: 'silent', ...opts.env });
+  const queue = createQueue(db, {
+    leaseSeconds: config.LEASE_SECONDS,
+    notifyDebounceMs: config.NOTIFY_DEBOUNCE_MS,
+  });
+  await queue.start();
+  const app = await createApp({ config, queue, pool: opts.pool, logger: false });
+  let url = '';
+  if (opts.listen) url = await app.listen({ host: '127.0.0.1', port: 0 });
+  else await app.ready();
+  return {
+    app,
+    queue,
+    db,
+    config,
+    url,
+    inject: (o) => app.inject(o),
+    async close() {
+      await app.close();
+      await queue.stop();
+      await drop();
+    },
+  };
+}
+
+/** A parsed JSON response, read field by field in assertions (the schemas are what the tests check). */
+// biome-ignore lint/suspicious/noExplicitAny: test assertions walk arbitrary response JSON.
+export type Body = Record<string, any>;
+
+/** JSON body of a response (fails loudly when it is not JSON). */
+export function json<T = Record<string, unknown>>(res: { body: string }): T {
+  return JSON.parse(res.body) as T;
+}
+
+/** Registers a worker that matches the default WORKER_ID_PATTERN. */
+export async function registerWorker(
+  t: TestApp,
+  id = 'worker-001-kind',
+  extra: Record<string, unknown> = {},
+) {
+  const res = await t.inject({
+    method: 'POST',
+    url: '/api/v1/workers/register',
+    payload: { worker_id: id, ...extra },
+  });
+  if (res.statusCode !== 200) throw new Error(`register failed: ${res.statusCode} ${res.body}`);
+  return json(res);
+}
+
+/** Submits one task and returns its JSON. */
+export async function submitTask(
+  t: TestApp,
+  payload: Record<string, unknown> = { problem_id: 'p-1' },
+): Promise<{ id: string } & Record<string, unknown>> {
+  const res = await t.inject({ method: 'POST', url: '/api/v1/tasks', payload });
+  if (res.statusCode !== 201) throw new Error(`submit failed: ${res.statusCode} ${res.body}`);
+  return json<{ id: string }>(res);
+}
