@@ -24,7 +24,8 @@ export async function openBenchDb(databaseUrl: string | undefined, poolSize: num
   const name = `te_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: databaseUrl });
   await admin.connect();
-  const version = (await admin.query<{ v: string }>('SHOW server_version')).rows[0]?.v;
+  const version = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]
+    ?.server_version;
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const url = new URL(databaseUrl);

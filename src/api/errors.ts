@@ -60,13 +60,7 @@ export interface ErrorBody {
   details: Record<string, unknown>;
 }
 
-// src/db/errors.ts knows network failures; these two are a handle closed under us (PGlite
-// after close(), a pg pool after end()), which for a client is the same: no database now.
-const CLOSED_HANDLE = /PGlite is closed|Cannot use a pool after calling end/i;
-
-export function isDbDown(err: unknown): boolean {
-  return isDatabaseUnavailable(err) || (err instanceof Error && CLOSED_HANDLE.test(err.message));
-}
+export const isDbDown = isDatabaseUnavailable;
 
 const QUEUE_CODES: Record<QueueErrorCode, ErrorCode> = {
   TASK_NOT_FOUND: 'TASK_NOT_FOUND',

@@ -89,7 +89,9 @@ export function createQueue(db: Db, opts: QueueOptions) {
 
     // ── submit and read ───────────────────────────────────────────────────────
     async submit(inputs: readonly NewTask[]): Promise<CreatedTask[]> {
-      const created = await db.transaction((t) => insertTasks(t, inputs));
+      // One INSERT statement carries the whole batch, so it is atomic without BEGIN/COMMIT
+      // (two round trips saved on every submit, which is most of the dispatch latency).
+      const created = await insertTasks(db, inputs);
       if (created.some((c) => c.created)) notifier.wake();
       return created;
     },

@@ -1,0 +1,191 @@
+/**
+ * `npm run bench`: queue throughput and dispatch latency on the configured database
+ * (a scratch database on the DATABASE_URL server, else in-memory PGlite).
+ *   1. in-process drain: 20k tasks submitted with the batch call, drained by the in-process
+ *      worker pool (fenced claim → complete) with a no-op backend;
+ *   2. HTTP drain: 20k tasks through the remote worker protocol, 20 workers in another process;
+ *   3. dispatch latency: submit → claimed, for an idle worker long-polling over HTTP.
+ * Prints text, then one JSON line (prefixed "BENCH_JSON ") for tooling.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { createApp } from '../src/api/app.ts';
+import { loadConfig } from '../src/config/index.ts';
+import { createQueue, type Queue } from '../src/queue/index.ts';
+import { WorkerManager } from '../src/worker/manager.ts';
+import { median, openBenchDb, percentile } from './db.ts';
+import { noopBackend, noopTasks } from './noop.ts';
+
+const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
+const IN_PROCESS_WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
+const IN_PROCESS_PARALLEL = Number(process.env.BENCH_PARALLEL ?? 64);
+const HTTP_WORKERS = 20;
+const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 200);
+
+const config = loadConfig({
+  ...process.env,
+  LOG_LEVEL: 'silent',
+  NUM_INTERNAL_WORKERS: String(IN_PROCESS_WORKERS),
+  INTERNAL_WORKER_MAX_PARALLEL: String(IN_PROCESS_PARALLEL),
+});
+
+function untilTerminal(queue: Queue, n: number): Promise<number> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const on = (ids: string[]) => {
+      seen += ids.length;
+      if (seen >= n) {
+        queue.events.off('terminal', on);
+        resolve(performance.now());
+      }
+    };
+    queue.events.on('terminal', on);
+  });
+}
+
+async function submitHttp(base: string, n: number, prefix: string): Promise<number> {
+  const all = noopTasks(n, prefix);
+  const t0 = performance.now();
+  for (let i = 0; i < all.length; i += 1000) {
+    const res = await fetch(`${base}/api/v1/tasks/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tasks: all.slice(i, i + 1000) }),
+    });
+    if (res.status !== 201) throw new Error(`batch submit: HTTP ${res.status} ${await res.text()}`);
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function inProcessDrain(queue: Queue, base: string) {
+  const enqueueRate = await submitHttp(base, TASKS, 'inproc');
+  const pool = new WorkerManager({ config, queue, backendFactory: () => noopBackend });
+  const done = untilTerminal(queue, TASKS);
+  const t0 = performance.now();
+  await pool.start();
+  const t1 = await done;
+  await pool.stop();
+  return { enqueue_per_s: enqueueRate, drain_per_s: TASKS / ((t1 - t0) / 1000) };
+}
+
+async function httpDrain(queue: Queue, base: string) {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./http-workers.ts', import.meta.url)),
+      base,
+      String(HTTP_WORKERS),
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  await waitForReady(child);
+  await submitHttp(base, TASKS, 'http');
+  const done = untilTerminal(queue, TASKS);
+  // The clock starts with the tasks already queued, as for the in-process figure.
+  const t0 = performance.now();
+  child.stdin!.write('go\n');
+  const t1 = await done;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+  return { workers: HTTP_WORKERS, drain_per_s: TASKS / ((t1 - t0) / 1000) };
+}
+
+async function waitForReady(child: ChildProcess): Promise<void> {
+  let out = '';
+  for await (const chunk of child.stdout!) {
+    out += String(chunk);
+    if (out.includes('ready')) return;
+  }
+  throw new Error('HTTP workers exited before they were ready');
+}
+
+async function dispatchLatency(queue: Queue, base: string) {
+  const id = 'worker-999-kind';
+  await queue.registerWorker({
+    id,
+    backend_type: 'noop',
+    capabilities: { max_parallel_tasks: 1, supported_problems: [] },
+    metadata: {},
+  });
+  const samples: number[] = [];
+  const body = noopTasks(1, 'latency')[0]!;
+  for (let i = 0; i < LATENCY_SAMPLES + 10; i++) {
+    const claim = fetch(`${base}/api/v1/workers/${id}/claim?wait=30`, { method: 'POST' }).then(
+      (r) => r.json() as Promise<{ id: string; attempt: number } | null>,
+    );
+    await new Promise((r) => setTimeout(r, 15)); // let the claim park in its long-poll
+    const t0 = performance.now();
+    await queue.submit([
+      {
+        problem_id: body.problem_id,
+        priority: 5,
+        backend_type: null,
+        parameters: { max_steps: 1, timeout_minutes: 30, agent_config: {} },
+        max_attempts: 1,
+        idempotency_key: null,
+      },
+    ]);
+    const task = await claim;
+    const t1 = performance.now();
+    if (!task) throw new Error('long-poll returned no task');
+    if (i >= 10) samples.push(t1 - t0); // the first few warm up connections and plans
+    await queue.complete(id, task.id, task.attempt, null);
+  }
+  samples.sort((a, b) => a - b);
+  return {
+    samples: samples.length,
+    p50_ms: percentile(samples, 50),
+    p99_ms: percentile(samples, 99),
+    median_ms: median(samples),
+  };
+}
+
+async function main() {
+  const bench = await openBenchDb(config.DATABASE_URL || undefined, Math.max(config.DATABASE_POOL_SIZE, 20));
+  const queue = createQueue(bench.db, {
+    leaseSeconds: config.LEASE_SECONDS,
+    notifyDebounceMs: config.NOTIFY_DEBOUNCE_MS,
+  });
+  await queue.start();
+  const app: FastifyInstance = await createApp({ config, queue, logger: false });
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  console.log(`Task Executor queue benchmark — ${TASKS} tasks — ${bench.label}\nmachine: ${machine}\n`);
+  try {
+    const inProcess = await inProcessDrain(queue, base);
+    console.log(`batch submit (HTTP, 1000/request): ${inProcess.enqueue_per_s.toFixed(0)} tasks/s`);
+    console.log(
+      `in-process drain (${IN_PROCESS_WORKERS} workers × ${IN_PROCESS_PARALLEL} slots, fenced claim → complete): ${inProcess.drain_per_s.toFixed(0)} tasks/s`,
+    );
+    const http = await httpDrain(queue, base);
+    console.log(
+      `HTTP worker protocol drain (${HTTP_WORKERS} workers, one process): ${http.drain_per_s.toFixed(0)} tasks/s`,
+    );
+    const latency = await dispatchLatency(queue, base);
+    console.log(
+      `dispatch latency, submit → claimed by an idle long-polling worker: p50 ${latency.p50_ms.toFixed(2)} ms, p99 ${latency.p99_ms.toFixed(2)} ms (${latency.samples} samples)`,
+    );
+    const json = {
+      database: bench.label,
+      machine,
+      tasks: TASKS,
+      in_process: { workers: IN_PROCESS_WORKERS, parallel: IN_PROCESS_PARALLEL, ...inProcess },
+      http,
+      dispatch_latency: latency,
+    };
+    console.log(`\nBENCH_JSON ${JSON.stringify(json)}`);
+  } finally {
+    await app.close();
+    await queue.stop();
+    await bench.drop();
+  }
+}
+
+await main();
