@@ -125,14 +125,25 @@ for (const mode of dbModes()) {
 
       const extended = new Set<string>();
       const lost = new Set<string>();
-      const jobs: Array<() => Promise<unknown>> = shuffle(claimed).map((task) => async () => {
-        const hb = await queue.heartbeat('w1', undefined, [{ task_id: task.id, attempt: task.attempt }]);
-        for (const e of hb.extended) extended.add(e.task_id);
-        for (const id of hb.lost) lost.add(id);
-      });
-      for (let k = 0; k < 2; k++)
-        jobs.splice(20 + Math.floor(Math.random() * (N - 40)), 0, () => reapOnce(queue, 3600));
-      await Promise.all(jobs.map((job) => job()));
+      // Ten lanes heartbeat one task each at a time; reaper passes start once a random number
+      // of heartbeats are done, so some leases are extended before, some race it, some come after.
+      const todo = shuffle(claimed);
+      const reapAt = new Set([
+        N / 4 + Math.floor(Math.random() * (N / 4)),
+        N / 2 + Math.floor(Math.random() * (N / 4)),
+      ]);
+      const reaps: Array<Promise<unknown>> = [];
+      let done = 0;
+      const lane = async () => {
+        for (let task = todo.pop(); task; task = todo.pop()) {
+          const hb = await queue.heartbeat('w1', undefined, [{ task_id: task.id, attempt: task.attempt }]);
+          for (const e of hb.extended) extended.add(e.task_id);
+          for (const id of hb.lost) lost.add(id);
+          if (reapAt.has(++done)) reaps.push(reapOnce(queue, 3600));
+        }
+      };
+      await Promise.all(Array.from({ length: 10 }, lane));
+      await Promise.all(reaps);
       await reapOnce(queue, 3600);
 
       assert.equal(extended.size + lost.size, N);
@@ -146,7 +157,10 @@ for (const mode of dbModes()) {
           assert.equal(now.status, 'pending', 'a lease reported lost was requeued');
         }
       }
-      assert.ok(extended.size > 0 && lost.size > 0, 'both sides of the race won sometimes');
+      assert.ok(
+        extended.size > 0 && lost.size > 0,
+        `both sides of the race won sometimes: ${extended.size} extended, ${lost.size} lost`,
+      );
     });
 
     it('many workers claiming at once: every task completed exactly once, on its first attempt', async (t) => {

@@ -13,6 +13,7 @@ import {
   expireLease,
   openQueue,
   passDeadline,
+  type QueueFixture,
   rawRow,
   rejectsWith,
   submitOne,
@@ -354,29 +355,29 @@ for (const mode of dbModes()) {
   describe(`terminal states never change (${mode})`, () => {
     // Each case drives a fresh task to one terminal state through the real transitions.
     const cases = {
-      completed: async (q: Awaited<ReturnType<typeof openQueue>>) => {
+      completed: async (q: QueueFixture) => {
         const t = await claimOne(q.queue, 'w1');
         await q.queue.complete('w1', t.id, t.attempt, { ok: true });
         return t;
       },
-      failed: async (q: Awaited<ReturnType<typeof openQueue>>) => {
+      failed: async (q: QueueFixture) => {
         const t = await claimOne(q.queue, 'w1');
         await q.queue.fail('w1', t.id, t.attempt, { reason: 'x' });
         return t;
       },
-      timeout: async (q: Awaited<ReturnType<typeof openQueue>>) => {
+      timeout: async (q: QueueFixture) => {
         const t = await claimOne(q.queue, 'w1');
         await passDeadline(q.db, t.id);
         await reapOnce(q.queue, 3600);
         return t;
       },
-      'cancelled while running': async (q: Awaited<ReturnType<typeof openQueue>>) => {
+      'cancelled while running': async (q: QueueFixture) => {
         const t = await claimOne(q.queue, 'w1');
         await q.queue.cancel(t.id);
         await q.queue.fail('w1', t.id, t.attempt, { reason: 'cancelled' });
         return t;
       },
-      'cancelled while pending': async (q: Awaited<ReturnType<typeof openQueue>>) => {
+      'cancelled while pending': async (q: QueueFixture) => {
         const [t] = (await q.queue.listTasks({ limit: 1, offset: 0 })).tasks;
         await q.queue.cancel(t!.id);
         return { ...t!, attempt: 1 };

@@ -21,8 +21,8 @@ import type { Row } from './rows.ts';
 /** Columns every terminal transition sets: ends the lease and queues the callback, if any. */
 const TERMINAL_SET = `
   completed_at = now(), updated_at = now(), lease_expires_at = NULL,
-  callback_state = CASE WHEN tasks.parameters ? 'callback_url' THEN 'pending' END,
-  callback_next_at = CASE WHEN tasks.parameters ? 'callback_url' THEN now() END`;
+  callback_state = CASE WHEN tasks.parameters ->> 'callback_url' IS NOT NULL THEN 'pending' END,
+  callback_next_at = CASE WHEN tasks.parameters ->> 'callback_url' IS NOT NULL THEN now() END`;
 
 /** Columns that put a running task back in the queue for another claim. */
 const REQUEUE_SET = `

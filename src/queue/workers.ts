@@ -59,11 +59,16 @@ export async function listWorkers(
   return f.status ? workers.filter((w) => w.status === f.status) : workers;
 }
 
-/** Records liveness; a stored status of busy is normalised to idle (busy is derived). */
+/**
+ * Records liveness. A reported status is stored (busy as idle: busy is derived from running
+ * tasks); without one the stored status stays, except that a heartbeat revives an offline worker.
+ */
 export async function touchWorker(db: Queryable, id: string, status?: WorkerStatus): Promise<boolean> {
-  const next = status === 'draining' ? 'draining' : status === 'offline' ? 'offline' : 'idle';
+  const next = status === undefined ? null : status === 'busy' ? 'idle' : status;
   const { rowCount } = await db.query(
-    `UPDATE workers SET last_heartbeat = now(), status = $2 WHERE id = $1`,
+    `UPDATE workers SET last_heartbeat = now(),
+       status = COALESCE($2, CASE WHEN status = 'offline' THEN 'idle' ELSE status END)
+     WHERE id = $1`,
     [id, next],
   );
   return rowCount > 0;

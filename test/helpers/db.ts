@@ -42,17 +42,23 @@ export async function createTestDb(mode: DbMode, poolSize = 10): Promise<TestDb>
   const url = new URL(base);
   url.pathname = `/${name}`;
   const db = createPostgresDb(url.toString(), poolSize);
-  await migrate(db);
+  const dropDb = async () => {
+    await db.close();
+    const a = new pg.Client({ connectionString: base });
+    await a.connect();
+    await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await a.end();
+  };
+  try {
+    await migrate(db);
+  } catch (err) {
+    await dropDb().catch(() => {});
+    throw err;
+  }
   return {
     db,
     url: url.toString(),
-    async drop() {
-      await db.close();
-      const a = new pg.Client({ connectionString: base });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
-    },
+    drop: dropDb,
   };
 }
 

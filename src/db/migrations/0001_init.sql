@@ -129,8 +129,8 @@ CREATE TABLE llm_calls (
 );
 
 -- Claim (pending → running), called by queue/transitions.ts.
--- The worker's row is updated first: that records its liveness and takes its row lock, so two
--- concurrent claims by one worker serialise and cannot both see free slots. The picked CTE
+-- The worker's row is locked first, so two concurrent claims by one worker serialise and
+-- cannot both see free slots; the update records its liveness. The picked CTE
 -- reads tasks_claim_idx in (priority DESC, seq) order, skips rows other claimers have locked,
 -- and stops at the number of free slots. Affinity: a task with a backend_type only matches
 -- workers of that type; problem_patterns are LIKE patterns compiled from supported_problems
@@ -147,6 +147,10 @@ SET enable_bitmapscan = off
 SET enable_sort = off
 SET enable_seqscan = off
 AS $$
+-- A statement of its own: a VOLATILE SQL function takes a fresh snapshot per statement, so the
+-- running count below sees the tasks a concurrent claim by this worker committed while we
+-- waited for this lock (inside one statement the count would use the pre-wait snapshot).
+SELECT 1 FROM workers WHERE id = p_worker FOR UPDATE;
 WITH w AS (
   UPDATE workers SET last_heartbeat = now(), status = CASE WHEN status = 'offline' THEN 'idle' ELSE status END
   WHERE id = p_worker AND status <> 'draining'
@@ -162,13 +166,14 @@ WITH w AS (
     AND (cardinality((SELECT problem_patterns FROM w)) = 0
          OR t.problem_id LIKE ANY ((SELECT problem_patterns FROM w)::text[]))
   ORDER BY t.priority DESC, t.seq
-  LIMIT (SELECT n FROM free)
+  -- No row in w (draining or unknown worker) must mean LIMIT 0, not LIMIT NULL (= no limit).
+  LIMIT COALESCE((SELECT n FROM free), 0)
   FOR UPDATE OF t SKIP LOCKED
 )
 UPDATE tasks SET status = 'running', worker_id = p_worker, attempt = tasks.attempt + 1,
   started_at = now(), updated_at = now(),
   lease_expires_at = now() + p_lease_seconds * interval '1 second',
-  deadline_at = now() + (tasks.parameters ->> 'timeout_minutes')::int * interval '1 minute'
+  deadline_at = now() + (tasks.parameters ->> 'timeout_minutes')::numeric * interval '1 minute'
 FROM picked WHERE tasks.id = picked.id
 RETURNING tasks.*
 $$;
