@@ -23,7 +23,13 @@ describe('configuration', () => {
 
   it('rejects every bad value at once, naming each variable and the expected form', () => {
     assert.throws(
-      () => loadConfig({ PORT: 'eighty', NUM_INTERNAL_WORKERS: '51', AUTO_START_WORKERS: 'maybe', WORKER_ID_PATTERN: '(' }),
+      () =>
+        loadConfig({
+          PORT: 'eighty',
+          NUM_INTERNAL_WORKERS: '51',
+          AUTO_START_WORKERS: 'maybe',
+          WORKER_ID_PATTERN: '(',
+        }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
         assert.match(err.message, /PORT="eighty": expected an integer from 0 to 65535/);

@@ -1,51 +1,15 @@
 /**
- * A fresh app per test: its own database (PGlite copied from a migrated template, or a new
- * PostgreSQL database), a queue and the HTTP app, optionally listening on 127.0.0.1:0.
- * Initialising PGlite from scratch takes seconds, copying a migrated data folder well under
- * one, so each test file pays the template once.
+ * A fresh app per test: its own database (test/helpers/db.ts: PGlite loaded from a cached
+ * migrated template, or a new PostgreSQL database), a queue and the HTTP app, optionally
+ * listening on 127.0.0.1:0.
  */
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { createApp } from '../../src/api/app.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
-import { migrate } from '../../src/db/index.ts';
-import { createPgliteDb } from '../../src/db/pglite.ts';
 import type { Db } from '../../src/db/types.ts';
 import { createQueue, type Queue } from '../../src/queue/index.ts';
 import type { WorkerPoolControl } from '../../src/worker/pool.ts';
 import { createTestDb, type DbMode } from './db.ts';
-
-let template: Promise<string> | undefined;
-const root = mkdtempSync(join(tmpdir(), 'te-api-'));
-process.once('exit', () => rmSync(root, { recursive: true, force: true }));
-
-function pgliteTemplate(): Promise<string> {
-  template ??= (async () => {
-    const dir = join(root, 'template');
-    const db = await createPgliteDb(dir);
-    await migrate(db);
-    await db.close();
-    return dir;
-  })();
-  return template;
-}
-
-let copies = 0;
-export async function freshDb(mode: DbMode): Promise<{ db: Db; drop(): Promise<void> }> {
-  if (mode === 'postgres') return createTestDb('postgres');
-  const dir = join(root, `db-${++copies}`);
-  cpSync(await pgliteTemplate(), dir, { recursive: true });
-  const db = await createPgliteDb(dir);
-  return {
-    db,
-    async drop() {
-      await db.close().catch(() => {});
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 export interface TestApp {
   app: FastifyInstance;
@@ -65,7 +29,7 @@ export interface TestAppOptions {
 }
 
 export async function createTestApp(mode: DbMode, opts: TestAppOptions = {}): Promise<TestApp> {
-  const { db, drop } = await freshDb(mode);
+  const { db, drop } = await createTestDb(mode);
   const config = loadConfig({ LOG_LEVEL: 'silent', ...opts.env });
   const queue = createQueue(db, {
     leaseSeconds: config.LEASE_SECONDS,
