@@ -1,6 +1,6 @@
 /**
- * Splits a child's output stream into lines without ever holding more than `max` bytes of
- * one line: a longer line is cut, marked, and the rest of it skipped.
+ * Splits a child's output stream into lines without ever holding more than `max` characters
+ * of one line: a longer line is cut, marked, and the rest of it skipped.
  */
 export class LineSplitter {
   private partial = '';

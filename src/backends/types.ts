@@ -18,21 +18,38 @@ export class RunStopped extends Error {
 export interface RunContext {
   /** Aborted with a RunStopped reason on cancel, deadline, worker shutdown, or lost lease. */
   signal: AbortSignal;
+  /** The fencing attempt this run belongs to (1 on the first claim). */
   attempt: number;
-  /** A fresh directory of this attempt's own (created by the worker). */
+  workerId: string;
+  /**
+   * This attempt's own directory, absolute: `${DATA_DIR}/runs/<task>/attempt-<n>`. The worker
+   * only reserves the path; a backend that needs it creates it (a mkdir per task would cost
+   * more than a whole run of a trivial backend).
+   */
   workDir: string;
+  /** Appends a task log line; batched and shipped by the worker. Never throws, never blocks. */
   log(level: LogLevel, message: string, context?: Json, source?: string): void;
   /** Extra environment for child processes (e.g. the LLM gateway URL and task token). */
   env: Record<string, string>;
 }
 
+/**
+ * How a run ended, as data. `completed` = the episode ran to its end whatever the score (the
+ * score belongs in `result`); `failed` = an infrastructure or protocol failure, and
+ * `retryable` asks the queue for another attempt while attempts remain.
+ */
 export type RunOutcome =
   | { status: 'completed'; result: Json }
   | { status: 'failed'; error: JsonObject; retryable?: boolean };
 
 export interface Backend {
   readonly type: string;
+  /** Problem ids (or globs) this backend can run, advertised at registration; absent = any. */
+  problems?(): Promise<string[]>;
+  /** Runs one attempt. Must settle soon after `ctx.signal` aborts, with its processes gone. */
   run(task: Task, ctx: RunContext): Promise<RunOutcome>;
+  /** Frees what the backend keeps across runs (a cluster, a pool). */
+  close?(): Promise<void>;
 }
 
 export function stopReason(signal: AbortSignal): StopReason | null {

@@ -55,6 +55,11 @@ export class CompletionBatcher {
     });
   }
 
+  /** Writes whatever is pending now (at shutdown, so no completion waits on a timer). */
+  async drain(): Promise<void> {
+    while (this.pending.length > 0) await this.flush();
+  }
+
   private async flush(): Promise<void> {
     this.scheduled = false;
     const batch = this.pending.splice(0, this.maxBatch);
@@ -87,9 +92,19 @@ export class DirectTransport implements WorkerTransport {
   }
 
   async claim(workerId: string, max: number, waitMs: number, signal: AbortSignal) {
-    const tasks = await this.queue.claim(workerId, max);
-    if (tasks.length === 0 && waitMs > 0) await this.queue.notifier.waitForWake(waitMs, signal);
-    return tasks;
+    // A wake-up that lands while the claim statement runs would be missed by a wait begun
+    // after it (costing a whole poll interval), so a latch set before the claim remembers it.
+    let woken = false;
+    const off = this.queue.notifier.onWake(() => {
+      woken = true;
+    });
+    try {
+      const tasks = await this.queue.claim(workerId, max);
+      if (tasks.length === 0 && waitMs > 0 && !woken) await this.queue.notifier.waitForWake(waitMs, signal);
+      return tasks;
+    } finally {
+      off();
+    }
   }
 
   async heartbeat(workerId: string, status: Parameters<Queue['heartbeat']>[1], leases: Lease[]) {
@@ -115,5 +130,9 @@ export class DirectTransport implements WorkerTransport {
 
   onCancel(fn: (taskId: string) => void) {
     return this.queue.notifier.onCancel(fn);
+  }
+
+  close(): Promise<void> {
+    return this.completions.drain();
   }
 }

@@ -4,8 +4,11 @@
  * restart; a 409 is the queue saying "not yours any more" and is never retried.
  */
 import type { Json, Lease, NewLog, Task, WorkerStatus } from '../queue/types.ts';
-import type { HeartbeatReply, Registration, WorkerTransport } from './transport.ts';
+import { type HeartbeatReply, HttpError, type Registration, type WorkerTransport } from './transport.ts';
 
+export { HttpError } from './transport.ts';
+
+/** The queue's "not yours any more" codes: answered 409 (404 once the task is gone). */
 const FENCING = new Set([
   'TASK_NOT_HELD',
   'STALE_ATTEMPT',
@@ -14,34 +17,29 @@ const FENCING = new Set([
   'TASK_NOT_FOUND',
 ]);
 const TRANSIENT_STATUS = new Set([502, 503, 504]);
-
-export class HttpError extends Error {
-  override name = 'HttpError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** A call that hangs longer than this (beyond a long-poll's own wait) is given up and retried. */
+const CALL_TIMEOUT_MS = 30_000;
 
 export interface HttpTransportOptions {
   /** Attempts for one call before giving up on transient errors. */
   retries?: number;
-  /** First backoff delay; doubles each retry. */
+  /** First backoff delay; doubles each retry (capped at 10 s). */
   backoffMs?: number;
+  /** Sent as `Authorization: Bearer <token>` when the API requires worker tokens. */
+  token?: string;
 }
 
 export class HttpTransport implements WorkerTransport {
   private readonly base: string;
   private readonly retries: number;
   private readonly backoffMs: number;
+  private readonly headers: Record<string, string>;
 
   constructor(apiUrl: string, opts: HttpTransportOptions = {}) {
     this.base = `${apiUrl.replace(/\/+$/, '')}/api/v1`;
     this.retries = opts.retries ?? 6;
     this.backoffMs = opts.backoffMs ?? 250;
+    this.headers = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
   }
 
   async register(reg: Registration): Promise<void> {
@@ -64,6 +62,7 @@ export class HttpTransport implements WorkerTransport {
       `/workers/${enc(workerId)}/claim?wait=${wait}`,
       undefined,
       signal,
+      CALL_TIMEOUT_MS + wait * 1000,
     );
     return task ? [task] : [];
   }
@@ -109,25 +108,35 @@ export class HttpTransport implements WorkerTransport {
     }
   }
 
-  private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  private async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+    timeoutMs = CALL_TIMEOUT_MS,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let res: Response;
+      let text: string;
       try {
+        const timeout = AbortSignal.timeout(timeoutMs);
         res = await fetch(`${this.base}${path}`, {
           method,
-          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          headers:
+            body === undefined ? this.headers : { ...this.headers, 'content-type': 'application/json' },
           body: body === undefined ? undefined : JSON.stringify(body),
-          signal,
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         });
+        text = await res.text();
       } catch (err) {
+        // Connection refused or reset, DNS, timeout: the API may be restarting.
         if (signal?.aborted || attempt >= this.retries) throw err;
-        await sleep(this.backoffMs * 2 ** (attempt - 1), signal);
+        await sleep(this.backoff(attempt), signal);
         continue;
       }
-      const text = await res.text();
       if (res.ok) return (text ? JSON.parse(text) : null) as T;
-      if (TRANSIENT_STATUS.has(res.status) && attempt < this.retries) {
-        await sleep(this.backoffMs * 2 ** (attempt - 1), signal);
+      if (TRANSIENT_STATUS.has(res.status) && attempt < this.retries && !signal?.aborted) {
+        await sleep(this.backoff(attempt), signal);
         continue;
       }
       const e = safeJson(text) as { error?: string; code?: string };
@@ -137,6 +146,11 @@ export class HttpTransport implements WorkerTransport {
         e.error ?? `${method} ${path}: HTTP ${res.status}`,
       );
     }
+  }
+
+  /** Exponential with full jitter, so workers restarted together do not retry in lockstep. */
+  private backoff(attempt: number): number {
+    return Math.random() * Math.min(10_000, this.backoffMs * 2 ** (attempt - 1));
   }
 }
 

@@ -1,8 +1,10 @@
 /**
  * How a worker talks to the queue: directly (in-process) or over HTTP (remote). The worker
  * loop is written once against this interface. Report calls resolve false when the queue
- * refused them by fencing (the task moved on: reaped, timed out, cancelled, re-claimed).
+ * refused them by fencing (the task moved on: reaped, timed out, cancelled, re-claimed);
+ * they throw only for trouble worth retrying or logging (database or network down).
  */
+import { QueueError } from '../queue/errors.ts';
 import type { Json, JsonObject, Lease, NewLog, Task, WorkerStatus } from '../queue/types.ts';
 
 export interface Registration {
@@ -14,7 +16,9 @@ export interface Registration {
 }
 
 export interface HeartbeatReply {
+  /** Leases this worker sent that the queue no longer grants: stop those runs, report nothing. */
   lost: string[];
+  /** Held tasks a user asked to cancel: stop them and report. */
   cancel_requested: string[];
 }
 
@@ -33,4 +37,32 @@ export interface WorkerTransport {
   /** Push delivery of cancel requests, where the transport has it (in-process). */
   onCancel?(fn: (taskId: string) => void): () => void;
   close?(): Promise<void>;
+}
+
+/** A refusal of the REST API: its status and the `code` of its `{ error, code, details }` body. */
+export class HttpError extends Error {
+  override name = 'HttpError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The queue's reason code of a refusal, whichever transport carried it. */
+export function errorCode(err: unknown): string | undefined {
+  if (err instanceof QueueError || err instanceof HttpError) return err.code;
+  return undefined;
+}
+
+/**
+ * Worth trying again later: the database or the network failed, or the API said 5xx/429.
+ * A refusal by the queue (4xx, QueueError) will be refused again, so it is not.
+ */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof QueueError) return false;
+  if (err instanceof HttpError) return err.status >= 500 || err.status === 429;
+  return true;
 }

@@ -1,29 +1,25 @@
 /**
  * The worker loop, one implementation for in-process and remote workers:
- * register → claim up to free slots → run each task in its backend → heartbeat (extends
- * leases, brings cancel requests and lost leases) → logs in batches → complete / fail.
+ * register → claim up to free slots → run each task in its backend (task-run.ts) →
+ * heartbeat (extends leases, brings cancel requests and lost leases) → complete / fail.
  * Graceful stop: stop claiming, let runs finish for the grace period, then give them back.
+ * Everything here is timers and awaited I/O; the backends keep real work off the event loop.
  */
-import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { type Backend, type RunOutcome, RunStopped, stopReason } from '../backends/index.ts';
-import type { Json, JsonObject, Lease, LogLevel, Task } from '../queue/types.ts';
-import { LogBatcher } from './log-batcher.ts';
+import type { Backend, StopReason } from '../backends/index.ts';
+import type { JsonObject, Task, WorkerStatus } from '../queue/types.ts';
 import type { PoolWorkerStatus } from './pool.ts';
-import type { WorkerTransport } from './transport.ts';
+import { type Logger, TaskRun } from './task-run.ts';
+import { errorCode, type WorkerTransport } from './transport.ts';
 
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type { Logger } from './task-run.ts';
 
 export interface WorkerOptions {
   id: string;
   backend: Backend;
   transport: WorkerTransport;
   maxParallel: number;
+  /** Problem ids or globs to advertise; default: the backend's own list, else every problem. */
   supportedProblems?: string[];
   metadata?: JsonObject;
   /** How long one claim may wait for work (wake-up or long-poll) before trying again. */
@@ -32,28 +28,27 @@ export interface WorkerOptions {
   /** Attempt working directories go under DATA_DIR/runs/<task>/attempt-<n>. */
   dataDir: string;
   logger: Logger;
-  /** Extra environment for a task's child processes. */
+  /** Extra environment for a task's child processes (a later issue: gateway URL and token). */
   envFor?: (task: Task) => Record<string, string>;
+  /** The clock deadlines are measured with (tests move it forward). */
+  now?: () => number;
 }
-
-interface Run {
-  task: Task;
-  lease: Lease;
-  abort: AbortController;
-  done: Promise<void>;
-}
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class Worker {
   private state: PoolWorkerStatus['state'] = 'starting';
-  private readonly runs = new Map<string, Run>();
+  private readonly runs = new Map<string, TaskRun>();
   private readonly stopClaiming = new AbortController();
   private slotWaiters: Array<() => void> = [];
+  private starting: Promise<void> | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
   private unsubscribeCancel: (() => void) | undefined;
+  private stopping: Promise<void> | undefined;
+  private graceDeadline = Number.POSITIVE_INFINITY;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private graceOver: Promise<void> = Promise.resolve();
+  private endGrace: (() => void) | undefined;
 
   constructor(private readonly o: WorkerOptions) {}
 
@@ -65,40 +60,84 @@ export class Worker {
     return { worker_id: this.o.id, state: this.state, running_tasks: [...this.runs.keys()] };
   }
 
-  async start(): Promise<void> {
-    await this.o.transport.register({
-      id: this.o.id,
-      backend_type: this.o.backend.type,
-      max_parallel_tasks: this.o.maxParallel,
-      supported_problems: this.o.supportedProblems ?? [],
-      metadata: { host: hostname(), pid: process.pid, ...this.o.metadata },
-    });
-    this.unsubscribeCancel = this.o.transport.onCancel?.((taskId) => this.stopRun(taskId, 'cancel'));
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatIntervalMs);
-    this.heartbeatTimer.unref();
-    this.state = 'running';
-    this.loopDone = this.claimLoop();
+  /**
+   * Registers and starts claiming. Rejects if the registration fails; nothing is left
+   * running then, and start() may be called again.
+   */
+  start(): Promise<void> {
+    this.starting ??= (async () => {
+      try {
+        await this.register();
+      } catch (err) {
+        this.starting = undefined;
+        throw err;
+      }
+      if (this.stopClaiming.signal.aborted) return;
+      this.unsubscribeCancel = this.o.transport.onCancel?.((taskId) => this.stopRun(taskId, 'cancel'));
+      this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatIntervalMs);
+      this.heartbeatTimer.unref();
+      this.state = 'running';
+      this.loopDone = this.claimLoop();
+    })();
+    return this.starting;
   }
 
-  /** Stops claiming, waits up to graceMs for running tasks, then stops and releases the rest. */
-  async stop(graceMs: number): Promise<void> {
-    if (this.state === 'stopped' || this.state === 'draining') return this.loopDone;
-    this.state = 'draining';
+  /**
+   * Stops claiming, waits up to graceMs for running tasks, then stops the rest and gives them
+   * back. Idempotent; a second call with a shorter grace (a second Ctrl-C) cuts the wait short.
+   */
+  stop(opts: number | { graceMs?: number } = {}): Promise<void> {
+    const graceMs = typeof opts === 'number' ? opts : (opts.graceMs ?? 0);
+    if (!this.stopping) {
+      this.graceOver = new Promise((r) => (this.endGrace = r));
+      this.stopping = this.drain();
+    }
+    this.shortenGrace(graceMs);
+    return this.stopping;
+  }
+
+  private async drain(): Promise<void> {
     this.stopClaiming.abort();
     this.wakeSlotWaiters();
+    await this.starting?.catch(() => {});
+    if (this.state === 'starting') {
+      // Stopped before it ever claimed (perhaps mid-registration): just say it is gone.
+      await this.o.transport.heartbeat(this.o.id, 'offline', []).catch(() => {});
+      this.state = 'stopped';
+      return;
+    }
+    this.state = 'draining';
     await this.heartbeat();
     await this.loopDone;
-    const finished = Promise.all([...this.runs.values()].map((r) => r.done));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([finished, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
-    clearTimeout(timer);
+    await Promise.race([Promise.all([...this.runs.values()].map((r) => r.done)), this.graceOver]);
+    clearTimeout(this.graceTimer);
     for (const id of this.runs.keys()) this.stopRun(id, 'shutdown');
     await Promise.all([...this.runs.values()].map((r) => r.done));
     clearInterval(this.heartbeatTimer);
     this.unsubscribeCancel?.();
     await this.beating;
     await this.o.transport.heartbeat(this.o.id, 'offline', []).catch(() => {});
+    await this.o.backend.close?.().catch((err) => this.o.logger.warn({ err }, 'backend close failed'));
     this.state = 'stopped';
+  }
+
+  private shortenGrace(graceMs: number): void {
+    const at = Date.now() + Math.max(0, graceMs);
+    if (at >= this.graceDeadline) return;
+    this.graceDeadline = at;
+    clearTimeout(this.graceTimer);
+    this.graceTimer = setTimeout(() => this.endGrace?.(), Math.max(0, graceMs));
+  }
+
+  private async register(): Promise<void> {
+    const supported = this.o.supportedProblems ?? (await this.o.backend.problems?.()) ?? [];
+    await this.o.transport.register({
+      id: this.o.id,
+      backend_type: this.o.backend.type,
+      max_parallel_tasks: this.o.maxParallel,
+      supported_problems: supported,
+      metadata: { host: hostname(), pid: process.pid, ...this.o.metadata },
+    });
   }
 
   private async claimLoop(): Promise<void> {
@@ -108,112 +147,58 @@ export class Worker {
       const free = this.o.maxParallel - this.runs.size;
       if (free <= 0) {
         await new Promise<void>((r) => this.slotWaiters.push(r));
+        // Runs whose completions were written in one batch all free their slots in the same
+        // turn; waiting one macrotask lets them, so the next claim takes them in one statement
+        // instead of one claim per freed slot.
+        await new Promise((r) => setImmediate(r));
         continue;
       }
-      let tasks: Task[];
       try {
-        tasks = await this.o.transport.claim(this.o.id, free, this.o.pollIntervalMs, signal);
+        const tasks = await this.o.transport.claim(this.o.id, free, this.o.pollIntervalMs, signal);
         failures = 0;
+        for (const task of tasks) this.startRun(task);
       } catch (err) {
         if (signal.aborted) break;
         failures++;
-        this.o.logger.warn({ err, worker_id: this.o.id }, 'claim failed; retrying');
-        await abortableSleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)), signal);
-        continue;
+        await this.recover(err, 'claim');
+        await abortableSleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)), signal);
       }
-      for (const task of tasks) this.startRun(task);
     }
+  }
+
+  /** A forgotten registration (database reset, row removed) is redone; the rest is logged. */
+  private async recover(err: unknown, what: string): Promise<void> {
+    if (errorCode(err) === 'WORKER_NOT_FOUND') {
+      this.o.logger.warn({ worker_id: this.o.id }, `${what}: worker unknown to the queue; registering again`);
+      await this.register().catch((e) =>
+        this.o.logger.warn({ err: e, worker_id: this.o.id }, 'register failed'),
+      );
+      return;
+    }
+    this.o.logger.warn({ err, worker_id: this.o.id }, `${what} failed; retrying`);
   }
 
   private startRun(task: Task): void {
-    const run: Run = {
-      task,
-      lease: { task_id: task.id, attempt: task.attempt },
-      abort: new AbortController(),
-      done: Promise.resolve(),
-    };
+    const run = new TaskRun(task, {
+      workerId: this.o.id,
+      backend: this.o.backend,
+      transport: this.o.transport,
+      dataDir: this.o.dataDir,
+      logger: this.o.logger,
+      env: this.o.envFor?.(task) ?? {},
+      now: this.o.now ?? Date.now,
+    });
     this.runs.set(task.id, run);
-    // Claimed while shutting down: give it straight back.
-    if (this.stopClaiming.signal.aborted) run.abort.abort(new RunStopped('shutdown'));
-    run.done = this.execute(run)
-      .catch((err) => this.o.logger.error({ err, task_id: task.id }, 'run failed unexpectedly'))
-      .finally(() => {
-        this.runs.delete(task.id);
-        this.wakeSlotWaiters();
-      });
+    // Claimed while shutting down (the claim was already in flight): give it straight back.
+    if (this.stopClaiming.signal.aborted) run.stop('shutdown');
+    run.done = run.execute().finally(() => {
+      this.runs.delete(task.id);
+      this.wakeSlotWaiters();
+    });
   }
 
-  private async execute(run: Run): Promise<void> {
-    const { task, lease, abort } = run;
-    const deadline = task.deadline_at ? Date.parse(task.deadline_at) - Date.now() : null;
-    const timer =
-      deadline === null
-        ? undefined
-        : setTimeout(
-            () => abort.abort(new RunStopped('timeout')),
-            Math.max(0, Math.min(deadline, MAX_TIMER_MS)),
-          );
-    const logs = new LogBatcher(
-      (batch) => this.o.transport.appendLogs(this.o.id, lease, batch),
-      (err) => this.o.logger.warn({ err, task_id: task.id }, 'log append failed'),
-    );
-    const log = (level: LogLevel, message: string, context?: Json, source?: string) =>
-      logs.add({ level, message, context: context ?? null, source: source ?? 'worker' });
-    let outcome: RunOutcome;
-    try {
-      const workDir = join(this.o.dataDir, 'runs', task.id, `attempt-${task.attempt}`);
-      await mkdir(workDir, { recursive: true });
-      outcome = abort.signal.aborted
-        ? { status: 'failed', error: { reason: 'shutdown', message: 'Worker shutting down' } }
-        : await this.o.backend.run(task, {
-            signal: abort.signal,
-            attempt: task.attempt,
-            workDir,
-            log,
-            env: this.o.envFor?.(task) ?? {},
-          });
-    } catch (err) {
-      outcome = {
-        status: 'failed',
-        error: { reason: 'backend_error', message: (err as Error).message ?? String(err) },
-      };
-    } finally {
-      clearTimeout(timer);
-    }
-    // Only what the backend logged: claim, attempt and outcome are on the task row already,
-    // and a per-task lifecycle line would double the writes of every short task.
-    await logs.flush();
-    await this.report(run, outcome);
-  }
-
-  private async report(run: Run, outcome: RunOutcome): Promise<void> {
-    const { lease } = run;
-    const t = this.o.transport;
-    const why = stopReason(run.abort.signal);
-    // lost: the queue already gave the task to someone else or ended it; timeout: the reaper
-    // ends it `timeout` (a fail report here would record it as failed instead).
-    if (why === 'lost' || why === 'timeout') return;
-    let accepted: boolean;
-    if (why === 'shutdown') accepted = await t.release(this.o.id, lease);
-    else if (why === 'cancel')
-      accepted = await t.fail(
-        this.o.id,
-        lease,
-        { reason: 'cancelled', message: 'Cancelled on request' },
-        false,
-      );
-    else if (outcome.status === 'completed') accepted = await t.complete(this.o.id, lease, outcome.result);
-    else accepted = await t.fail(this.o.id, lease, outcome.error, outcome.retryable ?? false);
-    if (!accepted)
-      this.o.logger.info(
-        { task_id: lease.task_id, attempt: lease.attempt },
-        'report refused: the task moved on',
-      );
-  }
-
-  private stopRun(taskId: string, why: RunStopped['why']): void {
-    const run = this.runs.get(taskId);
-    if (run && !run.abort.signal.aborted) run.abort.abort(new RunStopped(why));
+  private stopRun(taskId: string, why: StopReason): void {
+    this.runs.get(taskId)?.stop(why);
   }
 
   /** One heartbeat at a time; a failed one is only logged (the next may get through). */
@@ -225,17 +210,15 @@ export class Worker {
   }
 
   private async beatOnce(): Promise<void> {
-    const leases = [...this.runs.values()].map((r) => r.lease);
+    const leases = [...this.runs.values()].filter((r) => r.holdsLease).map((r) => r.lease);
+    const status: WorkerStatus =
+      this.state === 'draining' ? 'draining' : this.runs.size > 0 ? 'busy' : 'idle';
     try {
-      const reply = await this.o.transport.heartbeat(
-        this.o.id,
-        this.state === 'draining' ? 'draining' : 'idle',
-        leases,
-      );
+      const reply = await this.o.transport.heartbeat(this.o.id, status, leases);
       for (const id of reply.lost) this.stopRun(id, 'lost');
       for (const id of reply.cancel_requested) this.stopRun(id, 'cancel');
     } catch (err) {
-      this.o.logger.warn({ err, worker_id: this.o.id }, 'heartbeat failed');
+      await this.recover(err, 'heartbeat');
     }
   }
 

@@ -1,0 +1,140 @@
+/**
+ * The HTTP transport against a scripted stand-in API: request shapes, 409 never retried,
+ * 503 and dropped connections retried, the claim's long-poll and null answer.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HttpError, HttpTransport } from '../src/worker/http.ts';
+import { fencingError, startFakeApi } from './fixtures/fake-api.ts';
+import { fakeTask } from './fixtures/worker-helpers.ts';
+
+const W = 'worker-007-kind';
+const lease = { task_id: '6c1f3a52-7d1b-4c1e-9a43-0f5e3c2b9d10', attempt: 2 };
+const fast = { backoffMs: 1 };
+
+test('register sends the worker id, backend and capabilities', async (t) => {
+  const api = await startFakeApi();
+  t.after(() => api.close());
+  await new HttpTransport(`${api.url}/`, fast).register({
+    id: W,
+    backend_type: 'command',
+    max_parallel_tasks: 2,
+    supported_problems: ['k8s-*'],
+    metadata: { host: 'h1' },
+  });
+  assert.equal(api.requests.length, 1);
+  assert.equal(api.requests[0]!.path, '/api/v1/workers/register');
+  assert.deepEqual(api.requests[0]!.body, {
+    worker_id: W,
+    backend_type: 'command',
+    capabilities: { max_parallel_tasks: 2, supported_problems: ['k8s-*'] },
+    metadata: { host: 'h1' },
+  });
+  assert.equal(api.requests[0]!.authorization, undefined);
+});
+
+test('a 409 on a report is a refusal: false at once, never retried', async (t) => {
+  const api = await startFakeApi(() => fencingError('STALE_ATTEMPT'));
+  t.after(() => api.close());
+  const http = new HttpTransport(api.url, fast);
+  assert.equal(await http.complete(W, lease, { score: 1 }), false);
+  assert.equal(await http.fail(W, lease, { reason: 'x' }, true), false);
+  assert.equal(await http.release(W, lease), false);
+  assert.equal(await http.appendLogs(W, lease, [{ level: 'info', message: 'hi' }]), false);
+  assert.equal(api.requests.length, 4, 'one request per call');
+});
+
+test('a 503 is retried until the API answers', async (t) => {
+  let n = 0;
+  const api = await startFakeApi(() =>
+    ++n <= 2 ? { status: 503, body: { error: 'db down', code: 'DATABASE_UNAVAILABLE' } } : {},
+  );
+  t.after(() => api.close());
+  const http = new HttpTransport(api.url, fast);
+  assert.equal(await http.complete(W, lease, { score: 1 }), true);
+  assert.equal(api.calls('/complete').length, 3);
+  assert.equal(api.requests[2]!.path, `/api/v1/workers/${W}/tasks/${lease.task_id}/complete`);
+  assert.deepEqual(api.requests[2]!.body, { worker_id: W, attempt: 2, result: { score: 1 } });
+});
+
+test('a transient error that outlasts the retries is thrown', async (t) => {
+  const api = await startFakeApi(() => ({ status: 503, body: { error: 'down', code: 'X' } }));
+  t.after(() => api.close());
+  const http = new HttpTransport(api.url, { backoffMs: 1, retries: 3 });
+  await assert.rejects(http.fail(W, lease, { reason: 'x' }, false), (err) => {
+    assert.ok(err instanceof HttpError);
+    assert.equal(err.status, 503);
+    return true;
+  });
+  assert.equal(api.requests.length, 3);
+});
+
+test('an API that is not there is retried, then the network error is thrown', async () => {
+  const api = await startFakeApi();
+  const url = api.url;
+  await api.close();
+  const http = new HttpTransport(url, { backoffMs: 1, retries: 3 });
+  await assert.rejects(http.release(W, lease), TypeError);
+});
+
+test('a 422 is a refusal of the request itself: thrown, not retried', async (t) => {
+  const api = await startFakeApi(() => ({ status: 422, body: { error: 'bad', code: 'VALIDATION_FAILED' } }));
+  t.after(() => api.close());
+  const http = new HttpTransport(api.url, fast);
+  await assert.rejects(http.complete(W, lease, null), { name: 'HttpError', code: 'VALIDATION_FAILED' });
+  assert.equal(api.requests.length, 1);
+});
+
+test('claim long-polls with ?wait= and maps null to no task', async (t) => {
+  const task = fakeTask({ attempt: 3 });
+  let give = false;
+  const api = await startFakeApi(() => ({ body: give ? task : null }));
+  t.after(() => api.close());
+  const http = new HttpTransport(api.url, fast);
+  const signal = new AbortController().signal;
+  assert.deepEqual(await http.claim(W, 4, 5000, signal), []);
+  give = true;
+  assert.deepEqual(await http.claim(W, 4, 5000, signal), [task]);
+  assert.equal(api.requests[0]!.path, `/api/v1/workers/${W}/claim`);
+  assert.equal(api.requests[0]!.query.get('wait'), '5');
+});
+
+test('heartbeat sends status and leases and reads lost and cancelled ids', async (t) => {
+  const api = await startFakeApi(() => ({
+    body: { worker_id: W, status: 'busy', lost_task_ids: ['a'], cancel_task_ids: ['b'], extended: [] },
+  }));
+  t.after(() => api.close());
+  const reply = await new HttpTransport(api.url, fast).heartbeat(W, 'draining', [lease]);
+  assert.deepEqual(reply, { lost: ['a'], cancel_requested: ['b'] });
+  assert.deepEqual(api.requests[0]!.body, { status: 'draining', tasks: [lease] });
+  assert.equal(api.requests[0]!.path, `/api/v1/workers/${W}/heartbeat`);
+});
+
+test('logs and fail carry the attempt; fail carries error_details and retry', async (t) => {
+  const api = await startFakeApi();
+  t.after(() => api.close());
+  const http = new HttpTransport(api.url, fast);
+  const log = {
+    level: 'info' as const,
+    message: 'm',
+    context: { step: 1 },
+    source: 'stdout',
+    timestamp: 'T',
+  };
+  await http.appendLogs(W, lease, [log]);
+  await http.fail(W, lease, { reason: 'exit_code' }, true);
+  assert.deepEqual(api.calls('/logs')[0]!.body, { attempt: 2, logs: [log] });
+  assert.deepEqual(api.calls('/fail')[0]!.body, {
+    worker_id: W,
+    attempt: 2,
+    error_details: { reason: 'exit_code' },
+    retry: true,
+  });
+});
+
+test('a token goes in the Authorization header', async (t) => {
+  const api = await startFakeApi(() => ({ body: null }));
+  t.after(() => api.close());
+  await new HttpTransport(api.url, { token: 's3cret' }).claim(W, 1, 0, new AbortController().signal);
+  assert.equal(api.requests[0]!.authorization, 'Bearer s3cret');
+});
