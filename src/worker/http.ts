@@ -4,6 +4,7 @@
  * restart; a 409 is the queue saying "not yours any more" and is never retried.
  */
 import type { Json, Lease, NewLog, Task, WorkerStatus } from '../queue/types.ts';
+import { type RawResponse, requestText } from './http-client.ts';
 import { type HeartbeatReply, HttpError, type Registration, type WorkerTransport } from './transport.ts';
 
 export { HttpError } from './transport.ts';
@@ -116,25 +117,24 @@ export class HttpTransport implements WorkerTransport {
     timeoutMs = CALL_TIMEOUT_MS,
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      let res: Response;
-      let text: string;
+      let res: RawResponse;
       try {
         const timeout = AbortSignal.timeout(timeoutMs);
-        res = await fetch(`${this.base}${path}`, {
+        res = await requestText(`${this.base}${path}`, {
           method,
           headers:
             body === undefined ? this.headers : { ...this.headers, 'content-type': 'application/json' },
           body: body === undefined ? undefined : JSON.stringify(body),
           signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         });
-        text = await res.text();
       } catch (err) {
         // Connection refused or reset, DNS, timeout: the API may be restarting.
         if (signal?.aborted || attempt >= this.retries) throw err;
         await sleep(this.backoff(attempt), signal);
         continue;
       }
-      if (res.ok) return (text ? JSON.parse(text) : null) as T;
+      const text = res.text;
+      if (res.status >= 200 && res.status < 300) return (text ? JSON.parse(text) : null) as T;
       if (TRANSIENT_STATUS.has(res.status) && attempt < this.retries && !signal?.aborted) {
         await sleep(this.backoff(attempt), signal);
         continue;
