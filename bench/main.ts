@@ -15,6 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { createApp } from '../src/api/app.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { createQueue, type Queue } from '../src/queue/index.ts';
+import { requestText } from '../src/worker/http-client.ts';
 import { WorkerManager } from '../src/worker/manager.ts';
 import { median, openBenchDb, percentile } from './db.ts';
 import { noopBackend, noopTasks } from './noop.ts';
@@ -50,12 +51,12 @@ async function submitHttp(base: string, n: number, prefix: string): Promise<numb
   const all = noopTasks(n, prefix);
   const t0 = performance.now();
   for (let i = 0; i < all.length; i += 1000) {
-    const res = await fetch(`${base}/api/v1/tasks/batch`, {
+    const res = await requestText(`${base}/api/v1/tasks/batch`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ tasks: all.slice(i, i + 1000) }),
     });
-    if (res.status !== 201) throw new Error(`batch submit: HTTP ${res.status} ${await res.text()}`);
+    if (res.status !== 201) throw new Error(`batch submit: HTTP ${res.status} ${res.text}`);
   }
   return n / ((performance.now() - t0) / 1000);
 }
@@ -117,8 +118,8 @@ async function dispatchLatency(queue: Queue, base: string) {
   const samples: number[] = [];
   const body = noopTasks(1, 'latency')[0]!;
   for (let i = 0; i < LATENCY_SAMPLES + 10; i++) {
-    const claim = fetch(`${base}/api/v1/workers/${id}/claim?wait=30`, { method: 'POST' }).then(
-      (r) => r.json() as Promise<{ id: string; attempt: number } | null>,
+    const claim = requestText(`${base}/api/v1/workers/${id}/claim?wait=30`, { method: 'POST' }).then(
+      (r) => JSON.parse(r.text) as { id: string; attempt: number } | null,
     );
     await new Promise((r) => setTimeout(r, 15)); // let the claim park in its long-poll
     const t0 = performance.now();
