@@ -69,12 +69,20 @@ test('a transient error that outlasts the retries is thrown', async (t) => {
   assert.equal(api.requests.length, 3);
 });
 
+test('a dropped connection is retried until the API answers', async (t) => {
+  let n = 0;
+  const api = await startFakeApi(() => (++n <= 2 ? { drop: true } : {}));
+  t.after(() => api.close());
+  assert.equal(await new HttpTransport(api.url, fast).release(W, lease), true);
+  assert.equal(api.calls('/release').length, 3);
+});
+
 test('an API that is not there is retried, then the network error is thrown', async () => {
   const api = await startFakeApi();
   const url = api.url;
   await api.close();
   const http = new HttpTransport(url, { backoffMs: 1, retries: 3 });
-  await assert.rejects(http.release(W, lease), TypeError);
+  await assert.rejects(http.release(W, lease), { code: 'ECONNREFUSED' });
 });
 
 test('a 422 is a refusal of the request itself: thrown, not retried', async (t) => {
