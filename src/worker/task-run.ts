@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { type Backend, type RunOutcome, RunStopped, type StopReason, stopReason } from '../backends/index.ts';
 import type { Json, Lease, LogLevel, Task } from '../queue/types.ts';
 import { LogBatcher } from './log-batcher.ts';
-import { isTransient, type WorkerTransport } from './transport.ts';
+import { HttpError, isTransient, type WorkerTransport } from './transport.ts';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -144,7 +144,19 @@ export class TaskRun {
         );
     else if (why === undefined) call = () => t.fail(id, lease, outcome.error, outcome.retryable ?? false);
     if (!call) return;
-    const accepted = await this.withRetry(call);
+    let accepted = await this.withRetry(call, outcome.status === 'completed');
+    if (accepted === 'too_large' && outcome.status === 'completed') {
+      // A result over the API's body limit can never be delivered as is: end the attempt as a
+      // failure that says so, rather than leave the task leased until the reaper takes it.
+      accepted = await this.withRetry(() =>
+        t.fail(
+          id,
+          lease,
+          { reason: 'result_too_large', message: 'The result exceeded the API body limit (413)' },
+          false,
+        ),
+      );
+    }
     if (accepted === false)
       this.d.logger.info(
         { task_id: lease.task_id, attempt: lease.attempt },
@@ -152,11 +164,15 @@ export class TaskRun {
       );
   }
 
-  private async withRetry(call: () => Promise<boolean>): Promise<boolean | undefined> {
+  private async withRetry(
+    call: () => Promise<boolean>,
+    tooLargeIsAnswer = false,
+  ): Promise<boolean | 'too_large' | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await call();
       } catch (err) {
+        if (tooLargeIsAnswer && err instanceof HttpError && err.status === 413) return 'too_large';
         if (attempt >= REPORT_ATTEMPTS || !isTransient(err)) {
           this.d.logger.error(
             { err, task_id: this.task.id, attempt: this.task.attempt },
