@@ -167,7 +167,7 @@ async function main() {
     );
     const http = await httpDrain(queue, base);
     console.log(
-      `HTTP worker protocol drain (${HTTP_WORKERS} workers, one process): ${http.drain_per_s.toFixed(0)} tasks/s`,
+      `HTTP worker protocol drain (${HTTP_WORKERS} workers in a separate process): ${http.drain_per_s.toFixed(0)} tasks/s`,
     );
     const latency = await dispatchLatency(queue, base);
     console.log(
