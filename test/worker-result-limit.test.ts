@@ -33,7 +33,7 @@ for (const mode of dbModes()) {
         logger: quiet,
       });
       try {
-        const [{ task }] = (await t.queue.submit([
+        const [created] = await t.queue.submit([
           {
             problem_id: 'big-result',
             priority: 5,
@@ -42,11 +42,12 @@ for (const mode of dbModes()) {
             max_attempts: 1,
             idempotency_key: null,
           },
-        ])) as [{ task: { id: string } }];
+        ]);
+        const taskId = created!.task.id;
         await worker.start();
         const done = await until(async () => {
-          const row = await t.queue.getTask(task.id);
-          return row && row.status !== 'pending' && row.status !== 'running' && row;
+          const row = await t.queue.getTask(taskId);
+          return row !== null && row.status !== 'pending' && row.status !== 'running' && row;
         }, 'the task to end');
         assert.equal(done.status, 'failed');
         assert.equal((done.error_details as { reason?: string }).reason, 'result_too_large');
