@@ -12,14 +12,8 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   const pg = new PGlite(dataDir);
   await pg.waitReady;
-  return wrapPglite(pg);
-}
-
-/** The Db surface over an open PGlite instance (`raw` is exposed for dump/restore in tests). */
-export function wrapPglite(pg: PGlite): Db & { raw: PGlite } {
   return {
     kind: 'pglite',
-    raw: pg,
     async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
       const r = await pg.query<R>(sql, params as unknown[] | undefined);
       return { rows: r.rows, rowCount: r.affectedRows || r.rows.length };

@@ -15,8 +15,7 @@ import {
   type Task,
   type TaskParameters,
 } from '../../src/queue/index.ts';
-import type { DbMode } from './db.ts';
-import { createQueueTestDb } from './queue-db.ts';
+import { createTestDb, type DbMode } from './db.ts';
 
 export interface QueueFixture {
   db: Db;
@@ -30,7 +29,7 @@ export interface FixtureOptions {
 
 /** Opens a fresh database and a queue on it; both are closed when the test ends, pass or fail. */
 export async function openQueue(t: TestContext, mode: DbMode, o: FixtureOptions = {}): Promise<QueueFixture> {
-  const testDb = await createQueueTestDb(mode, o.poolSize ?? 10);
+  const testDb = await createTestDb(mode, o.poolSize ?? 10);
   const queue = createQueue(testDb.db, { leaseSeconds: o.leaseSeconds ?? 60, notifyDebounceMs: 20 });
   t.after(async () => {
     await queue.stop();
