@@ -15,6 +15,7 @@ import Fastify, {
 } from 'fastify';
 import type { Config } from '../config/index.ts';
 import { type ConversationStore, createConversationStore } from '../gateway/conversations.ts';
+import { createGateway, type Gateway } from '../gateway/gateway.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { WorkerPoolControl } from '../worker/pool.ts';
 import { installErrorHandling, installJsonParser } from './http.ts';
@@ -22,6 +23,7 @@ import { type ApiMetrics, createMetrics } from './metrics.ts';
 import { conversationRoutes } from './routes/conversations.ts';
 import { healthRoutes } from './routes/health.ts';
 import { internalRoutes } from './routes/internal.ts';
+import { llmRoutes } from './routes/llm.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { workerReportRoutes } from './routes/worker-reports.ts';
 import { workerRoutes } from './routes/workers.ts';
@@ -37,11 +39,14 @@ export interface AppDeps {
   /** Pass one in to record reaper passes from the server (metrics.recordReap). Default: a new one. */
   metrics?: ApiMetrics;
   conversations?: ConversationStore;
+  /** The LLM gateway; one is built on the queue's database when not given. */
+  gateway?: Gateway;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: ApiMetrics;
+    gateway: Gateway;
   }
 }
 
@@ -80,18 +85,28 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const metrics = deps.metrics ?? createMetrics(queue);
+  const gateway =
+    deps.gateway ??
+    (await createGateway({
+      db: queue.db,
+      config,
+      logger: app.log,
+      observe: (o) => metrics.observeLlmCall(o),
+    }));
   const closing = new AbortController();
   const routeDeps: RouteDeps = {
     config,
     queue,
     pool: deps.pool,
     conversations: deps.conversations ?? createConversationStore(queue.db),
+    gateway,
     metrics,
     closing: closing.signal,
     version: VERSION,
   };
 
   app.decorate('metrics', metrics);
+  app.decorate('gateway', gateway);
   app.setValidatorCompiler(validatorCompiler);
   installJsonParser(app);
   installErrorHandling(app);
@@ -106,11 +121,13 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('preClose', async () => closing.abort());
   // Only a metrics object made here is ours to detach; one passed in belongs to the caller.
   if (!deps.metrics) app.addHook('onClose', async () => metrics.close());
+  if (!deps.gateway) app.addHook('onClose', async () => gateway.close());
 
   await registerDocs(app, config);
   await app.register(healthRoutes, { deps: routeDeps });
   for (const routes of [taskRoutes, workerRoutes, internalRoutes, workerReportRoutes, conversationRoutes])
     await app.register(routes, { prefix: '/api/v1', deps: routeDeps });
+  await app.register(llmRoutes, { prefix: '/llm/v1', deps: routeDeps });
   return app as unknown as FastifyInstance;
 }
 
@@ -129,6 +146,7 @@ async function registerDocs(app: Api, config: Config): Promise<void> {
         { name: 'workers' },
         { name: 'internal workers' },
         { name: 'llm conversations' },
+        { name: 'llm gateway' },
         { name: 'health' },
       ],
     },

@@ -6,6 +6,7 @@
  * worker_count).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { CallObservation } from '../gateway/gateway.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { ReapResult, TaskStatus, WorkerStatus } from '../queue/types.ts';
 
@@ -14,6 +15,8 @@ export interface ApiMetrics {
   /** Counts what one reaper pass did (requeued, failed, cancelled, timed out, workers marked offline). */
   recordReap(result: ReapResult): void;
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
+  /** One finished LLM gateway call. */
+  observeLlmCall(o: CallObservation): void;
   /** Reads the gauges from the database and renders the exposition text. */
   render(): Promise<string>;
   /** Detaches from the queue's events. */
@@ -70,6 +73,7 @@ export function createMetrics(queue: Queue, opts: { defaultMetrics?: boolean } =
     registers,
   });
 
+  const llm = llmMetrics(registers);
   const onClaimed = (n: number) => claims.inc(n);
   const onFencing = (code: string) => fencing.inc({ code });
   queue.events.on('claimed', onClaimed);
@@ -98,6 +102,7 @@ export function createMetrics(queue: Queue, opts: { defaultMetrics?: boolean } =
     observeRequest(method, route, statusCode, seconds) {
       httpDuration.observe({ method, route, status_code: String(statusCode) }, seconds);
     },
+    observeLlmCall: llm,
     async render() {
       await readGauges();
       return registry.metrics();
@@ -106,5 +111,48 @@ export function createMetrics(queue: Queue, opts: { defaultMetrics?: boolean } =
       queue.events.off('claimed', onClaimed);
       queue.events.off('fencing_rejected', onFencing);
     },
+  };
+}
+
+/** Gateway calls: count by outcome, latency, time to first token, tokens, and calls not recorded. */
+function llmMetrics(registers: Registry[]): (o: CallObservation) => void {
+  const calls = new Counter({
+    name: 'llm_calls_total',
+    help: 'LLM gateway calls by upstream and how they ended',
+    labelNames: ['upstream', 'end_reason'],
+    registers,
+  });
+  const unrecorded = new Counter({
+    name: 'llm_calls_unrecorded_total',
+    help: 'LLM calls whose record could not be written (database trouble); should stay 0',
+    registers,
+  });
+  const latency = new Histogram({
+    name: 'llm_call_duration_seconds',
+    help: 'LLM call duration through the gateway',
+    labelNames: ['upstream'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers,
+  });
+  const ttft = new Histogram({
+    name: 'llm_time_to_first_token_seconds',
+    help: 'Time to the first streamed output chunk',
+    labelNames: ['upstream'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers,
+  });
+  const tokens = new Counter({
+    name: 'llm_tokens_total',
+    help: 'Tokens reported by upstreams',
+    labelNames: ['upstream', 'kind'],
+    registers,
+  });
+  return (o) => {
+    calls.inc({ upstream: o.upstream, end_reason: o.endReason });
+    if (!o.recorded) unrecorded.inc();
+    latency.observe({ upstream: o.upstream }, o.latencySeconds);
+    if (o.ttftSeconds !== null) ttft.observe({ upstream: o.upstream }, o.ttftSeconds);
+    if (o.promptTokens) tokens.inc({ upstream: o.upstream, kind: 'prompt' }, o.promptTokens);
+    if (o.completionTokens) tokens.inc({ upstream: o.upstream, kind: 'completion' }, o.completionTokens);
   };
 }

@@ -9,6 +9,7 @@ import type {
 } from 'fastify';
 import type { Config } from '../config/index.ts';
 import type { ConversationStore } from '../gateway/conversations.ts';
+import type { Gateway } from '../gateway/gateway.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { WorkerPoolControl } from '../worker/pool.ts';
 import type { ApiMetrics } from './metrics.ts';
@@ -26,6 +27,7 @@ export interface RouteDeps {
   queue: Queue;
   pool: WorkerPoolControl | undefined;
   conversations: ConversationStore;
+  gateway: Gateway;
   metrics: ApiMetrics;
   /** Aborted when the app starts closing, so long-polls end at once instead of holding shutdown. */
   closing: AbortSignal;

@@ -14,8 +14,20 @@ import { type Backend, type RunContext, type RunOutcome, stopReason } from './ty
 
 export type CommandLine = { argv: string[] } | { shell: string };
 
-/** Server secrets a task's program has no business reading (it reaches the API over HTTP). */
-const SERVER_ONLY_ENV = ['DATABASE_URL', 'TEST_DATABASE_URL', 'API_TOKENS'];
+/**
+ * Server secrets a task's program has no business reading: it reaches the API over HTTP and
+ * its LLM through the gateway, with the task token. Upstream keys named in LLM_UPSTREAMS
+ * (api_key_env) are removed too.
+ */
+const SERVER_ONLY_ENV = [
+  'DATABASE_URL',
+  'TEST_DATABASE_URL',
+  'API_TOKENS',
+  'OPENAI_API_KEY',
+  'OPENROUTER_API_KEY',
+  'LLM_UPSTREAMS',
+  'GATEWAY_TOKEN_SECRET',
+];
 /** A result larger than this is refused rather than read into memory and sent as one row. */
 const MAX_RESULT_BYTES = 64 * 1024 * 1024;
 
@@ -48,7 +60,17 @@ export function substitute(arg: string, values: Record<string, string>): string 
 export class CommandBackend implements Backend {
   readonly type = 'command';
 
-  constructor(private readonly config: Pick<Config, 'COMMAND_BACKEND_CMD' | 'COMMAND_KILL_GRACE_MS'>) {}
+  constructor(
+    private readonly config: Pick<Config, 'COMMAND_BACKEND_CMD' | 'COMMAND_KILL_GRACE_MS'> &
+      Partial<Pick<Config, 'LLM_UPSTREAMS'>>,
+  ) {}
+
+  private secretNames(): string[] {
+    const upstreamKeys = Object.values(this.config.LLM_UPSTREAMS ?? {}).flatMap((u) =>
+      u.api_key_env ? [u.api_key_env] : [],
+    );
+    return [...SERVER_ONLY_ENV, ...upstreamKeys];
+  }
 
   async run(task: Task, ctx: RunContext): Promise<RunOutcome> {
     if (!this.config.COMMAND_BACKEND_CMD.trim())
@@ -79,7 +101,7 @@ export class CommandBackend implements Backend {
       file,
       args,
       cwd: ctx.workDir,
-      env: childEnv(task, ctx, resultFile),
+      env: childEnv(task, ctx, resultFile, this.secretNames()),
       signal: ctx.signal,
       killGraceMs: this.config.COMMAND_KILL_GRACE_MS,
       onStdout: (l) => ctx.log('info', l, null, 'stdout'),
@@ -98,10 +120,23 @@ export class CommandBackend implements Backend {
   }
 }
 
-/** The parent's environment (minus server secrets), the task's values, then ctx.env on top. */
-function childEnv(task: Task, ctx: RunContext, resultFile: string): NodeJS.ProcessEnv {
+/**
+ * The parent's environment (minus server secrets), the task's values, the gateway as the
+ * OpenAI endpoint (so stock OpenAI-SDK agents are recorded unchanged), then ctx.env on top.
+ */
+function childEnv(task: Task, ctx: RunContext, resultFile: string, secrets: string[]): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of SERVER_ONLY_ENV) delete env[name];
+  for (const name of secrets) delete env[name];
+  if (ctx.llm) {
+    const model = task.parameters.agent_config?.model;
+    Object.assign(env, {
+      OPENAI_BASE_URL: ctx.llm.baseUrl,
+      OPENAI_API_KEY: ctx.llm.apiKey,
+      OPENAI_COMPATIBLE_BASE_URL: ctx.llm.baseUrl,
+      OPENAI_COMPATIBLE_API_KEY: ctx.llm.apiKey,
+      ...(typeof model === 'string' ? { OPENAI_COMPATIBLE_MODEL: model } : {}),
+    });
+  }
   return {
     ...env,
     TASK_ID: task.id,

@@ -3,7 +3,7 @@ import type { Config } from '../config/index.ts';
 import { CommandBackend } from './command.ts';
 import type { Backend } from './types.ts';
 
-export type { Backend, RunContext, RunOutcome, StopReason } from './types.ts';
+export type { Backend, LlmEndpoint, RunContext, RunOutcome, StopReason } from './types.ts';
 export { RunStopped, stopReason } from './types.ts';
 
 // New environments (aiopslab, sandbox) add one line here.

@@ -29,8 +29,17 @@ export interface RunContext {
   workDir: string;
   /** Appends a task log line; batched and shipped by the worker. Never throws, never blocks. */
   log(level: LogLevel, message: string, context?: Json, source?: string): void;
-  /** Extra environment for child processes (e.g. the LLM gateway URL and task token). */
+  /** Extra environment for child processes. */
   env: Record<string, string>;
+  /** The recording LLM gateway for this attempt's agent; null when the server gave none. */
+  llm: LlmEndpoint | null;
+}
+
+export interface LlmEndpoint {
+  /** OpenAI-compatible base URL (…/llm/v1). */
+  baseUrl: string;
+  /** The attempt's task token, valid while the attempt runs. */
+  apiKey: string;
 }
 
 /**

@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { bool, int, oneOf, pattern, type Spec, str, url } from './parse.ts';
+import { ModelRoutesSetting, PricesSetting, UpstreamsSetting } from './llm.ts';
+import { bool, int, json, oneOf, pattern, type Spec, str, url } from './parse.ts';
 
 export const settingSpecs = {
   HOST: str('127.0.0.1', 'Address the HTTP server binds to. Loopback by default; set 0.0.0.0 to expose it.'),
@@ -79,7 +80,45 @@ export const settingSpecs = {
   API_URL: url('', 'Base URL a remote worker or the CLI talks to (e.g. http://127.0.0.1:8000).'),
 
   OPENAI_API_KEY: str('', 'Key for the OpenAI upstream of the LLM gateway (kept server-side).'),
+  OPENAI_BASE_URL: url('https://api.openai.com/v1', 'Base URL of the OpenAI upstream.'),
   OPENROUTER_API_KEY: str('', 'Key for the OpenRouter upstream of the LLM gateway (kept server-side).'),
+  OPENROUTER_BASE_URL: url('https://openrouter.ai/api/v1', 'Base URL of the OpenRouter upstream.'),
+  LLM_UPSTREAMS: json<UpstreamsSetting>(
+    {},
+    'Named OpenAI-compatible upstreams, JSON: {"name": {"base_url", "kind": "openai"|"vllm", "api_key_env", "models": [globs], "return_token_ids", "logprobs", "timeout_seconds"}}.',
+    UpstreamsSetting,
+  ),
+  LLM_MODEL_ROUTES: json<ModelRoutesSetting>(
+    {},
+    'Model → upstream, JSON: {"glob": "upstream"} or {"glob": {"upstream", "model"}}; checked before the defaults.',
+    ModelRoutesSetting,
+  ),
+  LLM_PRICES: json<PricesSetting>(
+    {},
+    'Prices in USD per million tokens, JSON: {"model or glob": {"input", "output", "cached_input"}}; merged over the built-in table.',
+    PricesSetting,
+  ),
+  LLM_GATEWAY_URL: url(
+    '',
+    'Gateway base URL handed to workers (…/llm/v1). Empty: derived from the address the worker reached the API at.',
+  ),
+  LLM_TIMEOUT_SECONDS: int(
+    600,
+    'Longest wait for an upstream answer (the whole body, or a stream’s headers).',
+    1,
+    86400,
+  ),
+  LLM_STREAM_IDLE_TIMEOUT_SECONDS: int(120, 'Longest silence inside an upstream stream.', 1, 86400),
+  LLM_MAX_REQUEST_BYTES: int(
+    64 * 1024 * 1024,
+    'Largest chat-completions request body the gateway accepts.',
+    1024,
+    1 << 30,
+  ),
+  GATEWAY_TOKEN_SECRET: str(
+    '',
+    'Key that signs per-task LLM tokens. Empty: one is generated and kept in the database, shared by all replicas.',
+  ),
 } satisfies Record<string, Spec<unknown>>;
 
 type Specs = typeof settingSpecs;

@@ -1,4 +1,6 @@
 /** Small parsers for environment values: each knows its default, its doc line and the form it expects. */
+import type { TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
 export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
 export interface Spec<T> {
   default: T;
@@ -77,6 +79,32 @@ export function url(def: string, doc: string): Spec<string> {
       } catch {
         return fail('an http(s) URL');
       }
+    },
+  };
+}
+
+/**
+ * A JSON value checked against a TypeBox schema; the error names the first few offending
+ * paths (`/vllm/base_url: must be string`), so a typo in a nested setting is found at start.
+ */
+export function json<T>(def: T, doc: string, schema: TSchema): Spec<T> {
+  const check = Compile(schema);
+  return {
+    default: def,
+    doc,
+    parse(raw) {
+      let value: unknown;
+      try {
+        value = JSON.parse(raw);
+      } catch (err) {
+        return fail(`valid JSON (${(err as Error).message})`);
+      }
+      if (check.Check(value)) return { ok: true, value: value as T };
+      const problems = [...check.Errors(value)]
+        .filter((e) => e.keyword !== 'boolean' && e.keyword !== 'const')
+        .slice(0, 3)
+        .map((e) => `${e.instancePath || '/'}: ${e.message}`);
+      return fail(`JSON of the documented shape (${problems.join('; ')})`);
     },
   };
 }

@@ -1,6 +1,6 @@
 /**
- * The conversation store, read side: what the API serves from llm_conversations and
- * llm_messages. The recording side (the gateway proxy) writes these tables in a later issue.
+ * The conversation store, read side: what the API serves from llm_conversations,
+ * llm_messages and llm_calls. The recording side is recorder.ts.
  */
 import type { Queryable } from '../db/types.ts';
 
@@ -19,6 +19,11 @@ export interface Conversation {
   cost: number | null;
   success: boolean | null;
   metadata: unknown;
+  attempt: number | null;
+  conversation_key: string | null;
+  call_count: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
 }
 
 export interface Message {
@@ -32,6 +37,47 @@ export interface Message {
   name: string | null;
   metadata: unknown;
   created_at: string;
+  parent_seq: number | null;
+  depth: number;
+}
+
+/** One recorded call, as the calls endpoint serves it (the response document included). */
+export interface Call {
+  id: number;
+  conversation_id: string;
+  task_id: string | null;
+  attempt: number | null;
+  seq: number;
+  upstream: string;
+  model_requested: string;
+  model: string | null;
+  stream: boolean;
+  request: unknown;
+  injected: unknown;
+  prompt_message_count: number;
+  prompt_last_seq: number | null;
+  first_new_seq: number | null;
+  reply_seq: number | null;
+  prefix_consistent: boolean;
+  diverged_at: number | null;
+  response: unknown;
+  finish_reasons: unknown;
+  status: number | null;
+  end_reason: string;
+  error: string | null;
+  usage: unknown;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  total_tokens: number | null;
+  cached_tokens: number | null;
+  reasoning_tokens: number | null;
+  has_token_ids: boolean;
+  has_logprobs: boolean;
+  cost: number | null;
+  latency_ms: number | null;
+  ttft_ms: number | null;
+  started_at: string;
+  completed_at: string;
 }
 
 export interface ConversationFilter {
@@ -44,9 +90,12 @@ export interface ConversationFilter {
 export interface ConversationStats {
   total_conversations: number;
   total_messages: number;
+  total_calls: number;
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
   total_cost: number;
   success_ratio: number | null;
   by_model: { model_name: string | null; conversations: number; total_tokens: number; cost: number }[];
@@ -55,6 +104,7 @@ export interface ConversationStats {
 type Row = Record<string, unknown>;
 const iso = (v: unknown) => (v == null ? null : new Date(v as string | Date).toISOString());
 const num = (v: unknown) => Number(v ?? 0);
+const numOrNull = (v: unknown) => (v == null ? null : Number(v));
 
 function toConversation(r: Row): Conversation {
   return {
@@ -70,8 +120,13 @@ function toConversation(r: Row): Conversation {
     completion_tokens: num(r.completion_tokens),
     total_tokens: num(r.total_tokens),
     cost: r.cost == null ? null : Number(r.cost),
-    success: (r.success as boolean | null) ?? null,
+    success: (r.outcome as boolean | null) ?? null,
     metadata: r.metadata ?? {},
+    attempt: numOrNull(r.attempt),
+    conversation_key: (r.conversation_key as string | null) ?? null,
+    call_count: num(r.call_count),
+    cached_tokens: num(r.cached_tokens),
+    reasoning_tokens: num(r.reasoning_tokens),
   };
 }
 
@@ -87,31 +142,77 @@ function toMessage(r: Row): Message {
     name: (r.name as string | null) ?? null,
     metadata: r.metadata ?? {},
     created_at: iso(r.created_at)!,
+    parent_seq: numOrNull(r.parent_seq),
+    depth: num(r.depth),
   };
 }
+
+const CALL_NUMBERS = [
+  'attempt',
+  'prompt_last_seq',
+  'first_new_seq',
+  'reply_seq',
+  'diverged_at',
+  'status',
+  'prompt_tokens',
+  'completion_tokens',
+  'total_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'cost',
+  'latency_ms',
+  'ttft_ms',
+] as const;
+
+function toCall(r: Row): Call {
+  const out = {
+    ...r,
+    id: num(r.id),
+    seq: num(r.seq),
+    prompt_message_count: num(r.prompt_message_count),
+  } as Row;
+  for (const k of CALL_NUMBERS) out[k] = numOrNull(r[k]);
+  out.started_at = iso(r.started_at);
+  out.completed_at = iso(r.completed_at);
+  return out as unknown as Call;
+}
+
+/**
+ * A conversation succeeded when its attempt is the one that completed the task; it failed
+ * when that attempt ended any other way; it is undecided while the task runs (or when a later
+ * attempt took over, which says nothing about this one's agent).
+ */
+const CONVERSATIONS = `
+  SELECT c.*, CASE
+      WHEN c.success IS NOT NULL THEN c.success
+      WHEN t.attempt IS DISTINCT FROM c.attempt THEN NULL
+      WHEN t.status = 'completed' THEN true
+      WHEN t.status IN ('failed', 'timeout', 'cancelled') THEN false
+    END AS outcome
+  FROM llm_conversations c LEFT JOIN tasks t ON t.id = c.task_id`;
 
 export function createConversationStore(db: Queryable) {
   return {
     async list(f: ConversationFilter): Promise<{ conversations: Conversation[]; total: number }> {
       // $1/$2 NULL = no filter, so one statement (and one plan) serves every combination.
-      const where = `WHERE ($1::uuid IS NULL OR task_id = $1::uuid) AND ($2::text IS NULL OR model_name = $2)`;
+      const where = `WHERE ($1::uuid IS NULL OR c.task_id = $1::uuid) AND ($2::text IS NULL OR c.model_name = $2)`;
       const args = [f.task_id ?? null, f.model_name ?? null];
-      const total = await db.query<Row>(`SELECT count(*)::int AS n FROM llm_conversations ${where}`, args);
+      const total = await db.query<Row>(`SELECT count(*)::int AS n FROM llm_conversations c ${where}`, args);
       const { rows } = await db.query<Row>(
-        `SELECT * FROM llm_conversations ${where} ORDER BY started_at DESC, seq DESC LIMIT $3 OFFSET $4`,
+        `${CONVERSATIONS} ${where} ORDER BY c.started_at DESC, c.seq DESC LIMIT $3 OFFSET $4`,
         [...args, f.limit, f.offset],
       );
       return { conversations: rows.map(toConversation), total: num(total.rows[0]?.n) };
     },
 
     async get(id: string): Promise<Conversation | null> {
-      const { rows } = await db.query<Row>('SELECT * FROM llm_conversations WHERE id = $1', [id]);
+      const { rows } = await db.query<Row>(`${CONVERSATIONS} WHERE c.id = $1`, [id]);
       return rows[0] ? toConversation(rows[0]) : null;
     },
 
     async listByTask(taskId: string): Promise<Conversation[]> {
       const { rows } = await db.query<Row>(
-        'SELECT * FROM llm_conversations WHERE task_id = $1 ORDER BY started_at, seq',
+        `${CONVERSATIONS} WHERE c.task_id = $1 ORDER BY c.started_at, c.seq`,
         [taskId],
       );
       return rows.map(toConversation);
@@ -127,17 +228,32 @@ export function createConversationStore(db: Queryable) {
       return rows.map(toMessage);
     },
 
+    /** Calls in order, from `after_seq` on; `include_response` false leaves the documents out. */
+    async calls(
+      conversationId: string,
+      opts: { afterSeq: number; limit: number; includeResponse: boolean },
+    ): Promise<Call[]> {
+      const { rows } = await db.query<Row>(
+        `SELECT * FROM llm_calls WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+        [conversationId, opts.afterSeq, opts.limit],
+      );
+      return rows.map((r) => toCall(opts.includeResponse ? r : { ...r, response: null }));
+    },
+
     async stats(): Promise<ConversationStats> {
       const totals = await db.query<Row>(
         `SELECT count(*)::int AS conversations,
                 coalesce(sum(message_count), 0)::bigint AS messages,
+                coalesce(sum(call_count), 0)::bigint AS calls,
                 coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens,
                 coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens,
                 coalesce(sum(total_tokens), 0)::bigint AS total_tokens,
+                coalesce(sum(cached_tokens), 0)::bigint AS cached_tokens,
+                coalesce(sum(reasoning_tokens), 0)::bigint AS reasoning_tokens,
                 coalesce(sum(cost), 0)::float8 AS cost,
-                count(*) FILTER (WHERE success)::int AS succeeded,
-                count(success)::int AS decided
-         FROM llm_conversations`,
+                count(*) FILTER (WHERE outcome)::int AS succeeded,
+                count(outcome)::int AS decided
+         FROM (${CONVERSATIONS}) x`,
       );
       const byModel = await db.query<Row>(
         `SELECT model_name, count(*)::int AS conversations, coalesce(sum(total_tokens), 0)::bigint AS total_tokens,
@@ -149,9 +265,12 @@ export function createConversationStore(db: Queryable) {
       return {
         total_conversations: num(t.conversations),
         total_messages: num(t.messages),
+        total_calls: num(t.calls),
         prompt_tokens: num(t.prompt_tokens),
         completion_tokens: num(t.completion_tokens),
         total_tokens: num(t.total_tokens),
+        cached_tokens: num(t.cached_tokens),
+        reasoning_tokens: num(t.reasoning_tokens),
         total_cost: num(t.cost),
         success_ratio: decided > 0 ? num(t.succeeded) / decided : null,
         by_model: byModel.rows.map((r) => ({

@@ -55,6 +55,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   const url = await app.listen({ host: config.HOST, port: config.PORT });
   log.info({ url, database: db.kind }, 'Task Executor listening');
+  const gatewayUrl = config.LLM_GATEWAY_URL || localGatewayUrl(config.HOST, app);
+  pool.setLlmAccess((task) => app.gateway.access(task, gatewayUrl));
   if (config.AUTO_START_WORKERS && config.NUM_INTERNAL_WORKERS > 0) await pool.start();
 
   let closing: Promise<void> | undefined;
@@ -76,4 +78,16 @@ export async function startServer(config: Config): Promise<RunningServer> {
       return closing;
     },
   };
+}
+
+/**
+ * The gateway as in-process agents reach it: over loopback when the server listens on every
+ * interface (or on loopback), else on the address it is bound to.
+ */
+function localGatewayUrl(host: string, app: FastifyInstance): string {
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const wildcard = ['0.0.0.0', '::', '', 'localhost'].includes(host);
+  const h = wildcard ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}/llm/v1`;
 }

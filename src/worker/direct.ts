@@ -3,8 +3,16 @@
  * that arrives within one short window is written by ONE fenced statement (queue.completeMany),
  * which is what lets a pool of in-process workers drain thousands of short tasks a second.
  */
-import { FENCING_CODES, type Json, type Lease, type NewLog, type Queue, QueueError } from '../queue/index.ts';
-import type { Registration, WorkerTransport } from './transport.ts';
+import {
+  FENCING_CODES,
+  type Json,
+  type Lease,
+  type NewLog,
+  type Queue,
+  QueueError,
+  type Task,
+} from '../queue/index.ts';
+import type { ClaimedTask, LlmAccess, Registration, WorkerTransport } from './transport.ts';
 
 /** Fencing refusals become `false`; anything else (database down…) is a real error. */
 async function fenced(op: Promise<unknown>): Promise<boolean> {
@@ -74,10 +82,17 @@ export class CompletionBatcher {
 }
 
 export class DirectTransport implements WorkerTransport {
+  private llmAccess: ((task: Task) => LlmAccess) | null = null;
+
   constructor(
     private readonly queue: Queue,
     private readonly completions = new CompletionBatcher(queue),
   ) {}
+
+  /** The gateway exists (and knows its address) only once the server listens. */
+  setLlmAccess(fn: (task: Task) => LlmAccess): void {
+    this.llmAccess = fn;
+  }
 
   async register(reg: Registration): Promise<void> {
     await this.queue.registerWorker({
@@ -99,9 +114,10 @@ export class DirectTransport implements WorkerTransport {
       woken = true;
     });
     try {
-      const tasks = await this.queue.claim(workerId, max);
+      const tasks: ClaimedTask[] = await this.queue.claim(workerId, max);
       if (tasks.length === 0 && waitMs > 0 && !woken) await this.queue.notifier.waitForWake(waitMs, signal);
-      return tasks;
+      const access = this.llmAccess;
+      return access ? tasks.map((t) => ({ ...t, ...access(t) })) : tasks;
     } finally {
       off();
     }

@@ -48,6 +48,11 @@ export class WorkerManager implements WorkerPoolControl {
     this.logger = deps.logger ?? silent;
   }
 
+  /** Gateway access for each claimed task (the server sets it once it listens). */
+  setLlmAccess(fn: Parameters<DirectTransport['setLlmAccess']>[0]): void {
+    this.transport.setLlmAccess(fn);
+  }
+
   /** The server's logger exists only once the app is built, after the pool. */
   setLogger(logger: Logger): void {
     this.logger = logger;

@@ -4,7 +4,14 @@
  * ends it. The worker loop only starts runs and routes stop requests to them.
  */
 import { join, resolve } from 'node:path';
-import { type Backend, type RunOutcome, RunStopped, type StopReason, stopReason } from '../backends/index.ts';
+import {
+  type Backend,
+  type LlmEndpoint,
+  type RunOutcome,
+  RunStopped,
+  type StopReason,
+  stopReason,
+} from '../backends/index.ts';
 import type { Json, Lease, LogLevel, Task } from '../queue/types.ts';
 import { LogBatcher } from './log-batcher.ts';
 import { HttpError, isTransient, type WorkerTransport } from './transport.ts';
@@ -22,6 +29,7 @@ export interface RunDeps {
   dataDir: string;
   logger: Logger;
   env: Record<string, string>;
+  llm: LlmEndpoint | null;
   now: () => number;
 }
 
@@ -100,6 +108,7 @@ export class TaskRun {
         workDir: resolve(join(d.dataDir, 'runs', task.id, `attempt-${task.attempt}`)),
         log: (level, message, context, source) => this.log(level, message, context, source),
         env: d.env,
+        llm: d.llm,
       });
     } catch (err) {
       return {

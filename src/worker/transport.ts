@@ -15,6 +15,15 @@ export interface Registration {
   metadata: JsonObject;
 }
 
+/** Where an attempt's agent reaches the LLM gateway, and its task token there. */
+export interface LlmAccess {
+  llm_base_url: string;
+  llm_api_key: string;
+}
+
+/** A claimed task as a transport hands it over: with gateway access when the server gives it. */
+export type ClaimedTask = Task & Partial<LlmAccess>;
+
 export interface HeartbeatReply {
   /** Leases this worker sent that the queue no longer grants: stop those runs, report nothing. */
   lost: string[];
@@ -28,7 +37,7 @@ export interface WorkerTransport {
    * Claims up to `max` tasks. When none are ready it may wait for work (long-poll or a
    * wake-up) for up to `waitMs`, returning early if `signal` aborts; it returns [] then.
    */
-  claim(workerId: string, max: number, waitMs: number, signal: AbortSignal): Promise<Task[]>;
+  claim(workerId: string, max: number, waitMs: number, signal: AbortSignal): Promise<ClaimedTask[]>;
   heartbeat(workerId: string, status: WorkerStatus, leases: Lease[]): Promise<HeartbeatReply>;
   appendLogs(workerId: string, lease: Lease, logs: NewLog[]): Promise<boolean>;
   complete(workerId: string, lease: Lease, result: Json): Promise<boolean>;

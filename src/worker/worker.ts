@@ -10,7 +10,7 @@ import type { Backend, StopReason } from '../backends/index.ts';
 import type { JsonObject, Task, WorkerStatus } from '../queue/types.ts';
 import type { PoolWorkerStatus } from './pool.ts';
 import { type Logger, TaskRun } from './task-run.ts';
-import { errorCode, type WorkerTransport } from './transport.ts';
+import { type ClaimedTask, errorCode, type WorkerTransport } from './transport.ts';
 
 export type { Logger } from './task-run.ts';
 
@@ -178,7 +178,7 @@ export class Worker {
     this.o.logger.warn({ err, worker_id: this.o.id }, `${what} failed; retrying`);
   }
 
-  private startRun(task: Task): void {
+  private startRun(task: ClaimedTask): void {
     const run = new TaskRun(task, {
       workerId: this.o.id,
       backend: this.o.backend,
@@ -186,6 +186,10 @@ export class Worker {
       dataDir: this.o.dataDir,
       logger: this.o.logger,
       env: this.o.envFor?.(task) ?? {},
+      llm:
+        task.llm_base_url && task.llm_api_key
+          ? { baseUrl: task.llm_base_url, apiKey: task.llm_api_key }
+          : null,
       now: this.o.now ?? Date.now,
     });
     this.runs.set(task.id, run);

@@ -8,6 +8,8 @@ import { ApiError } from '../errors.ts';
 import { resolvePage } from '../pagination.ts';
 import { errors, IdParams, Uuid } from '../schemas/common.ts';
 import {
+  CallsQuery,
+  CallsResponse,
   ConversationListQuery,
   ConversationListResponse,
   ConversationStatsResponse,
@@ -111,6 +113,28 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         conversation_id: req.params.id,
         messages: await store.messages(req.params.id, req.query.role),
       };
+    },
+  );
+
+  app.get(
+    '/llm-conversations/:id/calls',
+    {
+      schema: {
+        tags,
+        summary: 'The calls of one conversation: request, response, usage, timing, token data',
+        params: IdParams,
+        querystring: CallsQuery,
+        response: { 200: CallsResponse, ...errors(404, 422, 503) },
+      },
+    },
+    async (req) => {
+      await mustGet(req.params.id);
+      const calls = await store.calls(req.params.id, {
+        afterSeq: req.query.after_seq ?? 0,
+        limit: req.query.limit ?? 100,
+        includeResponse: req.query.include_response ?? true,
+      });
+      return { conversation_id: req.params.id, calls };
     },
   );
 };

@@ -173,7 +173,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         tags,
         summary: 'Claim the next task (200 with the task, or 200 null)',
         description:
-          '`wait` (seconds, ≤ 60) long-polls: the call returns as soon as a task can be claimed. The task carries `attempt`, the fencing token for the calls that report on it. Any body is ignored.',
+          '`wait` (seconds, ≤ 60) long-polls: the call returns as soon as a task can be claimed. The task carries `attempt`, the fencing token for the calls that report on it, and `llm_base_url`/`llm_api_key`, the gateway address and this attempt’s token for its agent. Any body is ignored.',
         params: WorkerParams,
         querystring: ClaimQuery,
         response: { 200: ClaimResponse, ...errors(404, 422, 503) },
@@ -195,7 +195,10 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         signal,
       );
       // send(null) explicitly: returning null from an async handler would mean "no reply".
-      return reply.send(task);
+      if (!task) return reply.send(null);
+      // The worker reached us at this address, so its agents can reach the gateway here too.
+      const base = config.LLM_GATEWAY_URL || `${req.protocol}://${req.host}/llm/v1`;
+      return reply.send({ ...task, ...deps.gateway.access(task, base) });
     },
   );
 };

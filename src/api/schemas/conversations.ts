@@ -1,4 +1,4 @@
-/** LLM conversation schemas (read-only for now; the gateway fills the tables). */
+/** LLM conversation schemas: what the gateway recorded, read back. */
 import { Type } from 'typebox';
 import { AnyJson, DateTime, Nullable, PaginationFields, PaginationQuery, Uuid } from './common.ts';
 
@@ -15,8 +15,20 @@ export const ConversationSchema = Type.Object({
   completion_tokens: Type.Integer(),
   total_tokens: Type.Integer(),
   cost: Nullable(Type.Number()),
-  success: Nullable(Type.Boolean()),
+  success: Nullable(
+    Type.Boolean({
+      description:
+        'Whether this attempt completed the task; null while it runs or when a later attempt took over.',
+    }),
+  ),
   metadata: AnyJson,
+  attempt: Nullable(Type.Integer({ description: 'The task attempt this conversation belongs to.' })),
+  conversation_key: Nullable(
+    Type.String({ description: 'X-Conversation-Id / metadata.conversation_id, or "default".' }),
+  ),
+  call_count: Type.Integer(),
+  cached_tokens: Type.Integer(),
+  reasoning_tokens: Type.Integer(),
 });
 
 export const MessageSchema = Type.Object({
@@ -30,6 +42,67 @@ export const MessageSchema = Type.Object({
   name: Nullable(Type.String()),
   metadata: AnyJson,
   created_at: DateTime,
+  parent_seq: Nullable(
+    Type.Integer({ description: 'The message before this one in the prompt it arrived in (null: first).' }),
+  ),
+  depth: Type.Integer({ description: 'Position in that prompt, 1-based.' }),
+});
+
+export const CallSchema = Type.Object({
+  id: Type.Integer(),
+  conversation_id: Uuid,
+  task_id: Nullable(Uuid),
+  attempt: Nullable(Type.Integer()),
+  seq: Type.Integer({ description: 'Order of the call within its conversation, from 1.' }),
+  upstream: Type.String(),
+  model_requested: Type.String(),
+  model: Nullable(Type.String({ description: 'The model the upstream says answered.' })),
+  stream: Type.Boolean(),
+  request: AnyJson,
+  injected: AnyJson,
+  prompt_message_count: Type.Integer(),
+  prompt_last_seq: Nullable(
+    Type.Integer({ description: 'Last message of the prompt; follow parent_seq back to rebuild it.' }),
+  ),
+  first_new_seq: Nullable(Type.Integer({ description: 'First message this call added to the store.' })),
+  reply_seq: Nullable(Type.Integer()),
+  prefix_consistent: Type.Boolean({ description: 'The prompt extended the previous call’s context.' }),
+  diverged_at: Nullable(
+    Type.Integer({ description: 'When not prefix-consistent: leading prompt messages that matched.' }),
+  ),
+  response: AnyJson,
+  finish_reasons: AnyJson,
+  status: Nullable(Type.Integer()),
+  end_reason: Type.String({ description: 'done | client_cancelled | upstream_error | timeout' }),
+  error: Nullable(Type.String()),
+  usage: AnyJson,
+  prompt_tokens: Nullable(Type.Integer()),
+  completion_tokens: Nullable(Type.Integer()),
+  total_tokens: Nullable(Type.Integer()),
+  cached_tokens: Nullable(Type.Integer()),
+  reasoning_tokens: Nullable(Type.Integer()),
+  has_token_ids: Type.Boolean(),
+  has_logprobs: Type.Boolean(),
+  cost: Nullable(Type.Number({ description: 'USD; null when the price is unknown.' })),
+  latency_ms: Nullable(Type.Number()),
+  ttft_ms: Nullable(Type.Number({ description: 'Time to the first streamed output chunk.' })),
+  started_at: DateTime,
+  completed_at: DateTime,
+});
+
+export const CallsQuery = Type.Object({
+  after_seq: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'Only calls with a larger seq (paging).' }),
+  ),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  include_response: Type.Optional(
+    Type.Boolean({ default: true, description: 'false leaves the response documents out.' }),
+  ),
+});
+
+export const CallsResponse = Type.Object({
+  conversation_id: Uuid,
+  calls: Type.Array(CallSchema),
 });
 
 export const ConversationWithMessages = Type.Intersect([
@@ -66,9 +139,12 @@ export const MessagesResponse = Type.Object({
 export const ConversationStatsResponse = Type.Object({
   total_conversations: Type.Integer(),
   total_messages: Type.Integer(),
+  total_calls: Type.Integer(),
   prompt_tokens: Type.Integer(),
   completion_tokens: Type.Integer(),
   total_tokens: Type.Integer(),
+  cached_tokens: Type.Integer(),
+  reasoning_tokens: Type.Integer(),
   total_cost: Type.Number(),
   success_ratio: Nullable(Type.Number({ description: 'Among conversations whose success is known.' })),
   by_model: Type.Array(

@@ -105,7 +105,19 @@ export const ClaimQuery = Type.Object({
     }),
   ),
 });
-export const ClaimResponse = Nullable(TaskSchema);
+export const ClaimedTaskSchema = Type.Intersect([
+  TaskSchema,
+  Type.Object({
+    llm_base_url: Type.String({
+      description: 'OpenAI-compatible base URL of the recording LLM gateway, for this attempt’s agent.',
+    }),
+    llm_api_key: Type.String({
+      description: 'This attempt’s task token: the API key for llm_base_url, valid while the attempt runs.',
+    }),
+  }),
+]);
+
+export const ClaimResponse = Nullable(ClaimedTaskSchema);
 
 const Attempt = Maybe(
   Type.Integer({

@@ -1,0 +1,59 @@
+/**
+ * /llm/v1: the OpenAI-compatible gateway. The routes hand the raw exchange to the gateway,
+ * which writes the response itself (a stream must reach the client chunk by chunk), so they
+ * hijack the reply. Errors here speak OpenAI's `{ error: { message, type, code } }`, not the
+ * API's own error shape, because OpenAI SDKs are the clients.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { RouteOptions } from '../types.ts';
+
+const tags = ['llm gateway'];
+
+export const llmRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { deps }) => {
+  const { gateway, config } = deps;
+
+  app.post(
+    '/chat/completions',
+    {
+      bodyLimit: config.LLM_MAX_REQUEST_BYTES,
+      schema: {
+        tags,
+        summary: 'OpenAI-compatible chat completions, recorded (streaming and not)',
+        description:
+          'Authorization: `Bearer <llm_api_key from the claim>`. The body is any OpenAI chat-completions request; it is forwarded to the upstream chosen by `model` and the exchange is recorded on the task’s conversation (`X-Conversation-Id` header or `metadata.conversation_id` picks one; default one per attempt).',
+      },
+    },
+    async (req, reply) => {
+      reply.hijack();
+      const header = req.headers['x-conversation-id'];
+      try {
+        await gateway.chat({
+          body: req.body,
+          authorization: req.headers.authorization,
+          conversationHeader: typeof header === 'string' ? header : undefined,
+          requestId: req.id,
+          res: reply.raw,
+        });
+      } catch (err) {
+        req.log.error({ err }, 'gateway call failed');
+        if (!reply.raw.headersSent) {
+          reply.raw.writeHead(500, { 'content-type': 'application/json', 'x-request-id': req.id });
+          reply.raw.end(
+            JSON.stringify({
+              error: { message: 'Internal gateway error', type: 'server_error', param: null, code: null },
+            }),
+          );
+        } else reply.raw.end();
+      }
+    },
+  );
+
+  app.get(
+    '/models',
+    { schema: { tags, summary: 'Models the gateway routes by name (OpenAI list format)' } },
+    async (req, reply) => {
+      const { status, body } = await gateway.models(req.headers.authorization);
+      return reply.code(status).type('application/json').send(body);
+    },
+  );
+};

@@ -1,0 +1,280 @@
+/**
+ * One request/response exchange with an upstream, relayed to the client as it happens.
+ *
+ * Streams: every upstream chunk is written to the client the moment it arrives, untouched,
+ * while a copy goes through an SSE parser into the StreamAssembler. Only when the gateway
+ * injected something into the request are events re-serialised, one by one as each
+ * completes, with the injected fields taken out. How the stream ended (done, client
+ * cancelled, upstream error, timeout) is part of the outcome, with whatever arrived.
+ *
+ * The outcome is returned before the client's response is ended, so the caller can record
+ * the call first: once an agent sees the end of its reply, the call is in the database.
+ */
+
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { StreamAssembler } from './assemble.ts';
+import { type Injected, stripChunk, stripResponse } from './capture.ts';
+import type { EndReason } from './recorder.ts';
+import type { ChatRequest, Upstream, UpstreamReply } from './upstream-types.ts';
+import { errorJson, gatewayErrors, type OpenAiError, type Scrubber, upstreamErrorMessage } from './wire.ts';
+
+type Obj = Record<string, unknown>;
+
+export interface ExchangeOptions {
+  upstream: Upstream;
+  body: ChatRequest;
+  injected: readonly Injected[];
+  res: ServerResponse;
+  requestId: string;
+  timeoutMs: number;
+  idleTimeoutMs: number;
+  scrub: Scrubber;
+}
+
+export interface ExchangeOutcome {
+  status: number | null;
+  response: Obj | null;
+  endReason: EndReason;
+  error: string | null;
+  ttftMs: number | null;
+  /** Ends the client's response (call after recording). */
+  finish(): void;
+}
+
+/** Why the upstream request was aborted, when the gateway aborted it. */
+type AbortCause = 'client' | 'timeout' | null;
+
+class Watch {
+  readonly controller = new AbortController();
+  cause: AbortCause = null;
+  private timer: NodeJS.Timeout | undefined;
+  readonly started = performance.now();
+
+  constructor(res: ServerResponse) {
+    // 'close' before the response finished: the client went away.
+    res.once('close', () => {
+      if (!res.writableFinished) this.abort('client');
+    });
+  }
+
+  arm(ms: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.abort('timeout'), ms);
+  }
+
+  disarm(): void {
+    clearTimeout(this.timer);
+  }
+
+  abort(cause: Exclude<AbortCause, null>): void {
+    if (this.cause) return;
+    this.cause = cause;
+    this.controller.abort(new Error(cause));
+  }
+
+  elapsed(): number {
+    return performance.now() - this.started;
+  }
+}
+
+export async function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
+  const watch = new Watch(o.res);
+  watch.arm(o.timeoutMs);
+  let reply: UpstreamReply;
+  try {
+    reply = await o.upstream.send(o.body, watch.controller.signal);
+  } catch (err) {
+    watch.disarm();
+    return failedBeforeReply(o, watch, err);
+  }
+  const streaming = o.body.stream === true && reply.status >= 200 && reply.status < 300;
+  try {
+    return streaming ? await relayStream(o, watch, reply) : await relayDocument(o, watch, reply);
+  } finally {
+    watch.disarm();
+  }
+}
+
+function failedBeforeReply(o: ExchangeOptions, watch: Watch, err: unknown): ExchangeOutcome {
+  if (watch.cause === 'client')
+    return outcome(null, null, 'client_cancelled', 'client went away', null, () => {});
+  const e =
+    watch.cause === 'timeout'
+      ? gatewayErrors.timeout(Math.round(o.timeoutMs / 1000))
+      : gatewayErrors.unreachable(
+          o.scrub(`upstream ${o.upstream.name} unreachable: ${(err as Error).message}`),
+        );
+  const reason: EndReason = watch.cause === 'timeout' ? 'timeout' : 'upstream_error';
+  return outcome(e.status, null, reason, e.message, null, () => sendError(o, e));
+}
+
+/** A whole JSON document: a non-streamed answer, or any error answer. */
+async function relayDocument(
+  o: ExchangeOptions,
+  watch: Watch,
+  reply: UpstreamReply,
+): Promise<ExchangeOutcome> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of reply.body) chunks.push(Buffer.from(chunk));
+  } catch (err) {
+    return failedBeforeReply(o, watch, err);
+  }
+  if (watch.cause) return failedBeforeReply(o, watch, new Error(watch.cause));
+  const raw = Buffer.concat(chunks);
+  const ok = reply.status >= 200 && reply.status < 300;
+  // Upstream error text is passed on and stored, but never with a key in it.
+  const text = ok ? raw.toString('utf8') : o.scrub(raw.toString('utf8'));
+  const doc = parseObject(text);
+  let out: Buffer | string = raw;
+  let error: string | null = null;
+  if (!ok) {
+    out = text;
+    error = upstreamErrorMessage(reply.status, text);
+  } else if (o.injected.length > 0 && doc) {
+    out = JSON.stringify(strippedCopy(doc, o.injected));
+  }
+  const headers = {
+    'content-type': reply.headers['content-type'] ?? 'application/json',
+    'x-request-id': o.requestId,
+  };
+  const finish = () => {
+    if (o.res.destroyed) return;
+    o.res.writeHead(reply.status, headers);
+    o.res.end(out);
+  };
+  return outcome(reply.status, doc, ok ? 'done' : 'upstream_error', error, null, finish);
+}
+
+async function relayStream(o: ExchangeOptions, watch: Watch, reply: UpstreamReply): Promise<ExchangeOutcome> {
+  const { res } = o;
+  const rewrite = o.injected.length > 0;
+  const assembler = new StreamAssembler();
+  let ttftMs: number | null = null;
+  let sawDone = false;
+  let streamError: string | null = null;
+  const pending: string[] = [];
+
+  const parser = createParser({
+    onEvent(ev: EventSourceMessage) {
+      if (ev.data === '[DONE]') {
+        sawDone = true;
+        if (rewrite) pending.push(serializeEvent(ev, ev.data));
+        return;
+      }
+      const chunk = parseObject(ev.data);
+      if (chunk) {
+        if (assembler.push(chunk) && ttftMs === null) ttftMs = watch.elapsed();
+        if (chunk.error) streamError = o.scrub(upstreamErrorMessage(reply.status, ev.data));
+      }
+      if (!rewrite) return;
+      if (!chunk) pending.push(serializeEvent(ev, ev.data));
+      else if (stripChunk(chunk, o.injected)) pending.push(serializeEvent(ev, JSON.stringify(chunk)));
+    },
+    onComment(comment) {
+      if (rewrite) pending.push(`:${comment}\n\n`);
+    },
+  });
+
+  res.writeHead(reply.status, {
+    'content-type': reply.headers['content-type'] ?? 'text/event-stream',
+    'cache-control': 'no-cache',
+    'x-request-id': o.requestId,
+  });
+  res.flushHeaders();
+  const decoder = new TextDecoder();
+  let failure: unknown = null;
+  watch.arm(o.idleTimeoutMs);
+  try {
+    for await (const chunk of reply.body) {
+      watch.arm(o.idleTimeoutMs);
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      if (!rewrite) await write(res, chunk);
+      else if (pending.length > 0) await write(res, pending.splice(0).join(''));
+    }
+  } catch (err) {
+    failure = err;
+  }
+  const doc = assembler.chunks > 0 ? assembler.result() : null;
+  const finished = sawDone || hasFinishReason(doc);
+  let endReason: EndReason = 'done';
+  let error: string | null = streamError;
+  if (watch.cause === 'client') {
+    endReason = 'client_cancelled';
+    error = 'client went away';
+  } else if (watch.cause === 'timeout') {
+    endReason = 'timeout';
+    error = `no data from the upstream for ${Math.round(o.idleTimeoutMs / 1000)} s`;
+  } else if (failure) {
+    endReason = 'upstream_error';
+    error = o.scrub(`upstream stream broke off: ${(failure as Error).message}`);
+  } else if (streamError) {
+    endReason = 'upstream_error';
+  } else if (!finished) {
+    endReason = 'upstream_error';
+    error = 'upstream stream ended before [DONE]';
+  }
+  const finish = () => {
+    if (res.destroyed) return;
+    // The client learns the stream failed the way OpenAI streams report it: an error event.
+    if (endReason === 'timeout' || (endReason === 'upstream_error' && !streamError)) {
+      const e: OpenAiError =
+        endReason === 'timeout'
+          ? gatewayErrors.timeout(Math.round(o.idleTimeoutMs / 1000))
+          : gatewayErrors.unreachable(error ?? 'upstream error');
+      res.write(`data: ${errorJson({ ...e, message: error ?? e.message })}\n\n`);
+    }
+    res.end();
+  };
+  return outcome(reply.status, doc, endReason, error, ttftMs, finish);
+}
+
+function outcome(
+  status: number | null,
+  response: Obj | null,
+  endReason: EndReason,
+  error: string | null,
+  ttftMs: number | null,
+  finish: () => void,
+): ExchangeOutcome {
+  return { status, response, endReason, error, ttftMs, finish };
+}
+
+function sendError(o: ExchangeOptions, e: OpenAiError): void {
+  if (o.res.destroyed || o.res.headersSent) return;
+  o.res.writeHead(e.status, { 'content-type': 'application/json', 'x-request-id': o.requestId });
+  o.res.end(errorJson(e));
+}
+
+/** Writes, waiting for the socket to drain when it is full (a slow client slows the relay). */
+async function write(res: ServerResponse, data: Uint8Array | string): Promise<void> {
+  if (res.destroyed) return;
+  if (!res.write(data)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+}
+
+function serializeEvent(ev: EventSourceMessage, data: string): string {
+  return `${ev.event ? `event: ${ev.event}\n` : ''}data: ${data}\n\n`;
+}
+
+function parseObject(text: string): Obj | null {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The client's copy: only the parts stripping touches are copied; the record keeps all. */
+function strippedCopy(doc: Obj, injected: readonly Injected[]): Obj {
+  const copy: Obj = { ...doc };
+  if (Array.isArray(doc.choices)) copy.choices = (doc.choices as Obj[]).map((c) => ({ ...c }));
+  stripResponse(copy, injected);
+  return copy;
+}
+
+function hasFinishReason(doc: Obj | null): boolean {
+  return Array.isArray(doc?.choices) && (doc.choices as Obj[]).some((c) => c.finish_reason != null);
+}

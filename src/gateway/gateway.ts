@@ -1,0 +1,284 @@
+/**
+ * The recording LLM gateway: `POST /llm/v1/chat/completions` and `GET /llm/v1/models`, for
+ * any OpenAI SDK pointed at BASE/llm/v1 with a task token as its key.
+ *
+ * One call: check the token (signature, then the task's running attempt), pick the
+ * conversation, route the model to an upstream, relay the exchange (exchange.ts), record it
+ * (recorder.ts), and only then end the client's response. A call the gateway refuses before
+ * forwarding (bad token, bad body, unknown model) reaches no upstream and is not recorded.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Config } from '../config/index.ts';
+import { isDatabaseUnavailable } from '../db/errors.ts';
+import type { Db } from '../db/types.ts';
+import { upstreamRequest } from './capture.ts';
+import { exchange } from './exchange.ts';
+import { BadMessage, type StoredMessage, toStoredMessage } from './messages.ts';
+import { createPriceBook } from './prices.ts';
+import { type CallRecord, createRecorder, type Recorded } from './recorder.ts';
+import { createRouter, ModelNotRouted, type Route } from './routing.ts';
+import { createScriptedUpstream, SCRIPTED_MODELS } from './scripted.ts';
+import { summarize } from './summary.ts';
+import { createTokenIssuer, loadTokenSecret, type TokenClaims, type TokenIssuer } from './tokens.ts';
+import { createScrubber, errorJson, gatewayErrors, type OpenAiError } from './wire.ts';
+
+type Obj = Record<string, unknown>;
+
+export interface GatewayLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** What one finished call looked like, for metrics. */
+export interface CallObservation {
+  upstream: string;
+  model: string;
+  endReason: string;
+  status: number | null;
+  latencySeconds: number;
+  ttftSeconds: number | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  recorded: boolean;
+}
+
+export interface GatewayDeps {
+  db: Db;
+  config: Config;
+  logger: GatewayLogger;
+  observe?: (o: CallObservation) => void;
+  env?: Record<string, string | undefined>;
+}
+
+export interface ChatCall {
+  body: unknown;
+  authorization: string | undefined;
+  conversationHeader: string | undefined;
+  requestId: string;
+  res: ServerResponse;
+}
+
+export interface LlmAccess {
+  llm_base_url: string;
+  llm_api_key: string;
+}
+
+const DEFAULT_KEY = 'default';
+// Printable ASCII (it travels in a header), no leading or trailing space.
+const KEY_PATTERN = /^[\x21-\x7e](?:[\x20-\x7e]{0,198}[\x21-\x7e])?$/;
+
+export interface Gateway {
+  readonly tokens: TokenIssuer;
+  chat(call: ChatCall): Promise<void>;
+  /** What a worker needs to let this attempt's agent call the gateway. */
+  access(task: { id: string; attempt: number }, baseUrl: string): LlmAccess;
+  /** The `/llm/v1/models` answer for a token: status and JSON body. */
+  models(authorization: string | undefined): Promise<{ status: number; body: string }>;
+  /** Every upstream key, for callers that must keep them out of children's environments. */
+  secrets(): string[];
+  close(): void;
+}
+
+export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
+  const { db, config, logger } = deps;
+  const scripted = Object.assign(createScriptedUpstream(), { models: SCRIPTED_MODELS });
+  const router = createRouter(config, scripted, deps.env);
+  const scrub = createScrubber(router.secrets());
+  const tokens = createTokenIssuer(await loadTokenSecret(db, config.GATEWAY_TOKEN_SECRET));
+  const recorder = createRecorder(db);
+  const price = createPriceBook(config.LLM_PRICES);
+
+  const claimsOf = (authorization: string | undefined): TokenClaims | null => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+    return m ? tokens.verify(m[1]!) : null;
+  };
+
+  async function chat(call: ChatCall): Promise<void> {
+    const startedAt = new Date();
+    const started = performance.now();
+    const refuse = (e: OpenAiError) => send(call.res, call.requestId, e.status, errorJson(e));
+    const claims = claimsOf(call.authorization);
+    if (!claims) return refuse(gatewayErrors.badToken());
+    const parsed = parseChatBody(call.body, call.conversationHeader);
+    if ('error' in parsed) return refuse(parsed.error);
+    let route: Route;
+    try {
+      route = router.resolve(parsed.model);
+    } catch (err) {
+      if (err instanceof ModelNotRouted) return refuse(gatewayErrors.notRouted(err.message));
+      throw err;
+    }
+    const { messages: _, ...request } = parsed.body;
+    const auth = await authorize(claims, parsed.key, parsed.model, request);
+    if ('error' in auth) return refuse(auth.error);
+
+    const { body, injected } = upstreamRequest(parsed.body, route.model, route.capture);
+    const result = await exchange({
+      upstream: route.upstream,
+      body,
+      injected,
+      res: call.res,
+      requestId: call.requestId,
+      timeoutMs: route.timeoutMs ?? config.LLM_TIMEOUT_SECONDS * 1000,
+      idleTimeoutMs: config.LLM_STREAM_IDLE_TIMEOUT_SECONDS * 1000,
+      scrub,
+    });
+    const summary = summarize(result.response);
+    const completedAt = new Date();
+    const record: CallRecord = {
+      conversationId: auth.conversationId,
+      taskId: claims.taskId,
+      attempt: claims.attempt,
+      upstream: route.upstream.name,
+      modelRequested: parsed.model,
+      stream: parsed.body.stream === true,
+      request,
+      injected,
+      prompt: parsed.prompt,
+      response: result.response,
+      summary,
+      status: result.status,
+      endReason: result.endReason,
+      error: result.error,
+      cost: price([parsed.model, summary.model], summary.tokens, (summary.usage as Obj | null)?.cost),
+      latencyMs: performance.now() - started,
+      ttftMs: result.ttftMs,
+      startedAt,
+      completedAt,
+    };
+    const recorded = await recordWithRetry(record);
+    result.finish();
+    deps.observe?.({
+      upstream: route.upstream.name,
+      model: parsed.model,
+      endReason: result.endReason,
+      status: result.status,
+      latencySeconds: record.latencyMs / 1000,
+      ttftSeconds: result.ttftMs === null ? null : result.ttftMs / 1000,
+      promptTokens: summary.tokens.prompt,
+      completionTokens: summary.tokens.completion,
+      recorded: recorded !== null,
+    });
+    logger.info(
+      {
+        llm_call: {
+          task_id: claims.taskId,
+          attempt: claims.attempt,
+          conversation_id: auth.conversationId,
+          seq: recorded?.seq ?? null,
+          model: parsed.model,
+          upstream: route.upstream.name,
+          status: result.status,
+          end_reason: result.endReason,
+          latency_ms: Math.round(record.latencyMs * 10) / 10,
+          prompt_tokens: summary.tokens.prompt,
+          completion_tokens: summary.tokens.completion,
+          prefix_consistent: recorded?.prefixConsistent ?? null,
+        },
+      },
+      'llm call',
+    );
+  }
+
+  async function authorize(
+    claims: TokenClaims,
+    key: string,
+    model: string,
+    request: Obj,
+  ): Promise<{ conversationId: string } | { error: OpenAiError }> {
+    try {
+      const { tools: _, ...config } = request;
+      const a = await recorder.authorize(claims.taskId, claims.attempt, key, { model, config });
+      return a.ok ? { conversationId: a.conversationId } : { error: gatewayErrors.expiredToken(a.why) };
+    } catch (err) {
+      if (isDatabaseUnavailable(err)) return { error: gatewayErrors.unavailable() };
+      throw err;
+    }
+  }
+
+  /** A call is recorded even when the database hiccups: a few tries, then a loud log line. */
+  async function recordWithRetry(record: CallRecord): Promise<Recorded | null> {
+    for (const delay of [0, 100, 500, 2000]) {
+      if (delay) await new Promise((r) => setTimeout(r, delay));
+      try {
+        return await recorder.record(record);
+      } catch (err) {
+        if (!isDatabaseUnavailable(err) || delay === 2000) {
+          logger.error(
+            { err, task_id: record.taskId, conversation_id: record.conversationId },
+            'llm call could not be recorded',
+          );
+          return null;
+        }
+      }
+    }
+    return null;
+  }
+
+  return {
+    tokens,
+    chat,
+    access: (task, baseUrl) => ({ llm_base_url: baseUrl, llm_api_key: tokens.mint(task.id, task.attempt) }),
+    async models(authorization) {
+      const claims = claimsOf(authorization);
+      if (!claims) return errorReply(gatewayErrors.badToken());
+      const problem = await recorder.attemptProblem(claims.taskId, claims.attempt);
+      if (problem) return errorReply(gatewayErrors.expiredToken(problem));
+      const data = router
+        .listed()
+        .map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.owned_by }));
+      return { status: 200, body: JSON.stringify({ object: 'list', data }) };
+    },
+    secrets: () => router.secrets(),
+    close: () => router.close(),
+  };
+}
+
+function errorReply(e: OpenAiError) {
+  return { status: e.status, body: errorJson(e) };
+}
+
+function send(res: ServerResponse, requestId: string, status: number, body: string): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': requestId });
+  res.end(body);
+}
+
+type ParsedChat =
+  | {
+      body: Obj & { model: string; messages: unknown[] };
+      model: string;
+      prompt: StoredMessage[];
+      key: string;
+    }
+  | { error: OpenAiError };
+
+/** The few things the gateway must understand of a request; the rest goes upstream as sent. */
+function parseChatBody(raw: unknown, header: string | undefined): ParsedChat {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    return { error: gatewayErrors.badRequest('The body must be a JSON object.') };
+  const body = raw as Obj;
+  if (typeof body.model !== 'string' || body.model === '' || body.model.length > 256)
+    return { error: gatewayErrors.badRequest('model must be a non-empty string.', 'model') };
+  if (!Array.isArray(body.messages) || body.messages.length === 0)
+    return { error: gatewayErrors.badRequest('messages must be a non-empty array.', 'messages') };
+  if (body.stream !== undefined && typeof body.stream !== 'boolean')
+    return { error: gatewayErrors.badRequest('stream must be a boolean.', 'stream') };
+  let prompt: StoredMessage[];
+  try {
+    prompt = body.messages.map(toStoredMessage);
+  } catch (err) {
+    if (err instanceof BadMessage) return { error: gatewayErrors.badRequest(err.message, 'messages') };
+    throw err;
+  }
+  const meta = body.metadata as Obj | undefined;
+  const key = header ?? (typeof meta?.conversation_id === 'string' ? meta.conversation_id : DEFAULT_KEY);
+  if (!KEY_PATTERN.test(key))
+    return {
+      error: gatewayErrors.badRequest(
+        'The conversation id (X-Conversation-Id or metadata.conversation_id) must be 1–200 printable ASCII characters.',
+      ),
+    };
+  return { body: body as Obj & { model: string; messages: unknown[] }, model: body.model, prompt, key };
+}
