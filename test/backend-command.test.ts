@@ -120,6 +120,48 @@ test('argv placeholders are substituted per element; task values reach the envir
   assert.equal(r.env.DATABASE_URL, null, 'server secrets stay in the server');
 });
 
+test('the agent gets the gateway as its OpenAI endpoint and never the server’s upstream keys', async (t) => {
+  const saved = { ...process.env };
+  Object.assign(process.env, {
+    OPENAI_API_KEY: 'sk-server-secret-abc123',
+    OPENROUTER_API_KEY: 'or-server-secret-abc123',
+    MY_VLLM_KEY: 'vllm-server-secret-abc123',
+  });
+  t.after(() => {
+    for (const k of ['OPENAI_API_KEY', 'OPENROUTER_API_KEY', 'MY_VLLM_KEY']) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+  const upstreams = {
+    vllm: { base_url: 'http://127.0.0.1:1/v1', kind: 'vllm' as const, api_key_env: 'MY_VLLM_KEY' },
+  };
+  const b = new CommandBackend({
+    COMMAND_BACKEND_CMD: agentCmd(),
+    COMMAND_KILL_GRACE_MS: 5000,
+    LLM_UPSTREAMS: upstreams,
+  });
+  const envOf = async (llm: { baseUrl: string; apiKey: string } | null) => {
+    const outcome = await b.run(
+      fakeTask({ mode: 'echo' }),
+      recordingContext(join(scratchDir(t), 'w'), {}, llm),
+    );
+    assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+    return (outcome as unknown as { result: { env: Record<string, string | null> } }).result.env;
+  };
+  const withGateway = await envOf({ baseUrl: 'http://127.0.0.1:8000/llm/v1', apiKey: 'te1.task-token' });
+  assert.equal(withGateway.OPENAI_BASE_URL, 'http://127.0.0.1:8000/llm/v1');
+  assert.equal(withGateway.OPENAI_API_KEY, 'te1.task-token');
+  assert.equal(withGateway.OPENAI_COMPATIBLE_BASE_URL, 'http://127.0.0.1:8000/llm/v1');
+  assert.equal(withGateway.OPENAI_COMPATIBLE_API_KEY, 'te1.task-token');
+  assert.equal(withGateway.OPENAI_COMPATIBLE_MODEL, 'scripted');
+  assert.equal(withGateway.OPENROUTER_API_KEY, null);
+  assert.equal(withGateway.MY_VLLM_KEY, null, 'keys named by LLM_UPSTREAMS api_key_env are removed too');
+  const without = await envOf(null);
+  assert.equal(without.OPENAI_API_KEY, null, 'no gateway: still no server key');
+  assert.equal(without.OPENROUTER_API_KEY, null);
+});
+
 test('a shell line gets task values only through the environment, never spliced into its text', async (t) => {
   const dir = scratchDir(t);
   const ctx = recordingContext(join(dir, 'w'));
