@@ -4,7 +4,10 @@
  *   1. in-process drain: 20k tasks submitted with the batch call, drained by the in-process
  *      worker pool (fenced claim → complete) with a no-op backend;
  *   2. HTTP drain: 20k tasks through the remote worker protocol, 20 workers in another process;
- *   3. dispatch latency: submit → claimed, for an idle worker long-polling over HTTP.
+ *   3. dispatch latency: submit → claimed, for an idle worker long-polling over HTTP;
+ *   4. LLM gateway: added latency against calling the upstream directly, and the cost of
+ *      appending message N to a conversation (bench/gateway.ts).
+ * BENCH_ONLY=queue or BENCH_ONLY=gateway runs one half.
  * Prints text, then one JSON line (prefixed "BENCH_JSON ") for tooling.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -18,6 +21,7 @@ import { createQueue, type Queue } from '../src/queue/index.ts';
 import { requestText } from '../src/worker/http-client.ts';
 import { WorkerManager } from '../src/worker/manager.ts';
 import { median, openBenchDb, percentile } from './db.ts';
+import { appendCost, gatewayLatency } from './gateway.ts';
 import { noopBackend, noopTasks } from './noop.ts';
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
@@ -25,6 +29,7 @@ const IN_PROCESS_WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
 const IN_PROCESS_PARALLEL = Number(process.env.BENCH_PARALLEL ?? 64);
 const HTTP_WORKERS = 20;
 const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 200);
+const ONLY = process.env.BENCH_ONLY ?? '';
 
 const config = loadConfig({
   ...process.env,
@@ -148,6 +153,46 @@ async function dispatchLatency(queue: Queue, base: string) {
   };
 }
 
+async function queueBench(queue: Queue, base: string) {
+  const inProcess = await inProcessDrain(queue, base);
+  console.log(`batch submit (HTTP, 1000/request): ${inProcess.enqueue_per_s.toFixed(0)} tasks/s`);
+  console.log(
+    `in-process drain (${IN_PROCESS_WORKERS} workers × ${IN_PROCESS_PARALLEL} slots, fenced claim → complete): ${inProcess.drain_per_s.toFixed(0)} tasks/s`,
+  );
+  const http = await httpDrain(queue, base);
+  console.log(
+    `HTTP worker protocol drain (${HTTP_WORKERS} workers in a separate process): ${http.drain_per_s.toFixed(0)} tasks/s`,
+  );
+  const latency = await dispatchLatency(queue, base);
+  console.log(
+    `dispatch latency, submit → claimed by an idle long-polling worker: p50 ${latency.p50_ms.toFixed(2)} ms, p99 ${latency.p99_ms.toFixed(2)} ms (${latency.samples} samples)`,
+  );
+  return {
+    in_process: { workers: IN_PROCESS_WORKERS, parallel: IN_PROCESS_PARALLEL, ...inProcess },
+    http,
+    dispatch_latency: latency,
+  };
+}
+
+async function gatewayBench(db: Parameters<typeof appendCost>[0], queue: Queue) {
+  const ms = (v: number) => `${v.toFixed(2)} ms`;
+  const latency = await gatewayLatency(queue, config);
+  for (const [label, r] of [
+    ['non-streamed response', latency.non_streamed],
+    ['streamed, time to first chunk', latency.streamed_ttft],
+  ] as const)
+    console.log(
+      `gateway ${label}: direct p50 ${ms(r.direct.p50_ms)} p99 ${ms(r.direct.p99_ms)}; via gateway p50 ${ms(r.gateway.p50_ms)} p99 ${ms(r.gateway.p99_ms)}; added p50 ${ms(r.added_p50_ms)}, p99 ${ms(r.added_p99_ms)} (${latency.calls} calls)`,
+    );
+  const append = await appendCost(db, queue);
+  console.log(
+    `conversation append, recording message N: ${Object.entries(append.by_n)
+      .map(([n, r]) => `${n.replace('n_', 'N=')} ${ms(r.median_ms)}`)
+      .join(', ')} (1000 vs 10: ${append.ratio_1000_vs_10.toFixed(2)}×)`,
+  );
+  return { latency, append };
+}
+
 async function main() {
   const bench = await openBenchDb(config.DATABASE_URL || undefined, Math.max(config.DATABASE_POOL_SIZE, 20));
   const queue = createQueue(bench.db, {
@@ -158,29 +203,11 @@ async function main() {
   const app: FastifyInstance = await createApp({ config, queue, logger: false });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-  console.log(`Task Executor queue benchmark — ${TASKS} tasks — ${bench.label}\nmachine: ${machine}\n`);
+  console.log(`Task Executor benchmark — ${TASKS} tasks — ${bench.label}\nmachine: ${machine}\n`);
   try {
-    const inProcess = await inProcessDrain(queue, base);
-    console.log(`batch submit (HTTP, 1000/request): ${inProcess.enqueue_per_s.toFixed(0)} tasks/s`);
-    console.log(
-      `in-process drain (${IN_PROCESS_WORKERS} workers × ${IN_PROCESS_PARALLEL} slots, fenced claim → complete): ${inProcess.drain_per_s.toFixed(0)} tasks/s`,
-    );
-    const http = await httpDrain(queue, base);
-    console.log(
-      `HTTP worker protocol drain (${HTTP_WORKERS} workers in a separate process): ${http.drain_per_s.toFixed(0)} tasks/s`,
-    );
-    const latency = await dispatchLatency(queue, base);
-    console.log(
-      `dispatch latency, submit → claimed by an idle long-polling worker: p50 ${latency.p50_ms.toFixed(2)} ms, p99 ${latency.p99_ms.toFixed(2)} ms (${latency.samples} samples)`,
-    );
-    const json = {
-      database: bench.label,
-      machine,
-      tasks: TASKS,
-      in_process: { workers: IN_PROCESS_WORKERS, parallel: IN_PROCESS_PARALLEL, ...inProcess },
-      http,
-      dispatch_latency: latency,
-    };
+    const json: Record<string, unknown> = { database: bench.label, machine, tasks: TASKS };
+    if (ONLY !== 'gateway') Object.assign(json, await queueBench(queue, base));
+    if (ONLY !== 'queue') json.gateway = await gatewayBench(bench.db, queue);
     console.log(`\nBENCH_JSON ${JSON.stringify(json)}`);
   } finally {
     await app.close();

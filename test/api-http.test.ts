@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { createApp } from '../src/api/app.ts';
 import { loadConfig } from '../src/config/index.ts';
@@ -7,6 +8,8 @@ import { createPostgresDb } from '../src/db/postgres.ts';
 import { createQueue } from '../src/queue/index.ts';
 import { type Body, createTestApp, json, registerWorker, submitTask, type TestApp } from './helpers/app.ts';
 import { dbModes } from './helpers/db.ts';
+
+const PACKAGE_VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 for (const mode of dbModes()) {
   describe(`HTTP errors and plumbing (${mode})`, () => {
@@ -113,7 +116,7 @@ for (const mode of dbModes()) {
       assert.equal(after.status, 'healthy');
       assert.equal(after.workers.idle, 1);
       assert.equal(after.queue.pending, 1);
-      assert.equal(after.version, '0.1.0');
+      assert.equal(after.version, PACKAGE_VERSION, 'the version from package.json');
     });
 
     it('computes queue stats: counts, success rate, wait and run times, oldest pending age', async () => {

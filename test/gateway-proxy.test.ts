@@ -43,6 +43,8 @@ for (const mode of dbModes()) {
       assert.equal(viaGw.text, straight.text);
       assert.equal(h.fake.requests.at(-2)!.headers.authorization, `Bearer ${OPENAI_KEY}`);
 
+      // Recording follows the answer: wait for it, then read everything back.
+      await waitForCalls(h.t, c.task.id, 1);
       const { conversations, calls } = await recorded(h.t, c.task.id);
       assert.equal(conversations.length, 1);
       assert.equal(conversations[0].message_count, 3);

@@ -3,9 +3,17 @@
  * any OpenAI SDK pointed at BASE/llm/v1 with a task token as its key.
  *
  * One call: check the token (signature, then the task's running attempt), pick the
- * conversation, route the model to an upstream, relay the exchange (exchange.ts), record it
- * (recorder.ts), and only then end the client's response. A call the gateway refuses before
- * forwarding (bad token, bad body, unknown model) reaches no upstream and is not recorded.
+ * conversation, route the model to an upstream, relay the exchange (exchange.ts), then
+ * record it (recorder.ts). A call the gateway refuses before forwarding (bad token, bad
+ * body, unknown model) reaches no upstream and is not recorded.
+ *
+ * Recording happens after the client has its answer, so the database is never on the
+ * agent's critical path, with two guarantees that keep the record exact:
+ *   - records of one conversation are written in the order the calls finished (a chain per
+ *     conversation), so the prefix logic always compares with the previous call;
+ *   - `settled(taskId)` resolves once every call of the task is recorded; the worker paths
+ *     wait for it before a task's completion or failure is written, so a finished task's
+ *     conversations are complete when anyone reads them.
  */
 import type { ServerResponse } from 'node:http';
 import type { Config } from '../config/index.ts';
@@ -15,7 +23,7 @@ import { upstreamRequest } from './capture.ts';
 import { exchange } from './exchange.ts';
 import { BadMessage, type StoredMessage, toStoredMessage } from './messages.ts';
 import { createPriceBook } from './prices.ts';
-import { type CallRecord, createRecorder, type Recorded } from './recorder.ts';
+import { type CallRecord, createRecorder, type Head, type Recorded } from './recorder.ts';
 import { createRouter, ModelNotRouted, type Route } from './routing.ts';
 import { createScriptedUpstream, SCRIPTED_MODELS } from './scripted.ts';
 import { summarize } from './summary.ts';
@@ -75,9 +83,25 @@ export interface Gateway {
   access(task: { id: string; attempt: number }, baseUrl: string): LlmAccess;
   /** The `/llm/v1/models` answer for a token: status and JSON body. */
   models(authorization: string | undefined): Promise<{ status: number; body: string }>;
+  /** Resolves when every call of the task made so far has been recorded. */
+  settled(taskId: string): Promise<void>;
   /** Every upstream key, for callers that must keep them out of children's environments. */
   secrets(): string[];
-  close(): void;
+  /** Waits for pending records, then closes upstream connections. */
+  close(): Promise<void>;
+}
+
+/** A Map that forgets its oldest entries beyond a size: caches of per-conversation state. */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly max: number) {
+    super();
+  }
+  override set(key: K, value: V): this {
+    this.delete(key);
+    super.set(key, value);
+    if (this.size > this.max) this.delete(this.keys().next().value as K);
+    return this;
+  }
 }
 
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
@@ -88,6 +112,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const tokens = createTokenIssuer(await loadTokenSecret(db, config.GATEWAY_TOKEN_SECRET));
   const recorder = createRecorder(db);
   const price = createPriceBook(config.LLM_PRICES);
+  // What this process learnt of each conversation: its id per (task, attempt, key), and the
+  // head its last record left (lets the next record be one statement). Both are only hints:
+  // the database decides (a stale head makes the record take the locked path).
+  const conversationIds = new BoundedMap<string, string>(20_000);
+  const heads = new BoundedMap<string, Head>(20_000);
+  const chains = new Map<string, Promise<void>>();
+  const pendingByTask = new Map<string, Set<Promise<void>>>();
 
   const claimsOf = (authorization: string | undefined): TokenClaims | null => {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
@@ -147,15 +178,44 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       startedAt,
       completedAt,
     };
-    const recorded = await recordWithRetry(record);
     result.finish();
+    track(
+      claims.taskId,
+      enqueue(auth.conversationId, () => recordAndReport(record, route.upstream.name)),
+    );
+  }
+
+  /** Runs `write` after the conversation's previous record, whatever became of it. */
+  function enqueue(conversationId: string, write: () => Promise<void>): Promise<void> {
+    const previous = chains.get(conversationId) ?? Promise.resolve();
+    const next = previous.then(write);
+    chains.set(conversationId, next);
+    void next.finally(() => {
+      if (chains.get(conversationId) === next) chains.delete(conversationId);
+    });
+    return next;
+  }
+
+  function track(taskId: string, p: Promise<void>): void {
+    const set = pendingByTask.get(taskId) ?? new Set<Promise<void>>();
+    pendingByTask.set(taskId, set);
+    set.add(p);
+    void p.finally(() => {
+      set.delete(p);
+      if (set.size === 0 && pendingByTask.get(taskId) === set) pendingByTask.delete(taskId);
+    });
+  }
+
+  async function recordAndReport(record: CallRecord, upstream: string): Promise<void> {
+    const recorded = await recordWithRetry(record);
+    const { summary } = record;
     deps.observe?.({
-      upstream: route.upstream.name,
-      model: parsed.model,
-      endReason: result.endReason,
-      status: result.status,
+      upstream,
+      model: record.modelRequested,
+      endReason: record.endReason,
+      status: record.status,
       latencySeconds: record.latencyMs / 1000,
-      ttftSeconds: result.ttftMs === null ? null : result.ttftMs / 1000,
+      ttftSeconds: record.ttftMs === null ? null : record.ttftMs / 1000,
       promptTokens: summary.tokens.prompt,
       completionTokens: summary.tokens.completion,
       recorded: recorded !== null,
@@ -163,14 +223,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     logger.info(
       {
         llm_call: {
-          task_id: claims.taskId,
-          attempt: claims.attempt,
-          conversation_id: auth.conversationId,
+          task_id: record.taskId,
+          attempt: record.attempt,
+          conversation_id: record.conversationId,
           seq: recorded?.seq ?? null,
-          model: parsed.model,
-          upstream: route.upstream.name,
-          status: result.status,
-          end_reason: result.endReason,
+          model: record.modelRequested,
+          upstream,
+          status: record.status,
+          end_reason: record.endReason,
           latency_ms: Math.round(record.latencyMs * 10) / 10,
           prompt_tokens: summary.tokens.prompt,
           completion_tokens: summary.tokens.completion,
@@ -188,9 +248,17 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     request: Obj,
   ): Promise<{ conversationId: string } | { error: OpenAiError }> {
     try {
+      const cacheKey = `${claims.taskId}/${claims.attempt}/${key}`;
+      const known = conversationIds.get(cacheKey);
+      if (known) {
+        const problem = await recorder.attemptProblem(claims.taskId, claims.attempt);
+        return problem ? { error: gatewayErrors.expiredToken(problem) } : { conversationId: known };
+      }
       const { tools: _, ...config } = request;
       const a = await recorder.authorize(claims.taskId, claims.attempt, key, { model, config });
-      return a.ok ? { conversationId: a.conversationId } : { error: gatewayErrors.expiredToken(a.why) };
+      if (!a.ok) return { error: gatewayErrors.expiredToken(a.why) };
+      conversationIds.set(cacheKey, a.conversationId);
+      return { conversationId: a.conversationId };
     } catch (err) {
       if (isDatabaseUnavailable(err)) return { error: gatewayErrors.unavailable() };
       throw err;
@@ -202,8 +270,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     for (const delay of [0, 100, 500, 2000]) {
       if (delay) await new Promise((r) => setTimeout(r, delay));
       try {
-        return await recorder.record(record);
+        const r = await recorder.record(record, heads.get(record.conversationId));
+        heads.set(record.conversationId, r.head);
+        return r;
       } catch (err) {
+        heads.delete(record.conversationId);
         if (!isDatabaseUnavailable(err) || delay === 2000) {
           logger.error(
             { err, task_id: record.taskId, conversation_id: record.conversationId },
@@ -230,8 +301,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         .map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.owned_by }));
       return { status: 200, body: JSON.stringify({ object: 'list', data }) };
     },
+    async settled(taskId) {
+      const pending = pendingByTask.get(taskId);
+      if (pending) await Promise.all(pending);
+    },
     secrets: () => router.secrets(),
-    close: () => router.close(),
+    async close() {
+      await Promise.all([...chains.values()]);
+      router.close();
+    },
   };
 }
 

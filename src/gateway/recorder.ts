@@ -2,12 +2,14 @@
  * The write side of the conversation store: who may call (a running attempt's token), which
  * conversation a call lands on, and the append-only record of each call.
  *
- * Recording one call is one transaction of three statements whatever the conversation's
- * length: lock the conversation row (calls on one conversation serialise; its head says
- * what is already stored), at most one lookup when the prompt rewrote history, and one
- * statement that inserts the new messages and the call row and moves the totals and head.
- * Nothing already stored is read or rewritten, so appending message N costs the same for
- * N = 10 or 10,000 (measured in `npm run bench`).
+ * Recording a call is ONE statement when the caller knows the conversation's head (the
+ * gateway remembers the head each record leaves): it inserts the new messages and the call
+ * row and moves the totals and the head, guarded by the head's counters, so a write by
+ * anyone else in between (another replica) makes it a no-op. Then, or when the head is not
+ * known or the prompt rewrote history, a transaction locks the conversation row, reads the
+ * head, looks up the divergence point if needed, and runs the same statement. Nothing stored
+ * is read back or rewritten either way, so appending message N costs the same for N = 10 or
+ * 10,000 (measured in `npm run bench`).
  */
 import type { Db, Queryable } from '../db/types.ts';
 import { PrefixHasher, type StoredMessage } from './messages.ts';
@@ -43,6 +45,8 @@ export interface Recorded {
   prefixConsistent: boolean;
   divergedAt: number | null;
   newMessages: number;
+  /** The conversation's head after this call: pass it to the next record of the conversation. */
+  head: Head;
 }
 
 export type Authorization = { ok: true; conversationId: string } | { ok: false; why: string };
@@ -55,7 +59,7 @@ function attemptProblem(t: { status: string; attempt: number } | undefined, atte
   return null;
 }
 
-interface Head {
+export interface Head {
   message_count: number;
   call_count: number;
   head_seq: number | null;
@@ -115,7 +119,12 @@ export function createRecorder(db: Db) {
       return attemptProblem(rows[0], attempt);
     },
 
-    async record(c: CallRecord): Promise<Recorded> {
+    /** Records one call; `known` is the head the previous record returned, when there is one. */
+    async record(c: CallRecord, known?: Head): Promise<Recorded> {
+      if (known) {
+        const plan = await planMessages(known, c.prompt, c.summary.reply, needsLock);
+        if (plan && (await insertCall(db, c, known, plan))) return recorded(known, plan);
+      }
       return db.transaction(async (tx) => {
         const { rows } = await tx.query<Head>(
           `SELECT message_count, call_count, head_seq, head_depth, head_hash
@@ -124,15 +133,11 @@ export function createRecorder(db: Db) {
         );
         const head = rows[0];
         if (!head) throw new Error(`conversation ${c.conversationId} vanished`);
-        const plan = await planMessages(tx, c.conversationId, head, c.prompt, c.summary.reply);
-        const seq = head.call_count + 1;
-        await insertCall(tx, c, seq, plan);
-        return {
-          seq,
-          prefixConsistent: plan.consistent,
-          divergedAt: plan.divergedAt,
-          newMessages: plan.rows.length,
-        };
+        const plan = await planMessages(head, c.prompt, c.summary.reply, (hashes) =>
+          deepestShared(tx, c.conversationId, hashes),
+        );
+        await insertCall(tx, c, head, plan!);
+        return recorded(head, plan!);
       });
     },
   };
@@ -164,6 +169,26 @@ async function createConversation(
   return rows[0]!.id;
 }
 
+function recorded(before: Head, plan: Plan): Recorded {
+  return {
+    seq: before.call_count + 1,
+    prefixConsistent: plan.consistent,
+    divergedAt: plan.divergedAt,
+    newMessages: plan.rows.length,
+    head: {
+      message_count: before.message_count + plan.rows.length,
+      call_count: before.call_count + 1,
+      head_seq: plan.head.seq,
+      head_depth: plan.head.depth,
+      head_hash: plan.head.hash,
+    },
+  };
+}
+
+type Lookup = (hashes: string[]) => Promise<{ seq: number; depth: number } | null | 'locked'>;
+/** The fast path cannot look rows up: a rewritten history goes to the locked path. */
+const needsLock: Lookup = async () => 'locked';
+
 interface Plan {
   rows: MessageRow[];
   consistent: boolean;
@@ -182,12 +207,11 @@ interface Plan {
  * of the prompt is stored under it.
  */
 async function planMessages(
-  tx: Queryable,
-  conversationId: string,
   head: Head,
   prompt: readonly StoredMessage[],
   reply: StoredMessage | null,
-): Promise<Plan> {
+  lookup: Lookup,
+): Promise<Plan | null> {
   let hasher = new PrefixHasher();
   let matched = 0;
   let parent: number | null = null;
@@ -207,7 +231,8 @@ async function planMessages(
         hasher.push(m);
         return hasher.current();
       });
-      const found = await deepestShared(tx, conversationId, hashes);
+      const found = await lookup(hashes);
+      if (found === 'locked') return null;
       matched = found?.depth ?? 0;
       parent = found?.seq ?? null;
     }
@@ -268,38 +293,50 @@ async function deepestShared(
   return rows[0] ?? null;
 }
 
-/** One statement: the new messages, the call row, and the conversation's totals and head. */
-async function insertCall(tx: Queryable, c: CallRecord, seq: number, plan: Plan): Promise<void> {
+/**
+ * One statement: the conversation's totals and head move only if its counters still equal
+ * `before` (nobody recorded in between), and the new messages and the call row are inserted
+ * only if they did. Returns false when the guard failed and nothing was written.
+ */
+async function insertCall(db: Queryable, c: CallRecord, before: Head, plan: Plan): Promise<boolean> {
   const t = c.summary.tokens;
-  await tx.query(
-    `WITH new_messages AS (
+  const seq = before.call_count + 1;
+  const { rows } = await db.query<{ moved: number }>(
+    `WITH head AS (
+       UPDATE llm_conversations SET
+         message_count = message_count + $36,
+         call_count = call_count + 1,
+         prompt_tokens = prompt_tokens + coalesce($24, 0),
+         completion_tokens = completion_tokens + coalesce($25, 0),
+         total_tokens = total_tokens + coalesce($26, coalesce($24, 0) + coalesce($25, 0)),
+         cached_tokens = cached_tokens + coalesce($27, 0),
+         reasoning_tokens = reasoning_tokens + coalesce($28, 0),
+         cost = CASE WHEN $31::float8 IS NULL THEN cost ELSE coalesce(cost, 0) + $31::float8 END,
+         head_seq = $37, head_depth = $38, head_hash = $39,
+         ended_at = $35
+       WHERE id = $1 AND call_count = $40 AND message_count = $41
+       RETURNING id
+     ), new_messages AS (
        INSERT INTO llm_messages (conversation_id, seq, parent_seq, depth, role, content, tool_calls,
                                  tool_call_id, name, metadata, prefix_hash)
        SELECT $1, x.seq, x.parent_seq, x.depth, x.role, x.content, x.tool_calls, x.tool_call_id, x.name,
               coalesce(x.metadata, '{}'::jsonb), x.prefix_hash
        FROM jsonb_to_recordset($2::jsonb) AS x(seq int, parent_seq int, depth int, role text, content jsonb,
             tool_calls jsonb, tool_call_id text, name text, metadata jsonb, prefix_hash text)
+       WHERE EXISTS (SELECT 1 FROM head)
      ), new_call AS (
        INSERT INTO llm_calls (conversation_id, task_id, attempt, seq, upstream, model_requested, model, stream,
          request, injected, prompt_message_count, prompt_last_seq, first_new_seq, reply_seq, prefix_consistent,
          diverged_at, response, finish_reasons, status, end_reason, error, usage, prompt_tokens,
          completion_tokens, total_tokens, cached_tokens, reasoning_tokens, has_token_ids, has_logprobs, cost,
          latency_ms, ttft_ms, started_at, completed_at)
-       VALUES ($1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-         $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)
+       SELECT $1, $3::uuid, $4::int, $5::int, $6::text, $7::text, $8::text, $9::boolean, $10::jsonb, $11::jsonb,
+         $12::int, $13::int, $14::int, $15::int, $16::boolean, $17::int, $18::jsonb, $19::jsonb, $20::int,
+         $21::text, $22::text, $23::jsonb, $24::int, $25::int, $26::int, $27::int, $28::int, $29::boolean,
+         $30::boolean, $31::float8, $32::float8, $33::float8, $34::timestamptz, $35::timestamptz
+       WHERE EXISTS (SELECT 1 FROM head)
      )
-     UPDATE llm_conversations SET
-       message_count = message_count + $36,
-       call_count = call_count + 1,
-       prompt_tokens = prompt_tokens + coalesce($24, 0),
-       completion_tokens = completion_tokens + coalesce($25, 0),
-       total_tokens = total_tokens + coalesce($26, coalesce($24, 0) + coalesce($25, 0)),
-       cached_tokens = cached_tokens + coalesce($27, 0),
-       reasoning_tokens = reasoning_tokens + coalesce($28, 0),
-       cost = CASE WHEN $31::float8 IS NULL THEN cost ELSE coalesce(cost, 0) + $31::float8 END,
-       head_seq = $37, head_depth = $38, head_hash = $39,
-       ended_at = $35
-     WHERE id = $1`,
+     SELECT count(*)::int AS moved FROM head`,
     [
       c.conversationId,
       JSON.stringify(plan.rows),
@@ -340,6 +377,9 @@ async function insertCall(tx: Queryable, c: CallRecord, seq: number, plan: Plan)
       plan.head.seq,
       plan.head.depth,
       plan.head.hash,
+      before.call_count,
+      before.message_count,
     ],
   );
+  return rows[0]?.moved === 1;
 }

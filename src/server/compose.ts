@@ -56,7 +56,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const url = await app.listen({ host: config.HOST, port: config.PORT });
   log.info({ url, database: db.kind }, 'Task Executor listening');
   const gatewayUrl = config.LLM_GATEWAY_URL || localGatewayUrl(config.HOST, app);
-  pool.setLlmAccess((task) => app.gateway.access(task, gatewayUrl));
+  pool.setGateway({
+    access: (task) => app.gateway.access(task, gatewayUrl),
+    settled: (taskId) => app.gateway.settled(taskId),
+  });
   if (config.AUTO_START_WORKERS && config.NUM_INTERNAL_WORKERS > 0) await pool.start();
 
   let closing: Promise<void> | undefined;

@@ -81,8 +81,15 @@ export class CompletionBatcher {
   }
 }
 
+/** What the in-process transport needs of the LLM gateway. */
+export interface GatewayLink {
+  access(task: Task): LlmAccess;
+  /** Resolves when the task's LLM calls are all recorded. */
+  settled(taskId: string): Promise<void>;
+}
+
 export class DirectTransport implements WorkerTransport {
-  private llmAccess: ((task: Task) => LlmAccess) | null = null;
+  private gateway: GatewayLink | null = null;
 
   constructor(
     private readonly queue: Queue,
@@ -90,8 +97,8 @@ export class DirectTransport implements WorkerTransport {
   ) {}
 
   /** The gateway exists (and knows its address) only once the server listens. */
-  setLlmAccess(fn: (task: Task) => LlmAccess): void {
-    this.llmAccess = fn;
+  setGateway(link: GatewayLink): void {
+    this.gateway = link;
   }
 
   async register(reg: Registration): Promise<void> {
@@ -116,8 +123,8 @@ export class DirectTransport implements WorkerTransport {
     try {
       const tasks: ClaimedTask[] = await this.queue.claim(workerId, max);
       if (tasks.length === 0 && waitMs > 0 && !woken) await this.queue.notifier.waitForWake(waitMs, signal);
-      const access = this.llmAccess;
-      return access ? tasks.map((t) => ({ ...t, ...access(t) })) : tasks;
+      const gateway = this.gateway;
+      return gateway ? tasks.map((t) => ({ ...t, ...gateway.access(t) })) : tasks;
     } finally {
       off();
     }
@@ -132,11 +139,14 @@ export class DirectTransport implements WorkerTransport {
     return fenced(this.queue.appendLogs(workerId, lease.task_id, lease.attempt, logs));
   }
 
-  complete(workerId: string, lease: Lease, result: Json) {
+  async complete(workerId: string, lease: Lease, result: Json) {
+    // The task's LLM calls are all recorded before it is seen finished.
+    await this.gateway?.settled(lease.task_id);
     return this.completions.complete(workerId, lease, result);
   }
 
-  fail(workerId: string, lease: Lease, error: Json, retry: boolean) {
+  async fail(workerId: string, lease: Lease, error: Json, retry: boolean) {
+    await this.gateway?.settled(lease.task_id);
     return fenced(this.queue.fail(workerId, lease.task_id, lease.attempt, error, retry));
   }
 

@@ -7,7 +7,7 @@
 import { type Backend, createBackend } from '../backends/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Queue } from '../queue/index.ts';
-import { DirectTransport } from './direct.ts';
+import { DirectTransport, type GatewayLink } from './direct.ts';
 import type { PoolStatus, WorkerPoolControl } from './pool.ts';
 import { type Logger, Worker } from './worker.ts';
 
@@ -48,9 +48,9 @@ export class WorkerManager implements WorkerPoolControl {
     this.logger = deps.logger ?? silent;
   }
 
-  /** Gateway access for each claimed task (the server sets it once it listens). */
-  setLlmAccess(fn: Parameters<DirectTransport['setLlmAccess']>[0]): void {
-    this.transport.setLlmAccess(fn);
+  /** The LLM gateway for the pool's tasks (the server sets it once it listens). */
+  setGateway(link: GatewayLink): void {
+    this.transport.setGateway(link);
   }
 
   /** The server's logger exists only once the app is built, after the pool. */

@@ -76,9 +76,11 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         response: { 200: TaskSchema, ...fencedErrors },
       },
     },
-    (req) => {
+    async (req) => {
       const { id, task_id } = req.params;
       checkBodyWorker(id, req.body.worker_id);
+      // The task's LLM calls are all recorded before it is seen finished.
+      await deps.gateway.settled(task_id);
       return queue.complete(id, task_id, req.body.attempt ?? null, req.body.result as Json | undefined);
     },
   );
@@ -96,9 +98,10 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         response: { 200: TaskSchema, ...fencedErrors },
       },
     },
-    (req) => {
+    async (req) => {
       const { id, task_id } = req.params;
       checkBodyWorker(id, req.body.worker_id);
+      await deps.gateway.settled(task_id);
       return queue.fail(
         id,
         task_id,

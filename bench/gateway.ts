@@ -1,0 +1,233 @@
+/**
+ * Gateway benchmarks:
+ *   1. added latency: the same agent-like calls sent straight to the fake upstream and through
+ *      the gateway (which authorises, relays and records each one before answering), alternated
+ *      so both see the same machine noise. Non-streamed: full response time; streamed: time to
+ *      the first body chunk. Reported as p50/p99 of each and the difference of the medians.
+ *   2. append cost: recording the call that adds message N to a conversation that already
+ *      holds N−1, for N = 10, 100, 1000 (median over several conversations). Flat means the
+ *      store never re-reads or rewrites history.
+ */
+import http from 'node:http';
+import { createApp } from '../src/api/app.ts';
+import type { Config } from '../src/config/index.ts';
+import { loadConfig } from '../src/config/index.ts';
+import type { Db } from '../src/db/types.ts';
+import { toStoredMessage } from '../src/gateway/messages.ts';
+import { createRecorder } from '../src/gateway/recorder.ts';
+import { summarize } from '../src/gateway/summary.ts';
+import type { Queue } from '../src/queue/index.ts';
+import { startFakeLlm } from '../test/fixtures/fake-llm.ts';
+import { median, percentile } from './db.ts';
+
+const CALLS = Number(process.env.BENCH_GATEWAY_CALLS ?? 400);
+const TURNS_PER_CONVERSATION = 20;
+const APPEND_SIZES = [10, 100, 1000];
+const APPEND_SAMPLES = Number(process.env.BENCH_APPEND_SAMPLES ?? 15);
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+
+/** POSTs and resolves at the first body byte (ttfb) and at the end (total), in ms. */
+function timedPost(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<{ ttfb: number; total: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let ttfb = 0;
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...headers,
+        },
+      },
+      (res) => {
+        res.once('data', () => {
+          ttfb = performance.now() - t0;
+        });
+        res.on('data', () => {});
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve({ ttfb, total: performance.now() - t0 })
+            : reject(new Error(`HTTP ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const filler =
+  'The pod frontend-5d8f is in CrashLoopBackOff; its logs show a refused connection to port 9090. ';
+
+function summaryOf(sorted: number[]) {
+  return { p50_ms: percentile(sorted, 50), p99_ms: percentile(sorted, 99) };
+}
+
+export async function gatewayLatency(queue: Queue, base: Config) {
+  const fake = await startFakeLlm();
+  const config = loadConfig({
+    LOG_LEVEL: 'silent',
+    OPENAI_API_KEY: 'sk-bench',
+    OPENAI_BASE_URL: fake.url,
+    DATABASE_URL: base.DATABASE_URL,
+  });
+  const app = await createApp({ config, queue, logger: false });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const [task] = await queue.submit([
+      {
+        problem_id: 'bench-gateway',
+        priority: 10,
+        backend_type: null,
+        parameters: { max_steps: 1, timeout_minutes: 60, agent_config: {} },
+        max_attempts: 1,
+        idempotency_key: null,
+      },
+    ]);
+    await queue.registerWorker({
+      id: 'worker-998-kind',
+      backend_type: 'bench',
+      capabilities: { max_parallel_tasks: 1, supported_problems: [] },
+      metadata: {},
+    });
+    const [claimed] = await queue.claim('worker-998-kind', 1);
+    if (!task || !claimed) throw new Error('no task to bench the gateway with');
+    const access = app.gateway.access(claimed, `${url}/llm/v1`);
+    const gatewayHeaders = { authorization: `Bearer ${access.llm_api_key}` };
+    const directHeaders = { authorization: 'Bearer sk-bench' };
+
+    const results: Record<string, { direct: number[]; gateway: number[] }> = {
+      plain: { direct: [], gateway: [] },
+      stream: { direct: [], gateway: [] },
+    };
+    for (const kind of ['plain', 'stream'] as const) {
+      let messages: unknown[] = [];
+      for (let i = 0; i < CALLS + 20; i++) {
+        if (i % TURNS_PER_CONVERSATION === 0) messages = [{ role: 'system', content: filler.repeat(10) }];
+        messages.push({ role: 'user', content: `${filler}step ${i}` });
+        const conv = `bench-${kind}-${Math.floor(i / TURNS_PER_CONVERSATION)}`;
+        const body = JSON.stringify({
+          model: 'fake-chat',
+          messages,
+          ...(kind === 'stream' ? { stream: true, stream_options: { include_usage: true } } : {}),
+        });
+        const d = await timedPost(`${fake.url}/chat/completions`, directHeaders, body);
+        const g = await timedPost(
+          `${access.llm_base_url}/chat/completions`,
+          { ...gatewayHeaders, 'x-conversation-id': conv },
+          body,
+        );
+        messages.push({ role: 'assistant', content: 'Hello! How can I help you today?' });
+        if (i < 20) continue; // warm-up: connections, plans, JIT
+        const pick = (r: { ttfb: number; total: number }) => (kind === 'stream' ? r.ttfb : r.total);
+        results[kind]!.direct.push(pick(d));
+        results[kind]!.gateway.push(pick(g));
+      }
+    }
+    const report = (kind: 'plain' | 'stream') => {
+      const direct = [...results[kind]!.direct].sort((a, b) => a - b);
+      const gateway = [...results[kind]!.gateway].sort((a, b) => a - b);
+      return {
+        direct: summaryOf(direct),
+        gateway: summaryOf(gateway),
+        added_p50_ms: percentile(gateway, 50) - percentile(direct, 50),
+        added_p99_ms: percentile(gateway, 99) - percentile(direct, 99),
+      };
+    };
+    return { calls: CALLS, non_streamed: report('plain'), streamed_ttft: report('stream') };
+  } finally {
+    await app.close();
+    await fake.close();
+  }
+}
+
+/** The cost of recording the call that appends message N to a conversation holding N−1. */
+export async function appendCost(db: Db, queue: Queue) {
+  const recorder = createRecorder(db);
+  await queue.registerWorker({
+    id: 'worker-997-kind',
+    backend_type: 'bench-append',
+    capabilities: { max_parallel_tasks: 1000, supported_problems: [] },
+    metadata: {},
+  });
+  const [task] = await queue.submit([
+    {
+      problem_id: 'bench-append',
+      priority: 10,
+      backend_type: 'bench-append',
+      parameters: { max_steps: 1, timeout_minutes: 60, agent_config: {} },
+      max_attempts: 1,
+      idempotency_key: null,
+    },
+  ]);
+  await queue.claim('worker-997-kind', 1);
+  const message = (i: number) =>
+    toStoredMessage({ role: i % 2 ? 'assistant' : 'user', content: `${filler}#${i}` }, i);
+  const reply = summarize({
+    model: 'bench',
+    choices: [{ index: 0, message: { role: 'assistant', content: `${filler}reply` }, finish_reason: 'stop' }],
+  });
+  const none = summarize(null);
+  const out: Record<`n_${number}`, { median_ms: number; samples: number }> = {};
+  for (const n of APPEND_SIZES) {
+    const samples: number[] = [];
+    for (let s = 0; s < APPEND_SAMPLES; s++) {
+      const auth = await recorder.authorize(task!.task.id, 1, `append-${n}-${s}`, {
+        model: 'bench',
+        config: {},
+      });
+      if (!auth.ok) throw new Error('append bench: not authorised');
+      // Messages 1..N−1: a prompt of N−2 and its reply, stored by one call.
+      const prefill = Array.from({ length: n - 2 }, (_, i) => message(i));
+      await recorder.record(callRecord(auth.conversationId, task!.task.id, prefill, reply));
+      // Message N: the same context (its reply sent back) plus one new user message.
+      const prompt = [...prefill, reply.reply!, message(n)];
+      const t0 = performance.now();
+      const r = await recorder.record(callRecord(auth.conversationId, task!.task.id, prompt, none));
+      samples.push(performance.now() - t0);
+      if (!r.prefixConsistent || r.newMessages !== 1)
+        throw new Error(`append bench: expected one new message, got ${r.newMessages}`);
+    }
+    out[`n_${n}`] = { median_ms: median(samples), samples: samples.length };
+  }
+  const ratio = out[`n_${APPEND_SIZES.at(-1)!}`]!.median_ms / out[`n_${APPEND_SIZES[0]!}`]!.median_ms;
+  return { by_n: out, ratio_1000_vs_10: ratio };
+}
+
+function callRecord(
+  conversationId: string,
+  taskId: string,
+  prompt: ReturnType<typeof toStoredMessage>[],
+  summary: ReturnType<typeof summarize>,
+) {
+  const now = new Date();
+  return {
+    conversationId,
+    taskId,
+    attempt: 1,
+    upstream: 'bench',
+    modelRequested: 'bench',
+    stream: false,
+    request: { model: 'bench' },
+    injected: [],
+    prompt,
+    response: null,
+    summary,
+    status: 200,
+    endReason: 'done' as const,
+    error: null,
+    cost: null,
+    latencyMs: 1,
+    ttftMs: null,
+    startedAt: now,
+    completedAt: now,
+  };
+}
