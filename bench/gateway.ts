@@ -17,7 +17,7 @@ import { toStoredMessage } from '../src/gateway/messages.ts';
 import { createRecorder } from '../src/gateway/recorder.ts';
 import { summarize } from '../src/gateway/summary.ts';
 import type { Queue } from '../src/queue/index.ts';
-import { startFakeLlm } from '../test/fixtures/fake-llm.ts';
+import { FAKE_CHAT_CONTENT, startFakeLlm } from '../test/fixtures/fake-llm.ts';
 import { median, percentile } from './db.ts';
 
 const CALLS = Number(process.env.BENCH_GATEWAY_CALLS ?? 400);
@@ -64,6 +64,32 @@ function timedPost(
   });
 }
 
+/**
+ * The floor: a bare node:http pass-through (no parsing, no auth, no record), to tell the cost
+ * of one more HTTP hop on this machine from the gateway's own work.
+ */
+async function startBareRelay(target: string): Promise<{ url: string; close(): Promise<void> }> {
+  const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  const server = http.createServer((req, res) => {
+    const up = http.request(target, { method: 'POST', agent: upstreamAgent, headers: req.headers }, (ur) => {
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/v1/chat/completions`,
+    close: () =>
+      new Promise((r) => {
+        upstreamAgent.destroy();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
 const filler =
   'The pod frontend-5d8f is in CrashLoopBackOff; its logs show a refused connection to port 9090. ';
 
@@ -104,9 +130,10 @@ export async function gatewayLatency(queue: Queue, base: Config) {
     const gatewayHeaders = { authorization: `Bearer ${access.llm_api_key}` };
     const directHeaders = { authorization: 'Bearer sk-bench' };
 
-    const results: Record<string, { direct: number[]; gateway: number[] }> = {
-      plain: { direct: [], gateway: [] },
-      stream: { direct: [], gateway: [] },
+    const relay = await startBareRelay(`${fake.url}/chat/completions`);
+    const results: Record<string, { direct: number[]; relay: number[]; gateway: number[] }> = {
+      plain: { direct: [], relay: [], gateway: [] },
+      stream: { direct: [], relay: [], gateway: [] },
     };
     for (const kind of ['plain', 'stream'] as const) {
       let messages: unknown[] = [];
@@ -120,28 +147,35 @@ export async function gatewayLatency(queue: Queue, base: Config) {
           ...(kind === 'stream' ? { stream: true, stream_options: { include_usage: true } } : {}),
         });
         const d = await timedPost(`${fake.url}/chat/completions`, directHeaders, body);
+        const r = await timedPost(relay.url, directHeaders, body);
         const g = await timedPost(
           `${access.llm_base_url}/chat/completions`,
           { ...gatewayHeaders, 'x-conversation-id': conv },
           body,
         );
-        messages.push({ role: 'assistant', content: 'Hello! How can I help you today?' });
+        messages.push({ role: 'assistant', content: FAKE_CHAT_CONTENT });
         if (i < 20) continue; // warm-up: connections, plans, JIT
         const pick = (r: { ttfb: number; total: number }) => (kind === 'stream' ? r.ttfb : r.total);
         results[kind]!.direct.push(pick(d));
+        results[kind]!.relay.push(pick(r));
         results[kind]!.gateway.push(pick(g));
       }
     }
     const report = (kind: 'plain' | 'stream') => {
-      const direct = [...results[kind]!.direct].sort((a, b) => a - b);
-      const gateway = [...results[kind]!.gateway].sort((a, b) => a - b);
+      const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+      const direct = sorted(results[kind]!.direct);
+      const bare = sorted(results[kind]!.relay);
+      const gateway = sorted(results[kind]!.gateway);
       return {
         direct: summaryOf(direct),
+        bare_relay: summaryOf(bare),
         gateway: summaryOf(gateway),
         added_p50_ms: percentile(gateway, 50) - percentile(direct, 50),
         added_p99_ms: percentile(gateway, 99) - percentile(direct, 99),
+        hop_floor_p50_ms: percentile(bare, 50) - percentile(direct, 50),
       };
     };
+    await relay.close();
     return { calls: CALLS, non_streamed: report('plain'), streamed_ttft: report('stream') };
   } finally {
     await app.close();

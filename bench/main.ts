@@ -182,7 +182,7 @@ async function gatewayBench(db: Parameters<typeof appendCost>[0], queue: Queue) 
     ['streamed, time to first chunk', latency.streamed_ttft],
   ] as const)
     console.log(
-      `gateway ${label}: direct p50 ${ms(r.direct.p50_ms)} p99 ${ms(r.direct.p99_ms)}; via gateway p50 ${ms(r.gateway.p50_ms)} p99 ${ms(r.gateway.p99_ms)}; added p50 ${ms(r.added_p50_ms)}, p99 ${ms(r.added_p99_ms)} (${latency.calls} calls)`,
+      `gateway ${label}: direct p50 ${ms(r.direct.p50_ms)} p99 ${ms(r.direct.p99_ms)}; bare relay p50 ${ms(r.bare_relay.p50_ms)}; via gateway p50 ${ms(r.gateway.p50_ms)} p99 ${ms(r.gateway.p99_ms)}; added p50 ${ms(r.added_p50_ms)} (of which one HTTP hop ${ms(r.hop_floor_p50_ms)}), p99 ${ms(r.added_p99_ms)} (${latency.calls} calls)`,
     );
   const append = await appendCost(db, queue);
   console.log(

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestApp } from './helpers/app.ts';
 import { dbModes } from './helpers/db.ts';
 import {
@@ -54,21 +55,37 @@ function replyOf(doc: Doc): Msg {
   return { role: m.role, content: m.content };
 }
 
-/** The task's conversation under one key (exactly one must exist). */
-async function conversationOf(t: TestApp, taskId: string, key = 'default'): Promise<Doc> {
-  const { conversations } = await getJson(t, `/api/v1/llm-conversations/task/${taskId}/conversations`);
-  const hits = (conversations as Rows).filter((x) => x.conversation_key === key);
-  assert.equal(hits.length, 1, `one conversation with key ${key}: ${JSON.stringify(conversations)}`);
-  return hits[0];
+interface Snapshot {
+  conversation: Doc;
+  calls: Rows;
+  messages: Rows;
 }
 
-async function messagesOf(t: TestApp, conversationId: string): Promise<Rows> {
-  return (await getJson(t, `/api/v1/llm-conversations/${conversationId}/messages`)).messages;
-}
-
-async function callsOf(t: TestApp, conversationId: string): Promise<Rows> {
-  const path = `/api/v1/llm-conversations/${conversationId}/calls?limit=1000&include_response=false`;
-  return (await getJson(t, path)).calls;
+/**
+ * The task's conversation under one key (exactly one must exist), its calls and its messages,
+ * once `calls` calls are recorded: the gateway records a call after the client has its answer,
+ * so the test waits (bounded) for the record rather than racing it.
+ */
+async function snapshot(t: TestApp, taskId: string, calls: number, key = 'default'): Promise<Snapshot> {
+  let conversation: Doc;
+  for (let i = 0; ; i++) {
+    const { conversations } = await getJson(t, `/api/v1/llm-conversations/task/${taskId}/conversations`);
+    const hits = (conversations as Rows).filter((x) => x.conversation_key === key);
+    assert.equal(hits.length, 1, `one conversation with key ${key}: ${JSON.stringify(conversations)}`);
+    conversation = hits[0];
+    if (conversation.call_count >= calls) break;
+    if (i >= 400) assert.fail(`${calls} calls recorded within 10 s (${conversation.call_count} were)`);
+    await sleep(25);
+  }
+  const id = conversation.id;
+  const path = `/api/v1/llm-conversations/${id}/calls?limit=1000&include_response=false`;
+  const [callRows, messageRows] = await Promise.all([
+    getJson(t, path).then((b) => b.calls as Rows),
+    getJson(t, `/api/v1/llm-conversations/${id}/messages`).then((b) => b.messages as Rows),
+  ]);
+  assert.equal(callRows.length, conversation.call_count, 'call rows match call_count');
+  assert.equal(messageRows.length, conversation.message_count, 'message rows match message_count');
+  return { conversation, calls: callRows, messages: messageRows };
 }
 
 /** A call's prompt rebuilt from the store: parent_seq followed back from prompt_last_seq. */
@@ -161,11 +178,9 @@ for (const mode of dbModes()) {
         messages.push(user(`turn ${k + 1}: what is failing?`));
       }
 
-      const conversation = await conversationOf(h.t, c.task.id);
+      const { conversation, calls, messages: stored } = await snapshot(h.t, c.task.id, TURNS);
       assert.equal(conversation.message_count, 1 + 2 * TURNS);
       assert.equal(conversation.call_count, TURNS);
-
-      const stored = await messagesOf(h.t, conversation.id);
       assert.equal(stored.length, 1 + 2 * TURNS);
       const wrongLinks = stored.filter(
         (m, i) => m.seq !== i + 1 || m.parent_seq !== (i === 0 ? null : i) || m.depth !== i + 1,
@@ -187,7 +202,6 @@ for (const mode of dbModes()) {
         'the reply keeps the response message’s other keys as metadata',
       );
 
-      const calls = await callsOf(h.t, conversation.id);
       assert.equal(calls.length, TURNS);
       const wrongCalls = calls
         .map((call, i) => {
@@ -222,14 +236,11 @@ for (const mode of dbModes()) {
       const c = await claimTask(h.t);
       const base = await converse(c, [system('sys'), user('q 1')], 3, 'q');
       // base = sys, q1, a1, q2, a2, q3, a3, q4 — stored: sys(1) q1(2) a1(3) q2(4) a2(5) q3(6) a3(7)
-      const before = await conversationOf(h.t, c.task.id);
-      assert.equal(before.message_count, 7);
+      assert.equal((await snapshot(h.t, c.task.id, 3)).conversation.message_count, 7);
 
       const rewritten = [base[0]!, user('q 1, rephrased'), ...base.slice(2)];
       const doc = await chat(c, rewritten);
-      const conversation = await conversationOf(h.t, c.task.id);
-      const stored = await messagesOf(h.t, conversation.id);
-      let calls = await callsOf(h.t, conversation.id);
+      const { conversation, calls, messages: stored } = await snapshot(h.t, c.task.id, 4);
       assert.deepEqual(placement(calls[3]), {
         seq: 4,
         prefix_consistent: false,
@@ -250,8 +261,8 @@ for (const mode of dbModes()) {
 
       const extended = [...rewritten, replyOf(doc), user('q 5')];
       await chat(c, extended);
-      calls = await callsOf(h.t, conversation.id);
-      assert.deepEqual(placement(calls[4]), {
+      const after = await snapshot(h.t, c.task.id, 5);
+      assert.deepEqual(placement(after.calls[4]), {
         seq: 5,
         prefix_consistent: true,
         diverged_at: null,
@@ -260,7 +271,7 @@ for (const mode of dbModes()) {
         prompt_last_seq: 16,
         reply_seq: 17,
       });
-      assertRebuilds(await messagesOf(h.t, conversation.id), calls[4], extended, 'extended call');
+      assertRebuilds(after.messages, after.calls[4], extended, 'extended call');
     });
 
     it('hangs a summarised prompt (middle dropped) under the last shared message; branches stay rebuildable', async () => {
@@ -270,8 +281,7 @@ for (const mode of dbModes()) {
       const summarised = [...base.slice(0, 3), user('Summary of what happened so far.'), ...base.slice(5)];
       // = sys, q1, a1, summary, q3, a3, q4: the first 3 match stored context.
       const doc = await chat(c, summarised);
-      const conversation = await conversationOf(h.t, c.task.id);
-      let calls = await callsOf(h.t, conversation.id);
+      let { conversation, calls, messages: stored } = await snapshot(h.t, c.task.id, 4);
       assert.deepEqual(placement(calls[3]), {
         seq: 4,
         prefix_consistent: false,
@@ -281,7 +291,6 @@ for (const mode of dbModes()) {
         prompt_last_seq: 11,
         reply_seq: 12,
       });
-      let stored = await messagesOf(h.t, conversation.id);
       assert.equal(conversation.message_count, 12);
       assert.equal(stored.length, 12);
       assert.equal(stored[7].parent_seq, 3, 'the first new message hangs under a1 (seq 3)');
@@ -295,8 +304,7 @@ for (const mode of dbModes()) {
       await chat(c, fresh);
       // Back to the original branch: it still matches up to a3 (depth 7, seq 7).
       await chat(c, base);
-      calls = await callsOf(h.t, conversation.id);
-      stored = await messagesOf(h.t, conversation.id);
+      ({ conversation, calls, messages: stored } = await snapshot(h.t, c.task.id, 7));
       assert.deepEqual(calls.slice(4).map(placement), [
         {
           seq: 5,
@@ -331,7 +339,7 @@ for (const mode of dbModes()) {
       assertRebuilds(stored, calls[4], next, 'call extending the summary');
       assertRebuilds(stored, calls[5], fresh, 'call with a new system message');
       assertRebuilds(stored, calls[6], base, 'call back on the original branch');
-      assert.equal((await conversationOf(h.t, c.task.id)).message_count, 19);
+      assert.equal(conversation.message_count, 19);
     });
 
     it('stores only the new reply when the same prompt is retried, as a branch beside the first reply', async () => {
@@ -340,9 +348,7 @@ for (const mode of dbModes()) {
       const first = await chat(c, prompt);
       const retry = await chat(c, prompt);
       assert.equal(retry.choices[0].message.content, first.choices[0].message.content);
-      const conversation = await conversationOf(h.t, c.task.id);
-      const stored = await messagesOf(h.t, conversation.id);
-      let calls = await callsOf(h.t, conversation.id);
+      const { conversation, calls, messages: stored } = await snapshot(h.t, c.task.id, 2);
       // The retry's prompt is all stored context, but it does not extend the head (it drops the
       // first reply): not prefix-consistent, diverged_at = the whole prompt, nothing re-stored.
       assert.deepEqual(calls.map(placement), [
@@ -380,8 +386,8 @@ for (const mode of dbModes()) {
       // The agent goes on from the retried reply: that extends the head again.
       const next = [...prompt, replyOf(retry), user('q 2')];
       await chat(c, next);
-      calls = await callsOf(h.t, conversation.id);
-      assert.deepEqual(placement(calls[2]), {
+      const after = await snapshot(h.t, c.task.id, 3);
+      assert.deepEqual(placement(after.calls[2]), {
         seq: 3,
         prefix_consistent: true,
         diverged_at: null,
@@ -390,7 +396,7 @@ for (const mode of dbModes()) {
         prompt_last_seq: 5,
         reply_seq: 6,
       });
-      const rebuilt = rebuild(await messagesOf(h.t, conversation.id), calls[2].prompt_last_seq);
+      const rebuilt = rebuild(after.messages, after.calls[2].prompt_last_seq);
       assert.deepEqual(
         rebuilt.map((m) => m.seq),
         [1, 2, 4, 5],
@@ -411,8 +417,7 @@ for (const mode of dbModes()) {
       assert.equal(failedAgain.status, 500, failedAgain.text);
       await chat(c, next);
 
-      const conversation = await conversationOf(h.t, c.task.id);
-      const calls = await callsOf(h.t, conversation.id);
+      const { conversation, calls, messages: stored } = await snapshot(h.t, c.task.id, 5);
       assert.deepEqual(
         calls.map((x) => [x.status, x.end_reason]),
         [
@@ -470,7 +475,6 @@ for (const mode of dbModes()) {
           reply_seq: 5,
         },
       ]);
-      const stored = await messagesOf(h.t, conversation.id);
       assert.equal(conversation.message_count, 5);
       assert.deepEqual(
         stored.map((m) => [m.seq, m.role, m.parent_seq]),
@@ -526,8 +530,7 @@ for (const mode of dbModes()) {
         const after = [...withResult, replyOf(answer), user('thanks')];
         await chat(c, after, tools, headers);
 
-        const conversation = await conversationOf(h.t, c.task.id, key);
-        const calls = await callsOf(h.t, conversation.id);
+        const { calls, messages: stored } = await snapshot(h.t, c.task.id, 3, key);
         assert.deepEqual(
           calls.map((x) => [
             x.prefix_consistent,
@@ -543,7 +546,6 @@ for (const mode of dbModes()) {
           ],
           `${key}: every call extends the previous one`,
         );
-        const stored = await messagesOf(h.t, conversation.id);
         assert.equal(stored.length, 7, `${key}: each message stored once`);
         assert.equal(stored[2].role, 'assistant');
         assert.deepEqual(
@@ -591,8 +593,7 @@ for (const mode of dbModes()) {
         user('q 3'),
       ];
       await chat(c, resent);
-      const conversation = await conversationOf(h.t, c.task.id);
-      const calls = await callsOf(h.t, conversation.id);
+      const { conversation, calls } = await snapshot(h.t, c.task.id, 2);
       assert.deepEqual(calls.map(placement)[1], {
         seq: 2,
         prefix_consistent: true,
@@ -619,14 +620,12 @@ for (const mode of dbModes()) {
         prompts.map((p) => `echo: ${p[1]!.content}`),
       );
 
+      const { conversation, calls, messages: stored } = await snapshot(h.t, c.task.id, N);
       const { conversations } = await getJson(
         h.t,
         `/api/v1/llm-conversations/task/${c.task.id}/conversations`,
       );
       assert.equal(conversations.length, 1, 'one conversation despite the racing first calls');
-      const conversation = conversations[0];
-      const calls = await callsOf(h.t, conversation.id);
-      const stored = await messagesOf(h.t, conversation.id);
       assert.equal(conversation.call_count, N);
       assert.deepEqual(
         calls.map((x) => x.seq),

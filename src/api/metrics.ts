@@ -152,7 +152,9 @@ function llmMetrics(registers: Registry[]): (o: CallObservation) => void {
     if (!o.recorded) unrecorded.inc();
     latency.observe({ upstream: o.upstream }, o.latencySeconds);
     if (o.ttftSeconds !== null) ttft.observe({ upstream: o.upstream }, o.ttftSeconds);
-    if (o.promptTokens) tokens.inc({ upstream: o.upstream, kind: 'prompt' }, o.promptTokens);
-    if (o.completionTokens) tokens.inc({ upstream: o.upstream, kind: 'completion' }, o.completionTokens);
+    if (o.promptTokens && o.promptTokens > 0)
+      tokens.inc({ upstream: o.upstream, kind: 'prompt' }, o.promptTokens);
+    if (o.completionTokens && o.completionTokens > 0)
+      tokens.inc({ upstream: o.upstream, kind: 'completion' }, o.completionTokens);
   };
 }

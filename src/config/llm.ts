@@ -29,13 +29,20 @@ export const UpstreamSetting = Type.Object(
 );
 export type UpstreamSetting = Static<typeof UpstreamSetting>;
 
-export const UpstreamsSetting = Type.Record(Name, UpstreamSetting);
+// additionalProperties: false, or a key that misses the name pattern would escape validation.
+export const UpstreamsSetting = Type.Record(Name, UpstreamSetting, { additionalProperties: false });
 export type UpstreamsSetting = Static<typeof UpstreamsSetting>;
 
 /** Model pattern → upstream name, or { upstream, model } to also rename the model sent upstream. */
 export const ModelRoutesSetting = Type.Record(
   ModelPattern,
-  Type.Union([Name, Type.Object({ upstream: Name, model: Type.Optional(Type.String({ minLength: 1 })) })]),
+  Type.Union([
+    Name,
+    Type.Object(
+      { upstream: Name, model: Type.Optional(Type.String({ minLength: 1 })) },
+      { additionalProperties: false },
+    ),
+  ]),
 );
 export type ModelRoutesSetting = Static<typeof ModelRoutesSetting>;
 

@@ -70,7 +70,10 @@ export class StreamAssembler {
       ch.reasoning = (ch.reasoning ?? '') + reasoning;
       output ||= reasoning.length > 0;
     }
-    if (typeof delta.refusal === 'string') ch.refusal = (ch.refusal ?? '') + delta.refusal;
+    if (typeof delta.refusal === 'string') {
+      ch.refusal = (ch.refusal ?? '') + delta.refusal;
+      output ||= delta.refusal.length > 0;
+    }
     if (Array.isArray(delta.tool_calls)) {
       for (const t of delta.tool_calls) this.pushToolCall(ch, t as Obj);
       output ||= delta.tool_calls.length > 0;

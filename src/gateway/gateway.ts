@@ -188,12 +188,16 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   /** Runs `write` after the conversation's previous record, whatever became of it. */
   function enqueue(conversationId: string, write: () => Promise<void>): Promise<void> {
     const previous = chains.get(conversationId) ?? Promise.resolve();
-    const next = previous.then(write);
+    // A failed record must not stop the ones queued behind it (recordAndReport does not throw,
+    // but this chain must hold whatever a future change makes it do).
+    const next = previous.catch(() => {}).then(write);
     chains.set(conversationId, next);
-    void next.finally(() => {
-      if (chains.get(conversationId) === next) chains.delete(conversationId);
-    });
-    return next;
+    void next
+      .catch((err) => logger.error({ err, conversation_id: conversationId }, 'llm call record failed'))
+      .finally(() => {
+        if (chains.get(conversationId) === next) chains.delete(conversationId);
+      });
+    return next.catch(() => {});
   }
 
   function track(taskId: string, p: Promise<void>): void {
@@ -206,10 +210,18 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     });
   }
 
+  function observe(o: CallObservation): void {
+    try {
+      deps.observe?.(o);
+    } catch (err) {
+      logger.warn({ err }, 'llm call metrics failed');
+    }
+  }
+
   async function recordAndReport(record: CallRecord, upstream: string): Promise<void> {
     const recorded = await recordWithRetry(record);
     const { summary } = record;
-    deps.observe?.({
+    observe({
       upstream,
       model: record.modelRequested,
       endReason: record.endReason,

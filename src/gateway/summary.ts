@@ -26,7 +26,8 @@ export interface ResponseSummary {
   hasLogprobs: boolean;
 }
 
-const count = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? Math.trunc(v) : null);
+/** A token count as reported; anything that cannot be one (negative, fractional garbage) is unknown. */
+const count = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.trunc(v) : null);
 const obj = (v: unknown): Obj | null => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : null);
 
 export function summarize(doc: Obj | null): ResponseSummary {
@@ -47,7 +48,10 @@ export function summarize(doc: Obj | null): ResponseSummary {
       cached: count(obj(usage?.prompt_tokens_details)?.cached_tokens),
       reasoning: count(obj(usage?.completion_tokens_details)?.reasoning_tokens),
     },
-    reply: message && (message.content != null || message.tool_calls != null) ? replyMessage(message) : null,
+    reply:
+      message && (message.content != null || message.tool_calls != null || message.refusal != null)
+        ? replyMessage(message)
+        : null,
     hasTokenIds: Array.isArray(doc?.prompt_token_ids) || choices.some((c) => Array.isArray(c.token_ids)),
     hasLogprobs: choices.some((c) => obj(c.logprobs) !== null),
   };
