@@ -8,22 +8,21 @@
  * body, unknown model) reaches no upstream and is not recorded.
  *
  * Recording happens after the client has its answer, so the database is never on the
- * agent's critical path, with two guarantees that keep the record exact:
- *   - records of one conversation are written in the order the calls finished (a chain per
- *     conversation), so the prefix logic always compares with the previous call;
- *   - `settled(taskId)` resolves once every call of the task is recorded; the worker paths
- *     wait for it before a task's completion or failure is written, so a finished task's
- *     conversations are complete when anyone reads them.
+ * agent's critical path; record-queue.ts keeps the records in call order per conversation
+ * and lets the worker paths wait (`settled`) until a task's calls are all recorded before
+ * its completion or failure is written.
  */
 import type { ServerResponse } from 'node:http';
 import type { Config } from '../config/index.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Db } from '../db/types.ts';
+import { BoundedMap } from './bounded-map.ts';
 import { upstreamRequest } from './capture.ts';
 import { exchange } from './exchange.ts';
 import { BadMessage, type StoredMessage, toStoredMessage } from './messages.ts';
 import { createPriceBook } from './prices.ts';
-import { type CallRecord, createRecorder, type Head, type Recorded } from './recorder.ts';
+import { RecordQueue } from './record-queue.ts';
+import { type CallRecord, createRecorder, type Recorded } from './recorder.ts';
 import { createRouter, ModelNotRouted, type Route } from './routing.ts';
 import { createScriptedUpstream, SCRIPTED_MODELS } from './scripted.ts';
 import { summarize } from './summary.ts';
@@ -91,19 +90,6 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** A Map that forgets its oldest entries beyond a size: caches of per-conversation state. */
-class BoundedMap<K, V> extends Map<K, V> {
-  constructor(private readonly max: number) {
-    super();
-  }
-  override set(key: K, value: V): this {
-    this.delete(key);
-    super.set(key, value);
-    if (this.size > this.max) this.delete(this.keys().next().value as K);
-    return this;
-  }
-}
-
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const { db, config, logger } = deps;
   const scripted = Object.assign(createScriptedUpstream(), { models: SCRIPTED_MODELS });
@@ -112,13 +98,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const tokens = createTokenIssuer(await loadTokenSecret(db, config.GATEWAY_TOKEN_SECRET));
   const recorder = createRecorder(db);
   const price = createPriceBook(config.LLM_PRICES);
-  // What this process learnt of each conversation: its id per (task, attempt, key), and the
-  // head its last record left (lets the next record be one statement). Both are only hints:
-  // the database decides (a stale head makes the record take the locked path).
+  const records = new RecordQueue(recorder, logger);
+  // The conversation id per (task, attempt, key) this process has seen: spares the join on
+  // later calls (the token is still checked against the task every time).
   const conversationIds = new BoundedMap<string, string>(20_000);
-  const heads = new BoundedMap<string, Head>(20_000);
-  const chains = new Map<string, Promise<void>>();
-  const pendingByTask = new Map<string, Set<Promise<void>>>();
 
   const claimsOf = (authorization: string | undefined): TokenClaims | null => {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
@@ -179,35 +162,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       completedAt,
     };
     result.finish();
-    track(
-      claims.taskId,
-      enqueue(auth.conversationId, () => recordAndReport(record, route.upstream.name)),
-    );
-  }
-
-  /** Runs `write` after the conversation's previous record, whatever became of it. */
-  function enqueue(conversationId: string, write: () => Promise<void>): Promise<void> {
-    const previous = chains.get(conversationId) ?? Promise.resolve();
-    // A failed record must not stop the ones queued behind it (recordAndReport does not throw,
-    // but this chain must hold whatever a future change makes it do).
-    const next = previous.catch(() => {}).then(write);
-    chains.set(conversationId, next);
-    void next
-      .catch((err) => logger.error({ err, conversation_id: conversationId }, 'llm call record failed'))
-      .finally(() => {
-        if (chains.get(conversationId) === next) chains.delete(conversationId);
-      });
-    return next.catch(() => {});
-  }
-
-  function track(taskId: string, p: Promise<void>): void {
-    const set = pendingByTask.get(taskId) ?? new Set<Promise<void>>();
-    pendingByTask.set(taskId, set);
-    set.add(p);
-    void p.finally(() => {
-      set.delete(p);
-      if (set.size === 0 && pendingByTask.get(taskId) === set) pendingByTask.delete(taskId);
-    });
+    records.add(record, (recorded) => report(record, route.upstream.name, recorded));
   }
 
   function observe(o: CallObservation): void {
@@ -218,8 +173,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     }
   }
 
-  async function recordAndReport(record: CallRecord, upstream: string): Promise<void> {
-    const recorded = await recordWithRetry(record);
+  /** Metrics and one log line per call, once its record is written (or given up). */
+  function report(record: CallRecord, upstream: string, recorded: Recorded | null): void {
     const { summary } = record;
     observe({
       upstream,
@@ -277,28 +232,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     }
   }
 
-  /** A call is recorded even when the database hiccups: a few tries, then a loud log line. */
-  async function recordWithRetry(record: CallRecord): Promise<Recorded | null> {
-    for (const delay of [0, 100, 500, 2000]) {
-      if (delay) await new Promise((r) => setTimeout(r, delay));
-      try {
-        const r = await recorder.record(record, heads.get(record.conversationId));
-        heads.set(record.conversationId, r.head);
-        return r;
-      } catch (err) {
-        heads.delete(record.conversationId);
-        if (!isDatabaseUnavailable(err) || delay === 2000) {
-          logger.error(
-            { err, task_id: record.taskId, conversation_id: record.conversationId },
-            'llm call could not be recorded',
-          );
-          return null;
-        }
-      }
-    }
-    return null;
-  }
-
   return {
     tokens,
     chat,
@@ -313,13 +246,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         .map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.owned_by }));
       return { status: 200, body: JSON.stringify({ object: 'list', data }) };
     },
-    async settled(taskId) {
-      const pending = pendingByTask.get(taskId);
-      if (pending) await Promise.all(pending);
-    },
+    settled: (taskId) => records.settled(taskId),
     secrets: () => router.secrets(),
     async close() {
-      await Promise.all([...chains.values()]);
+      await records.drain();
       router.close();
     },
   };
