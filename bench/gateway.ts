@@ -214,18 +214,18 @@ export async function appendCost(db: Db, queue: Queue) {
   for (const n of APPEND_SIZES) {
     const samples: number[] = [];
     for (let s = 0; s < APPEND_SAMPLES; s++) {
-      const auth = await recorder.authorize(task!.task.id, 1, `append-${n}-${s}`, {
+      const conversationId = await recorder.openConversation(task!.task.id, 1, `append-${n}-${s}`, {
         model: 'bench',
         config: {},
+        metadata: {},
       });
-      if (!auth.ok) throw new Error('append bench: not authorised');
       // Messages 1..N−1: a prompt of N−2 and its reply, stored by one call.
       const prefill = Array.from({ length: n - 2 }, (_, i) => message(i));
-      await recorder.record(callRecord(auth.conversationId, task!.task.id, prefill, reply));
+      await recorder.record(callRecord(conversationId, task!.task.id, prefill, reply));
       // Message N: the same context (its reply sent back) plus one new user message.
       const prompt = [...prefill, reply.reply!, message(n)];
       const t0 = performance.now();
-      const r = await recorder.record(callRecord(auth.conversationId, task!.task.id, prompt, none));
+      const r = await recorder.record(callRecord(conversationId, task!.task.id, prompt, none));
       samples.push(performance.now() - t0);
       if (!r.prefixConsistent || r.newMessages !== 1)
         throw new Error(`append bench: expected one new message, got ${r.newMessages}`);

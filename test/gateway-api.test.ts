@@ -1,12 +1,14 @@
 /**
  * The gateway as its clients see it, over real HTTP: task-token auth (missing, garbage, forged,
- * finished and superseded attempts), routing and body errors, conversation selection, the five
- * conversation read endpoints on real recorded data, the stock OpenAI SDK, and upstream keys
- * kept out of every log line and response.
+ * finished and superseded attempts), routing and body errors, conversation selection, records
+ * settled before a task finishes, the five conversation read endpoints on real recorded data,
+ * the stock OpenAI SDK, and upstream keys kept out of every log line and response.
+ *
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import pino from 'pino';
 import { createApp } from '../src/api/app.ts';
@@ -94,17 +96,34 @@ async function converse(
   return replies;
 }
 
+/**
+ * Recording follows the answer: waits (bounded) until the task's conversations hold `n` calls
+ * in all, and returns them.
+ */
+async function waitForTaskCalls(t: TestApp, taskId: string, n: number): Promise<Rows> {
+  let total = 0;
+  for (let i = 0; i < 100; i++) {
+    const { conversations } = await getJson(t, `/api/v1/llm-conversations/task/${taskId}/conversations`);
+    total = conversations.reduce((sum: number, x: Body) => sum + x.call_count, 0);
+    if (total >= n) return conversations;
+    await sleep(50);
+  }
+  throw new Error(`expected ${n} recorded calls for task ${taskId}, found ${total}`);
+}
+
 const byKey = (conversations: Rows, key: string) => {
   const found = conversations.find((x) => x.conversation_key === key);
   assert.ok(found, `no conversation with key ${key} among ${conversations.map((x) => x.conversation_key)}`);
   return found;
 };
 
-const near = (actual: number, expected: number, what: string) =>
+const near = (actual: number, expected: number, what: string) => {
+  assert.equal(typeof actual, 'number', `${what} is a number`);
   assert.ok(
     Math.abs(actual - expected) <= 1e-12 + Math.abs(expected) * 1e-9,
     `${what}: ${actual} is not ${expected}`,
   );
+};
 
 for (const mode of dbModes()) {
   describe(`gateway task-token auth (${mode})`, () => {
@@ -174,6 +193,7 @@ for (const mode of dbModes()) {
         /not running/,
       );
       assert.equal(h.fake.requests.length, 1, 'the upstream was not contacted after completion');
+      // No waiting: completion waits for the task's calls to be recorded.
       const { calls } = await recorded(h.t, c.task.id);
       assert.equal(calls.length, 1, 'the refused call was not recorded');
     });
@@ -201,10 +221,7 @@ for (const mode of dbModes()) {
       assert.equal(ok.status, 200, ok.text);
       assert.equal(h.fake.requests.length, before + 1);
 
-      const { conversations } = await getJson(
-        h.t,
-        `/api/v1/llm-conversations/task/${c.task.id}/conversations`,
-      );
+      const conversations = await waitForTaskCalls(h.t, c.task.id, 2);
       assert.deepEqual(
         conversations.map((x: Body) => [x.attempt, x.conversation_key, x.call_count, x.metadata.worker_id]),
         [
@@ -301,6 +318,39 @@ for (const mode of dbModes()) {
       assert.equal(h.fake.requests.length, 0, 'no malformed call was forwarded');
       assert.equal((await recorded(h.t, c.task.id)).conversations.length, 0, 'nothing recorded');
     });
+
+    it('answers a body the JSON parser refuses, and an unknown /llm/v1 route, in OpenAI’s error shape', async () => {
+      const c = await claimTask(h.t);
+      const malformed = await fetch(`${c.baseUrl}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${c.token}` },
+        body: '{"model": "fake-chat", "messages": [',
+      });
+      const text = await malformed.text();
+      assertOpenAiError(
+        { status: malformed.status, text, headers: malformed.headers },
+        400,
+        'invalid_request',
+      );
+      const unknown = await post(
+        `${c.baseUrl}/embeddings`,
+        { model: 'x', input: 'y' },
+        {
+          authorization: `Bearer ${c.token}`,
+        },
+      );
+      assert.equal(unknown.status, 404, unknown.text);
+      assert.equal(typeof JSON.parse(unknown.text).error?.message, 'string', unknown.text);
+    });
+
+    it('refuses a finished attempt’s token with 401 whatever its body or model', async () => {
+      const c = await claimTask(h.t);
+      await report(h.t, c, 'complete', { result: {}, attempt: c.task.attempt });
+      const unrouted = await viaGateway(c, { model: 'anthropic/claude-3.5-sonnet', messages: [user('Hi')] });
+      assertOpenAiError(unrouted, 401, 'invalid_api_key', /not running/);
+      const empty = await viaGateway(c, { model: 'fake-chat', messages: [] });
+      assertOpenAiError(empty, 401, 'invalid_api_key', /not running/);
+    });
   });
 
   describe(`gateway conversation selection (${mode})`, () => {
@@ -332,10 +382,7 @@ for (const mode of dbModes()) {
       );
       assert.equal(both.status, 200, both.text);
 
-      const { conversations } = await getJson(
-        h.t,
-        `/api/v1/llm-conversations/task/${c.task.id}/conversations`,
-      );
+      const conversations = await waitForTaskCalls(h.t, c.task.id, 5);
       assert.equal(
         conversations.length,
         3,
@@ -399,10 +446,7 @@ for (const mode of dbModes()) {
       assert.equal(plain.status, 200, plain.text);
       assert.deepEqual(h.fake.requests.at(-1)!.body.metadata, { run: 'r-8' }, 'other metadata untouched');
 
-      const { conversations } = await getJson(
-        h.t,
-        `/api/v1/llm-conversations/task/${c.task.id}/conversations`,
-      );
+      const conversations = await waitForTaskCalls(h.t, c.task.id, 3);
       assert.deepEqual(
         conversations.map((x: Body) => [x.conversation_key, x.call_count]),
         [
@@ -421,6 +465,84 @@ for (const mode of dbModes()) {
       );
     });
 
+    it('has every call of a task recorded by the time its completion or failure returns', async () => {
+      for (const action of ['complete', 'fail'] as const) {
+        const c = await claimTask(h.t, { problem_id: `p-${action}` });
+        const n = 12;
+        const replies = await Promise.all(
+          Array.from({ length: n }, (_, i) =>
+            viaGateway(
+              c,
+              { model: 'scripted:echo', messages: [user(`question ${i}`)] },
+              { 'x-conversation-id': `thread-${i}` },
+            ),
+          ),
+        );
+        assert.deepEqual(
+          replies.map((r) => r.status),
+          Array(n).fill(200),
+        );
+        const body = action === 'complete' ? { result: {} } : { error: 'boom' };
+        await report(h.t, c, action, { ...body, attempt: c.task.attempt });
+        // Read at once, without waiting: the report waited for the records.
+        const { conversations } = await getJson(
+          h.t,
+          `/api/v1/llm-conversations/task/${c.task.id}/conversations`,
+        );
+        assert.equal(conversations.length, n, action);
+        assert.deepEqual(
+          conversations.map((x: Body) => [x.call_count, x.message_count, x.success]),
+          Array(n).fill([1, 2, action === 'complete']),
+          `${action}: every call recorded, and the outcome`,
+        );
+      }
+    });
+
+    it('completes a task only once a record held up in the database is written', async () => {
+      const c = await claimTask(h.t);
+      await converse(c, 'scripted:echo', 1);
+      const [conv] = await waitForTaskCalls(h.t, c.task.id, 1);
+      // Hold the conversation row: the next record of it waits until this transaction ends.
+      // (On PGlite's one connection every query queues behind it, so only PostgreSQL can tell
+      // a completion that waited from one that did not; on PGlite this is a plain check.)
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => {
+        locked = resolve;
+      });
+      const holder = h.t.db.transaction(async (tx) => {
+        await tx.query('SELECT id FROM llm_conversations WHERE id = $1 FOR UPDATE', [conv.id]);
+        locked();
+        await sleep(700);
+      });
+      await isLocked;
+      const second = await viaGateway(c, {
+        model: 'scripted:echo',
+        messages: [user('turn 0'), { role: 'assistant', content: 'echo: turn 0' }, user('turn 1')],
+      });
+      assert.equal(second.status, 200, second.text);
+      await report(h.t, c, 'complete', { result: {}, attempt: c.task.attempt });
+      const after = await getJson(h.t, `/api/v1/llm-conversations/${conv.id}`);
+      assert.equal(after.call_count, 2, 'the held-up record was written before the task completed');
+      assert.equal(after.message_count, 4);
+      assert.equal(after.success, true);
+      await holder;
+    });
+
+    it('has a call still in flight when its task completes recorded before the completion returns', async () => {
+      const c = await claimTask(h.t);
+      const slow = viaGateway(c, { model: 'fake-slow-800', messages: [user('Hi')] });
+      for (let i = 0; i < 100 && h.fake.requests.length === 0; i++) await sleep(10);
+      assert.equal(h.fake.requests.length, 1, 'the slow call reached the upstream');
+      await report(h.t, c, 'complete', { result: {}, attempt: c.task.attempt });
+      const { conversations } = await getJson(
+        h.t,
+        `/api/v1/llm-conversations/task/${c.task.id}/conversations`,
+      );
+      const calls = conversations.reduce((n: number, x: Body) => n + x.call_count, 0);
+      assert.equal((await slow).status, 200);
+      assert.equal(calls, 1, 'the in-flight call is part of the finished task’s record');
+    });
+
     it('names a conversation after its first call’s model and keeps tools out of its config', async () => {
       const c = await claimTask(h.t);
       const tool = { type: 'function', function: { name: 'noop', parameters: { type: 'object' } } };
@@ -437,6 +559,7 @@ for (const mode of dbModes()) {
       });
       assert.equal(second.status, 200, second.text);
 
+      await waitForTaskCalls(h.t, c.task.id, 2);
       const { conversations, calls } = await recorded(h.t, c.task.id);
       assert.equal(conversations.length, 1);
       const conv = conversations[0];
@@ -459,10 +582,7 @@ for (const mode of dbModes()) {
       const c = await claimTask(h.t);
       await converse(c, 'scripted:echo', 1);
       await converse(c, 'fake-chat', 1, { 'x-conversation-id': 'unpriced' });
-      const { conversations } = await getJson(
-        h.t,
-        `/api/v1/llm-conversations/task/${c.task.id}/conversations`,
-      );
+      const conversations = await waitForTaskCalls(h.t, c.task.id, 2);
       const scripted = byKey(conversations, 'default');
       const unpriced = byKey(conversations, 'unpriced');
       assert.equal(scripted.cost, 0);
@@ -497,6 +617,9 @@ for (const mode of dbModes()) {
       await converse(b, 'fake-chat', 2);
       const c = await claimTask(h.t, { problem_id: 'p-gamma' });
       await converse(c, 'scripted:echo', 1);
+      await waitForTaskCalls(h.t, a.task.id, 4);
+      await waitForTaskCalls(h.t, b.task.id, 2);
+      await waitForTaskCalls(h.t, c.task.id, 1);
       const convOf = async (task: Claimed, key: string) =>
         byKey(
           (await getJson(h.t, `/api/v1/llm-conversations/task/${task.task.id}/conversations`)).conversations,
@@ -816,7 +939,7 @@ for (const mode of dbModes()) {
       assert.equal(completion.choices[0]?.message.content, 'echo: hello sdk');
       assert.equal(completion.choices[0]?.finish_reason, 'stop');
       assert.ok((completion.usage?.prompt_tokens ?? 0) > 0, 'usage reaches the SDK');
-      const { calls } = await recorded(h.t, c.task.id);
+      const calls = await waitForCalls(h.t, c.task.id, 1);
       assert.equal(calls.length, 1);
       assert.deepEqual(
         calls[0].response,
@@ -936,10 +1059,14 @@ for (const mode of dbModes()) {
         assert.match(replies[1]!.text, /\[redacted\]/);
         for (const r of replies)
           assert.equal(r.text.includes(KEY), false, `a response shows the key: ${r.text}`);
+        await waitForTaskCalls(s.t, c.task.id, 3);
         const stored = JSON.stringify(await recorded(s.t, c.task.id));
         assert.equal(stored.includes(KEY), false, 'the record does not hold the key');
         assert.equal(stored.includes('[redacted]'), true, 'the record holds the scrubbed error');
 
+        // The 'llm call' line follows the record: wait (bounded) for all three.
+        const llmCallLines = () => lines.filter((l) => (JSON.parse(l) as Body).msg === 'llm call').length;
+        for (let i = 0; i < 100 && llmCallLines() < 3; i++) await sleep(20);
         assert.ok(lines.length > 0, 'the logger collected lines');
         const parsed = lines.map((l) => JSON.parse(l) as Body);
         const llmCalls = parsed.filter((l) => l.msg === 'llm call');

@@ -109,6 +109,12 @@ export const settingSpecs = {
     86400,
   ),
   LLM_STREAM_IDLE_TIMEOUT_SECONDS: int(120, 'Longest silence inside an upstream stream.', 1, 86400),
+  LLM_INFLIGHT_GRACE_SECONDS: int(
+    10,
+    'When a task’s worker reports it finished, how long its LLM calls still in flight may run before they are cut.',
+    0,
+    3600,
+  ),
   LLM_MAX_REQUEST_BYTES: int(
     64 * 1024 * 1024,
     'Largest chat-completions request body the gateway accepts.',

@@ -24,6 +24,7 @@ export interface Conversation {
   call_count: number;
   cached_tokens: number;
   reasoning_tokens: number;
+  unpriced_calls: number;
 }
 
 export interface Message {
@@ -97,8 +98,16 @@ export interface ConversationStats {
   cached_tokens: number;
   reasoning_tokens: number;
   total_cost: number;
+  /** Calls with token usage but no known price: total_cost leaves them out. */
+  unpriced_calls: number;
   success_ratio: number | null;
-  by_model: { model_name: string | null; conversations: number; total_tokens: number; cost: number }[];
+  by_model: {
+    model_name: string | null;
+    conversations: number;
+    total_tokens: number;
+    cost: number;
+    unpriced_calls: number;
+  }[];
 }
 
 type Row = Record<string, unknown>;
@@ -127,6 +136,7 @@ function toConversation(r: Row): Conversation {
     call_count: num(r.call_count),
     cached_tokens: num(r.cached_tokens),
     reasoning_tokens: num(r.reasoning_tokens),
+    unpriced_calls: num(r.unpriced_calls),
   };
 }
 
@@ -251,13 +261,14 @@ export function createConversationStore(db: Queryable) {
                 coalesce(sum(cached_tokens), 0)::bigint AS cached_tokens,
                 coalesce(sum(reasoning_tokens), 0)::bigint AS reasoning_tokens,
                 coalesce(sum(cost), 0)::float8 AS cost,
+                coalesce(sum(unpriced_calls), 0)::bigint AS unpriced_calls,
                 count(*) FILTER (WHERE outcome)::int AS succeeded,
                 count(outcome)::int AS decided
          FROM (${CONVERSATIONS}) x`,
       );
       const byModel = await db.query<Row>(
         `SELECT model_name, count(*)::int AS conversations, coalesce(sum(total_tokens), 0)::bigint AS total_tokens,
-                coalesce(sum(cost), 0)::float8 AS cost
+                coalesce(sum(cost), 0)::float8 AS cost, coalesce(sum(unpriced_calls), 0)::bigint AS unpriced_calls
          FROM llm_conversations GROUP BY model_name ORDER BY conversations DESC, model_name LIMIT 200`,
       );
       const t = totals.rows[0] ?? {};
@@ -272,12 +283,14 @@ export function createConversationStore(db: Queryable) {
         cached_tokens: num(t.cached_tokens),
         reasoning_tokens: num(t.reasoning_tokens),
         total_cost: num(t.cost),
+        unpriced_calls: num(t.unpriced_calls),
         success_ratio: decided > 0 ? num(t.succeeded) / decided : null,
         by_model: byModel.rows.map((r) => ({
           model_name: (r.model_name as string | null) ?? null,
           conversations: num(r.conversations),
           total_tokens: num(r.total_tokens),
           cost: num(r.cost),
+          unpriced_calls: num(r.unpriced_calls),
         })),
       };
     },

@@ -31,6 +31,8 @@ export interface ExchangeOptions {
   timeoutMs: number;
   idleTimeoutMs: number;
   scrub: Scrubber;
+  /** Aborted when the task's attempt is closing: the call is cut and recorded as attempt_ended. */
+  signal: AbortSignal;
 }
 
 export interface ExchangeOutcome {
@@ -44,7 +46,7 @@ export interface ExchangeOutcome {
 }
 
 /** Why the upstream request was aborted, when the gateway aborted it. */
-type AbortCause = 'client' | 'timeout' | null;
+type AbortCause = 'client' | 'timeout' | 'ended' | null;
 
 class Watch {
   readonly controller = new AbortController();
@@ -52,11 +54,13 @@ class Watch {
   private timer: NodeJS.Timeout | undefined;
   readonly started = performance.now();
 
-  constructor(res: ServerResponse) {
+  constructor(res: ServerResponse, ended: AbortSignal) {
     // 'close' before the response finished: the client went away.
     res.once('close', () => {
       if (!res.writableFinished) this.abort('client');
     });
+    if (ended.aborted) this.abort('ended');
+    else ended.addEventListener('abort', () => this.abort('ended'), { once: true });
   }
 
   arm(ms: number): void {
@@ -80,7 +84,7 @@ class Watch {
 }
 
 export async function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
-  const watch = new Watch(o.res);
+  const watch = new Watch(o.res, o.signal);
   watch.arm(o.timeoutMs);
   let reply: UpstreamReply;
   try {
@@ -100,13 +104,20 @@ export async function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
 function failedBeforeReply(o: ExchangeOptions, watch: Watch, err: unknown): ExchangeOutcome {
   if (watch.cause === 'client')
     return outcome(null, null, 'client_cancelled', 'client went away', null, () => {});
-  const e =
-    watch.cause === 'timeout'
-      ? gatewayErrors.timeout(Math.round(o.timeoutMs / 1000))
-      : gatewayErrors.unreachable(
-          o.scrub(`upstream ${o.upstream.name} unreachable: ${(err as Error).message}`),
-        );
-  const reason: EndReason = watch.cause === 'timeout' ? 'timeout' : 'upstream_error';
+  let e: OpenAiError;
+  let reason: EndReason;
+  if (watch.cause === 'timeout') {
+    e = gatewayErrors.timeout(Math.round(o.timeoutMs / 1000));
+    reason = 'timeout';
+  } else if (watch.cause === 'ended') {
+    e = gatewayErrors.attemptEnded();
+    reason = 'attempt_ended';
+  } else {
+    e = gatewayErrors.unreachable(
+      o.scrub(`upstream ${o.upstream.name} unreachable: ${(err as Error).message}`),
+    );
+    reason = 'upstream_error';
+  }
   return outcome(e.status, null, reason, e.message, null, () => sendError(o, e));
 }
 
@@ -207,6 +218,9 @@ async function relayStream(o: ExchangeOptions, watch: Watch, reply: UpstreamRepl
   } else if (watch.cause === 'timeout') {
     endReason = 'timeout';
     error = `no data from the upstream for ${Math.round(o.idleTimeoutMs / 1000)} s`;
+  } else if (watch.cause === 'ended') {
+    endReason = 'attempt_ended';
+    error = gatewayErrors.attemptEnded().message;
   } else if (failure) {
     endReason = 'upstream_error';
     error = o.scrub(`upstream stream broke off: ${(failure as Error).message}`);
@@ -219,16 +233,25 @@ async function relayStream(o: ExchangeOptions, watch: Watch, reply: UpstreamRepl
   const finish = () => {
     if (res.destroyed) return;
     // The client learns the stream failed the way OpenAI streams report it: an error event.
-    if (endReason === 'timeout' || (endReason === 'upstream_error' && !streamError)) {
-      const e: OpenAiError =
-        endReason === 'timeout'
-          ? gatewayErrors.timeout(Math.round(o.idleTimeoutMs / 1000))
-          : gatewayErrors.unreachable(error ?? 'upstream error');
-      res.write(`data: ${errorJson({ ...e, message: error ?? e.message })}\n\n`);
-    }
+    const e = streamFailure(endReason, streamError, o.idleTimeoutMs, error);
+    if (e) res.write(`data: ${errorJson({ ...e, message: error ?? e.message })}\n\n`);
     res.end();
   };
   return outcome(reply.status, doc, endReason, error, ttftMs, finish);
+}
+
+/** The error event a client gets when a stream ends badly (none when the upstream sent its own). */
+function streamFailure(
+  endReason: EndReason,
+  streamError: string | null,
+  idleTimeoutMs: number,
+  error: string | null,
+): OpenAiError | null {
+  if (endReason === 'timeout') return gatewayErrors.timeout(Math.round(idleTimeoutMs / 1000));
+  if (endReason === 'attempt_ended') return gatewayErrors.attemptEnded();
+  if (endReason === 'upstream_error' && !streamError)
+    return gatewayErrors.unreachable(error ?? 'upstream error');
+  return null;
 }
 
 function outcome(

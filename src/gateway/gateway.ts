@@ -114,7 +114,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     const refuse = (e: OpenAiError) => send(call.res, call.requestId, e.status, errorJson(e));
     const claims = claimsOf(call.authorization);
     if (!claims) return refuse(gatewayErrors.badToken());
-    const parsed = parseChatBody(call.body, call.conversationHeader);
+    // A dead attempt's token is refused before anything else is looked at, so it learns
+    // nothing about bodies or routing.
+    const key = conversationKey(call.body, call.conversationHeader);
+    const live = await checkAttempt(claims, 'error' in key ? null : key.key);
+    if ('error' in live) return refuse(live.error);
+    if ('error' in key) return refuse(key.error);
+    const parsed = parseChatBody(call.body);
     if ('error' in parsed) return refuse(parsed.error);
     let route: Route;
     try {
@@ -124,8 +130,16 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       throw err;
     }
     const { messages: _, ...request } = parsed.body;
-    const auth = await authorize(claims, parsed.key, parsed.model, request);
-    if ('error' in auth) return refuse(auth.error);
+    const flight = records.begin(claims.taskId);
+    let conversationId: string;
+    try {
+      conversationId =
+        live.conversationId ?? (await openConversation(claims, key.key, parsed.model, request, live));
+    } catch (err) {
+      flight.finish();
+      if (isDatabaseUnavailable(err)) return refuse(gatewayErrors.unavailable());
+      throw err;
+    }
 
     const { body, injected } = upstreamRequest(parsed.body, route.model, route.capture);
     const result = await exchange({
@@ -137,11 +151,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       timeoutMs: route.timeoutMs ?? config.LLM_TIMEOUT_SECONDS * 1000,
       idleTimeoutMs: config.LLM_STREAM_IDLE_TIMEOUT_SECONDS * 1000,
       scrub,
+      signal: flight.signal,
     });
     const summary = summarize(result.response);
-    const completedAt = new Date();
     const record: CallRecord = {
-      conversationId: auth.conversationId,
+      conversationId,
       taskId: claims.taskId,
       attempt: claims.attempt,
       upstream: route.upstream.name,
@@ -159,10 +173,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       latencyMs: performance.now() - started,
       ttftMs: result.ttftMs,
       startedAt,
-      completedAt,
+      completedAt: new Date(),
     };
     result.finish();
-    records.add(record, (recorded) => report(record, route.upstream.name, recorded));
+    records.add(record, flight, (recorded) => report(record, route.upstream.name, recorded));
   }
 
   function observe(o: CallObservation): void {
@@ -208,28 +222,47 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     );
   }
 
-  async function authorize(
-    claims: TokenClaims,
-    key: string,
-    model: string,
-    request: Obj,
-  ): Promise<{ conversationId: string } | { error: OpenAiError }> {
+  type Live = { conversationId: string | null; metadata: Record<string, unknown> } | { error: OpenAiError };
+
+  /**
+   * The token's attempt must be the task's running one. A conversation this process has
+   * seen needs only the task row; otherwise one read also finds the conversation.
+   */
+  async function checkAttempt(claims: TokenClaims, key: string | null): Promise<Live> {
     try {
-      const cacheKey = `${claims.taskId}/${claims.attempt}/${key}`;
-      const known = conversationIds.get(cacheKey);
-      if (known) {
+      const known =
+        key === null ? undefined : conversationIds.get(`${claims.taskId}/${claims.attempt}/${key}`);
+      if (key === null || known) {
         const problem = await recorder.attemptProblem(claims.taskId, claims.attempt);
-        return problem ? { error: gatewayErrors.expiredToken(problem) } : { conversationId: known };
+        if (problem) return { error: gatewayErrors.expiredToken(problem) };
+        return { conversationId: known ?? null, metadata: {} };
       }
-      const { tools: _, ...config } = request;
-      const a = await recorder.authorize(claims.taskId, claims.attempt, key, { model, config });
-      if (!a.ok) return { error: gatewayErrors.expiredToken(a.why) };
-      conversationIds.set(cacheKey, a.conversationId);
-      return { conversationId: a.conversationId };
+      const found = await recorder.lookup(claims.taskId, claims.attempt, key);
+      if (!found.ok) return { error: gatewayErrors.expiredToken(found.why) };
+      if (found.conversationId)
+        conversationIds.set(`${claims.taskId}/${claims.attempt}/${key}`, found.conversationId);
+      return { conversationId: found.conversationId, metadata: found.metadata };
     } catch (err) {
       if (isDatabaseUnavailable(err)) return { error: gatewayErrors.unavailable() };
       throw err;
     }
+  }
+
+  async function openConversation(
+    claims: TokenClaims,
+    key: string,
+    model: string,
+    request: Obj,
+    live: { metadata: Record<string, unknown> },
+  ): Promise<string> {
+    const { tools: _, ...config } = request;
+    const id = await recorder.openConversation(claims.taskId, claims.attempt, key, {
+      model,
+      config,
+      metadata: live.metadata,
+    });
+    conversationIds.set(`${claims.taskId}/${claims.attempt}/${key}`, id);
+    return id;
   }
 
   return {
@@ -246,7 +279,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         .map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.owned_by }));
       return { status: 200, body: JSON.stringify({ object: 'list', data }) };
     },
-    settled: (taskId) => records.settled(taskId),
+    settled: (taskId) => records.settled(taskId, config.LLM_INFLIGHT_GRACE_SECONDS * 1000),
     secrets: () => router.secrets(),
     async close() {
       await records.drain();
@@ -266,16 +299,11 @@ function send(res: ServerResponse, requestId: string, status: number, body: stri
 }
 
 type ParsedChat =
-  | {
-      body: Obj & { model: string; messages: unknown[] };
-      model: string;
-      prompt: StoredMessage[];
-      key: string;
-    }
+  | { body: Obj & { model: string; messages: unknown[] }; model: string; prompt: StoredMessage[] }
   | { error: OpenAiError };
 
 /** The few things the gateway must understand of a request; the rest goes upstream as sent. */
-function parseChatBody(raw: unknown, header: string | undefined): ParsedChat {
+function parseChatBody(raw: unknown): ParsedChat {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw))
     return { error: gatewayErrors.badRequest('The body must be a JSON object.') };
   const body = raw as Obj;
@@ -285,20 +313,30 @@ function parseChatBody(raw: unknown, header: string | undefined): ParsedChat {
     return { error: gatewayErrors.badRequest('messages must be a non-empty array.', 'messages') };
   if (body.stream !== undefined && typeof body.stream !== 'boolean')
     return { error: gatewayErrors.badRequest('stream must be a boolean.', 'stream') };
-  let prompt: StoredMessage[];
   try {
-    prompt = body.messages.map(toStoredMessage);
+    return {
+      body: body as Obj & { model: string; messages: unknown[] },
+      model: body.model,
+      prompt: body.messages.map(toStoredMessage),
+    };
   } catch (err) {
     if (err instanceof BadMessage) return { error: gatewayErrors.badRequest(err.message, 'messages') };
     throw err;
   }
-  const meta = body.metadata as Obj | undefined;
-  const key = header ?? (typeof meta?.conversation_id === 'string' ? meta.conversation_id : DEFAULT_KEY);
+}
+
+/** X-Conversation-Id, else body metadata.conversation_id, else the attempt's default one. */
+function conversationKey(raw: unknown, header: string | undefined): { key: string } | { error: OpenAiError } {
+  const meta = raw && typeof raw === 'object' ? (raw as Obj).metadata : undefined;
+  const fromBody = meta && typeof meta === 'object' ? (meta as Obj).conversation_id : undefined;
+  if (header === undefined && fromBody !== undefined && typeof fromBody !== 'string')
+    return { error: gatewayErrors.badRequest('metadata.conversation_id must be a string.', 'metadata') };
+  const key = header ?? (fromBody as string | undefined) ?? DEFAULT_KEY;
   if (!KEY_PATTERN.test(key))
     return {
       error: gatewayErrors.badRequest(
         'The conversation id (X-Conversation-Id or metadata.conversation_id) must be 1–200 printable ASCII characters.',
       ),
     };
-  return { body: body as Obj & { model: string; messages: unknown[] }, model: body.model, prompt, key };
+  return { key };
 }

@@ -4,8 +4,11 @@
  *   - records of one conversation are written one after another, in the order the calls
  *     finished (a promise chain per conversation), so the prefix logic always compares with
  *     the previous call's context;
- *   - `settled(taskId)` resolves once every record of the task is written; workers wait for it
- *     before a task's completion or failure is stored;
+ *   - every call is known from the moment it is let through (`begin`), so `settled(taskId)`
+ *     covers calls still waiting on their upstream: it resolves once every call of the task
+ *     is recorded. Workers wait for it before a task's completion or failure is stored; a call
+ *     still in flight after a grace period is cut (its record says `attempt_ended`), so a
+ *     lingering agent cannot hold a completion for the whole LLM timeout;
  *   - a record that hits a database outage is retried (0.1 s, 0.5 s, 2 s) before it is given
  *     up with an error log (and counted by the caller).
  * It also remembers the head each record leaves, so the next record of the conversation is
@@ -21,18 +24,52 @@ export interface RecordLogger {
 
 const RETRY_DELAYS_MS = [100, 500, 2000];
 
+/** One call from the moment it is let through until its record is written. */
+export interface Flight {
+  /** Aborted when the task's attempt is being closed and the call overstayed the grace. */
+  readonly signal: AbortSignal;
+  /** Marks the call as done (recorded, or refused before anything was sent). */
+  finish(): void;
+}
+
+interface FlightState extends Flight {
+  done: Promise<void>;
+  abort(): void;
+}
+
 export class RecordQueue {
   private readonly heads = new BoundedMap<string, Head>(20_000);
   private readonly chains = new Map<string, Promise<void>>();
-  private readonly pendingByTask = new Map<string, Set<Promise<void>>>();
+  private readonly flights = new Map<string, Set<FlightState>>();
 
   constructor(
     private readonly recorder: Recorder,
     private readonly logger: RecordLogger,
   ) {}
 
-  /** Queues the record; `then` runs with its outcome (null: given up). Never rejects. */
-  add(record: CallRecord, then: (recorded: Recorded | null) => void): void {
+  /** Registers a call of the task that is about to be forwarded. */
+  begin(taskId: string): Flight {
+    const controller = new AbortController();
+    let finish = () => {};
+    const done = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const flight: FlightState = { signal: controller.signal, finish, done, abort: () => controller.abort() };
+    const set = this.flights.get(taskId) ?? new Set<FlightState>();
+    this.flights.set(taskId, set);
+    set.add(flight);
+    void done.then(() => {
+      set.delete(flight);
+      if (set.size === 0 && this.flights.get(taskId) === set) this.flights.delete(taskId);
+    });
+    return flight;
+  }
+
+  /**
+   * Queues the record after the conversation's previous one; `then` runs with its outcome
+   * (null: given up), and the flight finishes once it is written. Never rejects.
+   */
+  add(record: CallRecord, flight: Flight, then: (recorded: Recorded | null) => void): void {
     const id = record.conversationId;
     const previous = this.chains.get(id) ?? Promise.resolve();
     const next = previous.then(async () => {
@@ -46,28 +83,30 @@ export class RecordQueue {
     this.chains.set(id, next);
     void next.finally(() => {
       if (this.chains.get(id) === next) this.chains.delete(id);
+      flight.finish();
     });
-    this.track(record.taskId, next);
   }
 
-  async settled(taskId: string): Promise<void> {
-    const pending = this.pendingByTask.get(taskId);
-    if (pending) await Promise.all(pending);
+  /**
+   * Resolves when every call of the task let through so far is recorded. Calls still in
+   * flight after `graceMs` are aborted (and then recorded as such).
+   */
+  async settled(taskId: string, graceMs: number): Promise<void> {
+    const flights = [...(this.flights.get(taskId) ?? [])];
+    if (flights.length === 0) return;
+    const timer = setTimeout(() => {
+      for (const f of flights) f.abort();
+    }, graceMs);
+    try {
+      await Promise.all(flights.map((f) => f.done));
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Waits for every queued record (at shutdown, before the database closes). */
   async drain(): Promise<void> {
     while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
-  }
-
-  private track(taskId: string, p: Promise<void>): void {
-    const set = this.pendingByTask.get(taskId) ?? new Set<Promise<void>>();
-    this.pendingByTask.set(taskId, set);
-    set.add(p);
-    void p.finally(() => {
-      set.delete(p);
-      if (set.size === 0 && this.pendingByTask.get(taskId) === set) this.pendingByTask.delete(taskId);
-    });
   }
 
   /** Never throws: a record that cannot be written is logged and reported as null. */

@@ -15,7 +15,7 @@ import type { Db, Queryable } from '../db/types.ts';
 import { PrefixHasher, type StoredMessage } from './messages.ts';
 import type { ResponseSummary } from './summary.ts';
 
-export type EndReason = 'done' | 'client_cancelled' | 'upstream_error' | 'timeout';
+export type EndReason = 'done' | 'client_cancelled' | 'upstream_error' | 'timeout' | 'attempt_ended';
 
 export interface CallRecord {
   conversationId: string;
@@ -49,7 +49,9 @@ export interface Recorded {
   head: Head;
 }
 
-export type Authorization = { ok: true; conversationId: string } | { ok: false; why: string };
+export type Lookup =
+  | { ok: true; conversationId: string | null; metadata: Record<string, unknown> }
+  | { ok: false; why: string };
 
 /** Why a token for this attempt is no longer valid, or null while the attempt runs. */
 function attemptProblem(t: { status: string; attempt: number } | undefined, attempt: number): string | null {
@@ -77,15 +79,10 @@ interface MessageRow extends StoredMessage {
 export function createRecorder(db: Db) {
   return {
     /**
-     * Checks that the token's attempt is the task's current, running one, and returns the
-     * conversation the call lands on, creating it on the attempt's first call.
+     * Whether the token's attempt is the task's current, running one, and the conversation
+     * the call would land on when it exists already. One indexed read.
      */
-    async authorize(
-      taskId: string,
-      attempt: number,
-      key: string,
-      firstCall: { model: string; config: Record<string, unknown> },
-    ): Promise<Authorization> {
+    async lookup(taskId: string, attempt: number, key: string): Promise<Lookup> {
       const { rows } = await db.query<{
         status: string;
         attempt: number;
@@ -102,12 +99,21 @@ export function createRecorder(db: Db) {
       const t = rows[0];
       const why = attemptProblem(t, attempt);
       if (why || !t) return { ok: false, why: why ?? '' };
-      if (t.conversation_id) return { ok: true, conversationId: t.conversation_id };
-      const metadata = { problem_id: t.problem_id, worker_id: t.worker_id, attempt };
       return {
         ok: true,
-        conversationId: await createConversation(db, taskId, attempt, key, firstCall, metadata),
+        conversationId: t.conversation_id,
+        metadata: { problem_id: t.problem_id, worker_id: t.worker_id, attempt },
       };
+    },
+
+    /** The attempt's conversation under `key`, created on its first call. */
+    openConversation(
+      taskId: string,
+      attempt: number,
+      key: string,
+      first: { model: string; config: Record<string, unknown>; metadata: Record<string, unknown> },
+    ): Promise<string> {
+      return createConversation(db, taskId, attempt, key, first);
     },
 
     /** Null while the attempt runs; otherwise why its token is no longer valid. */
@@ -150,8 +156,7 @@ async function createConversation(
   taskId: string,
   attempt: number,
   key: string,
-  first: { model: string; config: Record<string, unknown> },
-  metadata: Record<string, unknown>,
+  first: { model: string; config: Record<string, unknown>; metadata: Record<string, unknown> },
 ): Promise<string> {
   // Two first calls can race (an agent running threads); the unique key picks one row.
   const inserted = await db.query<{ id: string }>(
@@ -159,7 +164,7 @@ async function createConversation(
      VALUES ($1, $2, $3, $3, $4, $5, $6)
      ON CONFLICT (task_id, attempt, conversation_key) DO NOTHING
      RETURNING id`,
-    [taskId, attempt, key, first.model, JSON.stringify(first.config), JSON.stringify(metadata)],
+    [taskId, attempt, key, first.model, JSON.stringify(first.config), JSON.stringify(first.metadata)],
   );
   if (inserted.rows[0]) return inserted.rows[0].id;
   const { rows } = await db.query<{ id: string }>(
@@ -185,9 +190,9 @@ function recorded(before: Head, plan: Plan): Recorded {
   };
 }
 
-type Lookup = (hashes: string[]) => Promise<{ seq: number; depth: number } | null | 'locked'>;
+type SharedLookup = (hashes: string[]) => Promise<{ seq: number; depth: number } | null | 'locked'>;
 /** The fast path cannot look rows up: a rewritten history goes to the locked path. */
-const needsLock: Lookup = async () => 'locked';
+const needsLock: SharedLookup = async () => 'locked';
 
 interface Plan {
   rows: MessageRow[];
@@ -210,7 +215,7 @@ async function planMessages(
   head: Head,
   prompt: readonly StoredMessage[],
   reply: StoredMessage | null,
-  lookup: Lookup,
+  lookup: SharedLookup,
 ): Promise<Plan | null> {
   let hasher = new PrefixHasher();
   let matched = 0;
@@ -312,6 +317,8 @@ async function insertCall(db: Queryable, c: CallRecord, before: Head, plan: Plan
          cached_tokens = cached_tokens + coalesce($27, 0),
          reasoning_tokens = reasoning_tokens + coalesce($28, 0),
          cost = CASE WHEN $31::float8 IS NULL THEN cost ELSE coalesce(cost, 0) + $31::float8 END,
+         unpriced_calls = unpriced_calls
+           + CASE WHEN $31::float8 IS NULL AND ($24::int IS NOT NULL OR $25::int IS NOT NULL) THEN 1 ELSE 0 END,
          head_seq = $37, head_depth = $38, head_hash = $39,
          ended_at = $35
        WHERE id = $1 AND call_count = $40 AND message_count = $41

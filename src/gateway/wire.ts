@@ -57,6 +57,12 @@ export const gatewayErrors = {
     code: 'upstream_timeout',
     message: `The upstream did not answer within ${seconds} s.`,
   }),
+  attemptEnded: (): OpenAiError => ({
+    status: 409,
+    type: 'invalid_request_error',
+    code: 'attempt_ended',
+    message: 'The task attempt ended while this call was in flight; the call was cut.',
+  }),
   unavailable: (): OpenAiError => ({
     status: 503,
     type: 'server_error',

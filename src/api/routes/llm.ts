@@ -5,12 +5,51 @@
  * API's own error shape, because OpenAI SDKs are the clients.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { errorJson } from '../../gateway/wire.ts';
 import type { RouteOptions } from '../types.ts';
 
 const tags = ['llm gateway'];
 
+/** Fastify's own refusals, named the way the gateway's errors are. */
+const CLIENT_ERROR_CODES: Record<number, string> = {
+  400: 'invalid_request',
+  413: 'request_too_large',
+  415: 'unsupported_media_type',
+};
+
 export const llmRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { deps }) => {
   const { gateway, config } = deps;
+
+  // Scoped to /llm/v1: what Fastify itself refuses here (bad JSON, wrong content type, a body
+  // over the limit, an unknown path) is answered in OpenAI's shape too, so SDKs read it.
+  app.setErrorHandler((error, req, reply) => {
+    const err = error as { statusCode?: number; code?: string; message: string };
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err }, 'gateway request failed');
+    const message = status === 500 ? 'Internal gateway error' : err.message;
+    return reply
+      .code(status)
+      .type('application/json')
+      .send(
+        errorJson({
+          message,
+          type: status === 500 ? 'server_error' : 'invalid_request_error',
+          code: CLIENT_ERROR_CODES[status] ?? (status === 500 ? null : 'invalid_request'),
+        }),
+      );
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .type('application/json')
+      .send(
+        errorJson({
+          message: `The gateway has no ${req.method} ${req.url.split('?')[0]?.slice(0, 200)}; it serves POST /llm/v1/chat/completions and GET /llm/v1/models.`,
+          type: 'invalid_request_error',
+          code: 'unknown_url',
+        }),
+      ),
+  );
 
   app.post(
     '/chat/completions',

@@ -29,6 +29,9 @@ export const ConversationSchema = Type.Object({
   call_count: Type.Integer(),
   cached_tokens: Type.Integer(),
   reasoning_tokens: Type.Integer(),
+  unpriced_calls: Type.Integer({
+    description: 'Calls with token usage but no known price (missing from cost).',
+  }),
 });
 
 export const MessageSchema = Type.Object({
@@ -145,7 +148,8 @@ export const ConversationStatsResponse = Type.Object({
   total_tokens: Type.Integer(),
   cached_tokens: Type.Integer(),
   reasoning_tokens: Type.Integer(),
-  total_cost: Type.Number(),
+  total_cost: Type.Number({ description: 'USD of the priced calls; see unpriced_calls.' }),
+  unpriced_calls: Type.Integer({ description: 'Calls with token usage but no known price.' }),
   success_ratio: Nullable(Type.Number({ description: 'Among conversations whose success is known.' })),
   by_model: Type.Array(
     Type.Object({
@@ -153,6 +157,7 @@ export const ConversationStatsResponse = Type.Object({
       conversations: Type.Integer(),
       total_tokens: Type.Integer(),
       cost: Type.Number(),
+      unpriced_calls: Type.Integer(),
     }),
   ),
 });

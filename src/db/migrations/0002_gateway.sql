@@ -16,6 +16,8 @@ ALTER TABLE llm_conversations
   ADD COLUMN call_count integer NOT NULL DEFAULT 0,
   ADD COLUMN cached_tokens bigint NOT NULL DEFAULT 0,
   ADD COLUMN reasoning_tokens bigint NOT NULL DEFAULT 0,
+  -- Calls that used tokens but have no known price: their cost is missing from `cost`.
+  ADD COLUMN unpriced_calls integer NOT NULL DEFAULT 0,
   -- The end of the newest call's context: its reply, or its last prompt message when it had none.
   ADD COLUMN head_seq integer,
   ADD COLUMN head_depth integer NOT NULL DEFAULT 0,
