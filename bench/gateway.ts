@@ -126,7 +126,7 @@ export async function gatewayLatency(queue: Queue, base: Config) {
     });
     const [claimed] = await queue.claim('worker-998-kind', 1);
     if (!task || !claimed) throw new Error('no task to bench the gateway with');
-    const access = app.gateway.access(claimed, `${url}/llm/v1`);
+    const access = await app.gateway.access(claimed, `${url}/llm/v1`);
     const gatewayHeaders = { authorization: `Bearer ${access.llm_api_key}` };
     const directHeaders = { authorization: 'Bearer sk-bench' };
 

@@ -3,7 +3,6 @@
  * finished and superseded attempts), routing and body errors, conversation selection, records
  * settled before a task finishes, the five conversation read endpoints on real recorded data,
  * the stock OpenAI SDK, and upstream keys kept out of every log line and response.
- *
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -173,7 +172,7 @@ for (const mode of dbModes()) {
 
     it('refuses a well-signed token whose task does not exist', async () => {
       const c = await claimTask(h.t);
-      const ghost = h.t.app.gateway.tokens.mint(randomUUID(), 1);
+      const ghost = (await h.t.app.gateway.tokens()).mint(randomUUID(), 1);
       assertOpenAiError(await chatAs(c, `Bearer ${ghost}`, hello), 401, 'invalid_api_key', /does not exist/);
       assert.equal(h.fake.requests.length, 0);
     });

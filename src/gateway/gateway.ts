@@ -76,10 +76,11 @@ const DEFAULT_KEY = 'default';
 const KEY_PATTERN = /^[\x21-\x7e](?:[\x20-\x7e]{0,198}[\x21-\x7e])?$/;
 
 export interface Gateway {
-  readonly tokens: TokenIssuer;
+  /** The task-token issuer (its key is read from the database on first use). */
+  tokens(): Promise<TokenIssuer>;
   chat(call: ChatCall): Promise<void>;
   /** What a worker needs to let this attempt's agent call the gateway. */
-  access(task: { id: string; attempt: number }, baseUrl: string): LlmAccess;
+  access(task: { id: string; attempt: number }, baseUrl: string): Promise<LlmAccess>;
   /** The `/llm/v1/models` answer for a token: status and JSON body. */
   models(authorization: string | undefined): Promise<{ status: number; body: string }>;
   /** Resolves when every call of the task made so far has been recorded. */
@@ -95,7 +96,18 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const scripted = Object.assign(createScriptedUpstream(), { models: SCRIPTED_MODELS });
   const router = createRouter(config, scripted, deps.env);
   const scrub = createScrubber(router.secrets());
-  const tokens = createTokenIssuer(await loadTokenSecret(db, config.GATEWAY_TOKEN_SECRET));
+  // The signing key may live in the database: read on first use (and again after a failure),
+  // so the app can be built while the database is still unreachable.
+  let issuer: Promise<TokenIssuer> | undefined;
+  const tokens = (): Promise<TokenIssuer> => {
+    if (!issuer) {
+      issuer = loadTokenSecret(db, config.GATEWAY_TOKEN_SECRET).then(createTokenIssuer);
+      issuer.catch(() => {
+        issuer = undefined;
+      });
+    }
+    return issuer;
+  };
   const recorder = createRecorder(db);
   const price = createPriceBook(config.LLM_PRICES);
   const records = new RecordQueue(recorder, logger);
@@ -103,16 +115,22 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // later calls (the token is still checked against the task every time).
   const conversationIds = new BoundedMap<string, string>(20_000);
 
-  const claimsOf = (authorization: string | undefined): TokenClaims | null => {
+  const claimsOf = async (authorization: string | undefined): Promise<TokenClaims | null> => {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-    return m ? tokens.verify(m[1]!) : null;
+    return m ? (await tokens()).verify(m[1]!) : null;
   };
 
   async function chat(call: ChatCall): Promise<void> {
     const startedAt = new Date();
     const started = performance.now();
     const refuse = (e: OpenAiError) => send(call.res, call.requestId, e.status, errorJson(e));
-    const claims = claimsOf(call.authorization);
+    let claims: TokenClaims | null;
+    try {
+      claims = await claimsOf(call.authorization);
+    } catch (err) {
+      if (isDatabaseUnavailable(err)) return refuse(gatewayErrors.unavailable());
+      throw err;
+    }
     if (!claims) return refuse(gatewayErrors.badToken());
     // A dead attempt's token is refused before anything else is looked at, so it learns
     // nothing about bodies or routing.
@@ -268,9 +286,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   return {
     tokens,
     chat,
-    access: (task, baseUrl) => ({ llm_base_url: baseUrl, llm_api_key: tokens.mint(task.id, task.attempt) }),
+    access: async (task, baseUrl) => ({
+      llm_base_url: baseUrl,
+      llm_api_key: (await tokens()).mint(task.id, task.attempt),
+    }),
     async models(authorization) {
-      const claims = claimsOf(authorization);
+      const claims = await claimsOf(authorization);
       if (!claims) return errorReply(gatewayErrors.badToken());
       const problem = await recorder.attemptProblem(claims.taskId, claims.attempt);
       if (problem) return errorReply(gatewayErrors.expiredToken(problem));

@@ -83,7 +83,7 @@ export class CompletionBatcher {
 
 /** What the in-process transport needs of the LLM gateway. */
 export interface GatewayLink {
-  access(task: Task): LlmAccess;
+  access(task: Task): Promise<LlmAccess>;
   /** Resolves when the task's LLM calls are all recorded. */
   settled(taskId: string): Promise<void>;
 }
@@ -124,7 +124,7 @@ export class DirectTransport implements WorkerTransport {
       const tasks: ClaimedTask[] = await this.queue.claim(workerId, max);
       if (tasks.length === 0 && waitMs > 0 && !woken) await this.queue.notifier.waitForWake(waitMs, signal);
       const gateway = this.gateway;
-      return gateway ? tasks.map((t) => ({ ...t, ...gateway.access(t) })) : tasks;
+      return gateway ? Promise.all(tasks.map(async (t) => ({ ...t, ...(await gateway.access(t)) }))) : tasks;
     } finally {
       off();
     }

@@ -198,7 +198,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
       if (!task) return reply.send(null);
       // The worker reached us at this address, so its agents can reach the gateway here too.
       const base = config.LLM_GATEWAY_URL || `${req.protocol}://${req.host}/llm/v1`;
-      return reply.send({ ...task, ...deps.gateway.access(task, base) });
+      return reply.send({ ...task, ...(await deps.gateway.access(task, base)) });
     },
   );
 };
