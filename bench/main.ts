@@ -187,7 +187,7 @@ async function gatewayBench(db: Parameters<typeof appendCost>[0], queue: Queue) 
   const append = await appendCost(db, queue);
   console.log(
     `conversation append, recording message N: ${Object.entries(append.by_n)
-      .map(([n, r]) => `${n.replace('n_', 'N=')} ${ms(r.median_ms)}`)
+      .map(([n, r]) => `${n.replace('n_', 'N=')} ${ms(r.median_ms)} (locked path ${ms(r.locked_median_ms)})`)
       .join(', ')} (1000 vs 10: ${append.ratio_1000_vs_10.toFixed(2)}×)`,
   );
   return { latency, append };

@@ -53,6 +53,12 @@ export function toStoredMessage(m: unknown, index: number): StoredMessage {
  * objects and may reorder keys or add `index`).
  */
 export function identity(m: StoredMessage): string {
+  // The common message (text content, nothing else) skips JSON: on a 1000-message prompt,
+  // stringifying each message was most of the cost of checking the prefix. The length
+  // prefix keeps the two forms (and any role/content split) from ever colliding; JSON
+  // text always starts with '['.
+  if (typeof m.content === 'string' && m.tool_calls == null && m.tool_call_id === null && m.name === null)
+    return `${m.role.length}:${m.role}${m.content}`;
   return JSON.stringify([m.role, m.content, toolCallIdentity(m.tool_calls), m.tool_call_id, m.name]);
 }
 
@@ -67,9 +73,16 @@ function toolCallIdentity(calls: unknown): unknown {
   });
 }
 
-/** Feeds messages one by one and reads the prefix hash after any of them. */
+/**
+ * Feeds messages one by one and reads the prefix hash after any of them. Each message enters
+ * as `<length>:<identity>`, so a sequence of messages has exactly one reading. Text is
+ * gathered and handed to the hash in large pieces (one update per message cost more than
+ * the hashing itself).
+ */
 export class PrefixHasher {
   private readonly hash: Hash = createHash('sha256');
+  private pending: string[] = [];
+  private pendingLength = 0;
   private fed = 0;
 
   get depth(): number {
@@ -77,14 +90,23 @@ export class PrefixHasher {
   }
 
   push(m: StoredMessage): void {
-    this.hash.update(identity(m));
-    // A separator no JSON text can contain unescaped, so [a][b] never hashes like [ab].
-    this.hash.update('\n');
+    const id = identity(m);
+    this.pending.push(`${id.length}:`, id);
+    this.pendingLength += id.length;
     this.fed += 1;
+    if (this.pendingLength > 1 << 16) this.flush();
   }
 
   /** The hash of everything pushed so far (the hasher stays usable). */
   current(): string {
+    this.flush();
     return this.hash.copy().digest('base64url');
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    this.hash.update(this.pending.join(''));
+    this.pending = [];
+    this.pendingLength = 0;
   }
 }
