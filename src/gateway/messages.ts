@@ -57,9 +57,10 @@ export function identity(m: StoredMessage): string {
   // stringifying each message was most of the cost of checking the prefix. The length
   // prefix keeps the two forms (and any role/content split) from ever colliding; JSON
   // text always starts with '['.
-  if (typeof m.content === 'string' && m.tool_calls == null && m.tool_call_id === null && m.name === null)
+  const calls = toolCallIdentity(m.tool_calls);
+  if (typeof m.content === 'string' && calls == null && m.tool_call_id === null && m.name === null)
     return `${m.role.length}:${m.role}${m.content}`;
-  return JSON.stringify([m.role, m.content, toolCallIdentity(m.tool_calls), m.tool_call_id, m.name]);
+  return JSON.stringify([m.role, m.content, calls, m.tool_call_id, m.name]);
 }
 
 function toolCallIdentity(calls: unknown): unknown {
