@@ -4,7 +4,7 @@
  * listening on 127.0.0.1:0.
  */
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { createApp } from '../../src/api/app.ts';
+import { type AppDeps, createApp } from '../../src/api/app.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import type { Db } from '../../src/db/types.ts';
 import { createQueue, type Queue } from '../../src/queue/index.ts';
@@ -26,6 +26,8 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   pool?: WorkerPoolControl;
   listen?: boolean;
+  /** A logger for the app (e.g. pino into an array); default: none. */
+  logger?: AppDeps['logger'];
 }
 
 export async function createTestApp(mode: DbMode, opts: TestAppOptions = {}): Promise<TestApp> {
@@ -36,7 +38,7 @@ export async function createTestApp(mode: DbMode, opts: TestAppOptions = {}): Pr
     notifyDebounceMs: config.NOTIFY_DEBOUNCE_MS,
   });
   await queue.start();
-  const app = await createApp({ config, queue, pool: opts.pool, logger: false });
+  const app = await createApp({ config, queue, pool: opts.pool, logger: opts.logger ?? false });
   let url = '';
   if (opts.listen) url = await app.listen({ host: '127.0.0.1', port: 0 });
   else await app.ready();

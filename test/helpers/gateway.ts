@@ -3,9 +3,17 @@
  * OpenAI and as a vLLM server, a claimed task with its token, and calls through the gateway
  * and straight to the fake (to compare bytes).
  */
+import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type FakeLlm, startFakeLlm } from '../fixtures/fake-llm.ts';
-import { type Body, createTestApp, registerWorker, submitTask, type TestApp } from './app.ts';
+import {
+  type Body,
+  createTestApp,
+  registerWorker,
+  submitTask,
+  type TestApp,
+  type TestAppOptions,
+} from './app.ts';
 import type { DbMode } from './db.ts';
 
 export const OPENAI_KEY = 'sk-test-openai-9f8e7d6c5b4a';
@@ -17,9 +25,14 @@ export interface GatewayHarness {
   close(): Promise<void>;
 }
 
-export async function startHarness(mode: DbMode, env: Record<string, string> = {}): Promise<GatewayHarness> {
+export async function startHarness(
+  mode: DbMode,
+  env: Record<string, string> = {},
+  opts: Pick<TestAppOptions, 'logger'> = {},
+): Promise<GatewayHarness> {
   const fake = await startFakeLlm();
   const t = await createTestApp(mode, {
+    ...opts,
     listen: true,
     env: {
       OPENAI_API_KEY: OPENAI_KEY,
@@ -129,3 +142,102 @@ export async function waitForCalls(t: TestApp, taskId: string, n: number): Promi
   }
   throw new Error(`expected ${n} recorded calls for ${taskId}`);
 }
+
+export const user = (content: string) => ({ role: 'user', content });
+
+/** Asserts an OpenAI-style error: `{ error: { message, type, param, code } }` with this status and code. */
+export function assertOpenAiError(r: RawReply, status: number, code: string, message?: RegExp): Body {
+  assert.equal(r.status, status, r.text);
+  const body = JSON.parse(r.text) as Body;
+  assert.equal(typeof body.error, 'object', `an OpenAI error object: ${r.text}`);
+  assert.equal(typeof body.error.message, 'string', r.text);
+  assert.equal(typeof body.error.type, 'string', r.text);
+  assert.equal(body.error.code, code, r.text);
+  if (message) assert.match(body.error.message, message);
+  return body.error;
+}
+
+/** A chat call with an arbitrary Authorization header (or none). */
+export function chatAs(c: Claimed, authorization: string | null, body: unknown): Promise<RawReply> {
+  return post(`${c.baseUrl}/chat/completions`, body, authorization === null ? {} : { authorization });
+}
+
+export async function getStatus(url: string, headers: Record<string, string> = {}): Promise<RawReply> {
+  const res = await fetch(url, { headers });
+  return { status: res.status, text: await res.text(), headers: res.headers };
+}
+
+/** A worker report (complete, fail, release) over HTTP; returns the reply, asserting 200. */
+export async function report(
+  t: TestApp,
+  c: Claimed,
+  action: string,
+  body: Record<string, unknown>,
+): Promise<Body> {
+  const r = await post(`${t.url}/api/v1/workers/${c.workerId}/tasks/${c.task.id}/${action}`, body);
+  assert.equal(r.status, 200, `${action}: ${r.text}`);
+  return JSON.parse(r.text) as Body;
+}
+
+/** Registers `workerId` and claims over HTTP; the claim must return a task. */
+export async function claimAs(t: TestApp, workerId: string): Promise<Claimed> {
+  await registerWorker(t, workerId);
+  const res = await fetch(`${t.url}/api/v1/workers/${workerId}/claim`, { method: 'POST' });
+  assert.equal(res.status, 200);
+  const task = (await res.json()) as Body | null;
+  assert.ok(task, `${workerId} claimed nothing`);
+  return { task, token: task.llm_api_key, baseUrl: task.llm_base_url, workerId };
+}
+
+/**
+ * Plays `turns` turns of a conversation with `model` (non-streamed), each prompt extending the
+ * previous one with the reply, as an agent does. Returns the replies' contents.
+ */
+export async function converse(
+  c: Claimed,
+  model: string,
+  turns: number,
+  headers: Record<string, string> = {},
+  label = 'turn',
+): Promise<string[]> {
+  const messages: { role: string; content: string }[] = [];
+  const replies: string[] = [];
+  for (let i = 0; i < turns; i++) {
+    messages.push(user(`${label} ${i}`));
+    const r = await viaGateway(c, { model, messages }, headers);
+    assert.equal(r.status, 200, r.text);
+    const content = JSON.parse(r.text).choices[0].message.content as string;
+    replies.push(content);
+    messages.push({ role: 'assistant', content });
+  }
+  return replies;
+}
+
+/**
+ * Recording follows the answer: waits (bounded) until the task's conversations hold `n` calls
+ * in all, and returns them.
+ */
+export async function waitForTaskCalls(t: TestApp, taskId: string, n: number): Promise<Rows> {
+  let total = 0;
+  for (let i = 0; i < 100; i++) {
+    const { conversations } = await getJson(t, `/api/v1/llm-conversations/task/${taskId}/conversations`);
+    total = conversations.reduce((sum: number, x: Body) => sum + x.call_count, 0);
+    if (total >= n) return conversations;
+    await sleep(50);
+  }
+  throw new Error(`expected ${n} recorded calls for task ${taskId}, found ${total}`);
+}
+
+export const byKey = (conversations: Rows, key: string) => {
+  const found = conversations.find((x) => x.conversation_key === key);
+  assert.ok(found, `no conversation with key ${key} among ${conversations.map((x) => x.conversation_key)}`);
+  return found;
+};
+
+export const near = (actual: number, expected: number, what: string) => {
+  assert.equal(typeof actual, 'number', `${what} is a number`);
+  assert.ok(
+    Math.abs(actual - expected) <= 1e-12 + Math.abs(expected) * 1e-9,
+    `${what}: ${actual} is not ${expected}`,
+  );
+};
