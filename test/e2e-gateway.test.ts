@@ -4,13 +4,10 @@
  * task token and lands on the task's conversation; the server's real keys never reach it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createTestDb, dbModes, type TestDb } from './helpers/db.ts';
-import { type CliProcess, startCli, waitFor } from './helpers/process.ts';
+import { dbModes } from './helpers/db.ts';
+import { type ServeProcess, startCli, startServe, waitFor } from './helpers/process.ts';
 
 const AGENT = fileURLToPath(new URL('./fixtures/openai-agent.mjs', import.meta.url));
 const SERVER_KEYS = {
@@ -29,37 +26,21 @@ async function json(res: Response): Promise<J> {
 
 for (const mode of dbModes()) {
   describe(`stock OpenAI agent through the gateway, as processes (${mode})`, () => {
-    let dataDir: string;
-    let testDb: TestDb | undefined;
-    let server: CliProcess;
+    let serve: ServeProcess;
     let base: string;
+    let dataDir: string;
 
     before(async () => {
-      dataDir = mkdtempSync(join(tmpdir(), 'te-e2e-gw-'));
-      let databaseUrl = '';
-      if (mode === 'postgres') {
-        testDb = await createTestDb('postgres');
-        databaseUrl = testDb.url!;
-        await testDb.db.close();
-      }
-      server = startCli(['serve'], {
-        PORT: '0',
-        DATA_DIR: dataDir,
-        DATABASE_URL: databaseUrl,
+      serve = await startServe(mode, {
         NUM_INTERNAL_WORKERS: '1',
         INTERNAL_WORKER_BACKEND: 'command',
         COMMAND_BACKEND_CMD: JSON.stringify([process.execPath, AGENT]),
         ...SERVER_KEYS,
       });
-      const line = await server.waitForLine(/Task Executor listening/);
-      base = (JSON.parse(line) as { url: string }).url;
+      ({ base, dataDir } = serve);
     });
 
-    after(async () => {
-      await server?.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-      if (testDb) await testDb.drop().catch(() => {});
-    });
+    after(() => serve?.close());
 
     async function runTask(body: J): Promise<J> {
       const created = await json(

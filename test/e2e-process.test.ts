@@ -4,13 +4,10 @@
  * when TEST_DATABASE_URL is set, on a PostgreSQL database of its own.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createTestDb, dbModes, type TestDb } from './helpers/db.ts';
-import { type CliProcess, startCli, waitFor } from './helpers/process.ts';
+import { dbModes } from './helpers/db.ts';
+import { type CliProcess, type ServeProcess, startCli, startServe, waitFor } from './helpers/process.ts';
 
 const AGENT = fileURLToPath(new URL('./fixtures/e2e-agent.sh', import.meta.url));
 
@@ -29,37 +26,22 @@ type TaskJson = {
 
 for (const mode of dbModes()) {
   describe(`server and remote worker as processes (${mode})`, () => {
-    let dataDir: string;
-    let testDb: TestDb | undefined;
+    let serve: ServeProcess;
     let server: CliProcess;
     let base: string;
+    let dataDir: string;
 
     before(async () => {
-      dataDir = mkdtempSync(join(tmpdir(), 'te-e2e-'));
-      let databaseUrl = '';
-      if (mode === 'postgres') {
-        testDb = await createTestDb('postgres');
-        databaseUrl = testDb.url!;
-        await testDb.db.close(); // the server opens its own pool; keep the database itself
-      }
-      server = startCli(['serve'], {
-        PORT: '0',
-        DATA_DIR: dataDir,
-        DATABASE_URL: databaseUrl,
+      serve = await startServe(mode, {
         NUM_INTERNAL_WORKERS: '2',
         INTERNAL_WORKER_BACKEND: 'command',
         COMMAND_BACKEND_CMD: JSON.stringify([AGENT]),
         TIMEOUT_CHECK_INTERVAL: '1',
       });
-      const line = await server.waitForLine(/Task Executor listening/);
-      base = (JSON.parse(line) as { url: string }).url;
+      ({ server, base, dataDir } = serve);
     });
 
-    after(async () => {
-      await server?.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-      if (testDb) await testDb.drop().catch(() => {});
-    });
+    after(() => serve?.close());
 
     it('runs a submitted task to completion with an in-process worker (seed quick start)', async () => {
       const created = await json<TaskJson>(

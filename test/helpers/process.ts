@@ -1,7 +1,11 @@
 /** Child processes of the real CLI for end-to-end tests: spawn, read JSON log lines, stop with a signal. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createTestDb, type DbMode, type TestDb } from './db.ts';
 
 export const CLI = fileURLToPath(new URL('../../bin/task-executor.mjs', import.meta.url));
 
@@ -78,4 +82,43 @@ export async function waitFor<T>(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+export interface ServeProcess {
+  server: CliProcess;
+  /** The API's base URL, from the server's "listening" log line. */
+  base: string;
+  dataDir: string;
+  /** Stops the server (if still running) and removes its data folder and database. */
+  close(): Promise<void>;
+}
+
+/**
+ * `task-executor serve` as a child process on a free port, with its own data folder and, in
+ * postgres mode, a database of its own (the server opens its own pool on it).
+ */
+export async function startServe(mode: DbMode, env: Record<string, string>): Promise<ServeProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'te-e2e-'));
+  let testDb: TestDb | undefined;
+  if (mode === 'postgres') {
+    testDb = await createTestDb('postgres');
+    await testDb.db.close();
+  }
+  const server = startCli(['serve'], {
+    PORT: '0',
+    DATA_DIR: dataDir,
+    DATABASE_URL: testDb?.url ?? '',
+    ...env,
+  });
+  const line = await server.waitForLine(/Task Executor listening/);
+  return {
+    server,
+    base: (JSON.parse(line) as { url: string }).url,
+    dataDir,
+    async close() {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+      if (testDb) await testDb.drop().catch(() => {});
+    },
+  };
 }
