@@ -85,8 +85,6 @@ export interface Gateway {
   models(authorization: string | undefined): Promise<{ status: number; body: string }>;
   /** Resolves when every call of the task made so far has been recorded. */
   settled(taskId: string): Promise<void>;
-  /** Every upstream key, for callers that must keep them out of children's environments. */
-  secrets(): string[];
   /** Waits for pending records, then closes upstream connections. */
   close(): Promise<void>;
 }
@@ -301,7 +299,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       return { status: 200, body: JSON.stringify({ object: 'list', data }) };
     },
     settled: (taskId) => records.settled(taskId, config.LLM_INFLIGHT_GRACE_SECONDS * 1000),
-    secrets: () => router.secrets(),
     async close() {
       await records.drain();
       router.close();

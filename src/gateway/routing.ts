@@ -94,7 +94,8 @@ export function createRouter(
     https.push(upstream);
     named.set(name, { upstream, ...n });
   };
-  const keyed = (key: string) => ({ capture: NO_CAPTURE, timeoutMs: null, patterns: [] as string[], key });
+  // OpenAI and OpenRouter: no capture, the global timeout, reached by the default rules.
+  const builtIn = { capture: NO_CAPTURE, timeoutMs: null, patterns: [] };
   if (config.OPENAI_API_KEY)
     add(
       'openai',
@@ -104,7 +105,7 @@ export function createRouter(
         baseUrl: config.OPENAI_BASE_URL,
         apiKey: config.OPENAI_API_KEY,
       }),
-      keyed(config.OPENAI_API_KEY),
+      builtIn,
     );
   if (config.OPENROUTER_API_KEY)
     add(
@@ -115,7 +116,7 @@ export function createRouter(
         baseUrl: config.OPENROUTER_BASE_URL,
         apiKey: config.OPENROUTER_API_KEY,
       }),
-      keyed(config.OPENROUTER_API_KEY),
+      builtIn,
     );
   const secrets = [config.OPENAI_API_KEY, config.OPENROUTER_API_KEY];
   for (const [name, s] of Object.entries(config.LLM_UPSTREAMS)) {
