@@ -20,6 +20,7 @@ class FakePool implements WorkerPoolControl {
       ...this.state,
       workers: Array.from({ length: this.state.num_workers }, (_, i) => ({
         worker_id: `worker-00${i + 1}-internal`,
+        backend_type: 'command',
         state: this.state.running ? 'running' : 'stopped',
         running_tasks: [],
       })),

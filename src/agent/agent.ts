@@ -44,6 +44,7 @@ export class GatewayAgent {
   private problem: ProblemContext | null = null;
   private readonly turns: MutableTurn[] = [];
   private busy = false;
+  private recordedOn: string | null = null;
   private readonly totals: UsageTotals = {
     calls: 0,
     prompt_tokens: 0,
@@ -87,6 +88,7 @@ export class GatewayAgent {
         this.signal,
       );
       turn.reply = result.text;
+      this.recordedOn = result.conversationId ?? this.recordedOn;
       this.addUsage(result);
       return result.text;
     } finally {
@@ -103,6 +105,11 @@ export class GatewayAgent {
   /** Inputs and replies so far; the last one has no reply when its call failed. */
   history(): readonly Turn[] {
     return this.turns.map((turn) => ({ ...turn }));
+  }
+
+  /** The gateway conversation the calls were recorded on (null before the first answer). */
+  get conversationId(): string | null {
+    return this.recordedOn;
   }
 
   get usage(): Readonly<UsageTotals> {

@@ -5,7 +5,7 @@
  * model had said it, which costs the episode a step and puts a fake action into the trajectory.
  * Uses the worker's node:http client for its keep-alive agents (see http-client.ts for why not fetch).
  */
-import { requestText } from '../worker/http-client.ts';
+import { type RawResponse, requestText } from '../worker/http-client.ts';
 import type { ChatMessage } from './prompt.ts';
 
 export interface ChatCompletionRequest {
@@ -31,6 +31,8 @@ export interface ChatCompletionResult {
   usage: TokenUsage | null;
   id: string | null;
   model: string | null;
+  /** The gateway's id of the conversation this call was recorded on (null from other endpoints). */
+  conversationId: string | null;
 }
 
 export interface LlmCallErrorDetails {
@@ -73,6 +75,8 @@ export interface LlmClientOptions {
   conversationId?: string;
 }
 
+/** The gateway's response header naming the recorded conversation (see gateway.ts). */
+const CONVERSATION_ID_HEADER = 'x-llm-conversation-id';
 /** How much of a non-JSON error body goes into an error message. */
 const MAX_DETAIL_CHARS = 500;
 
@@ -94,7 +98,7 @@ export class LlmClient {
   /** Rejects with LlmCallError, or with `signal.reason` once the signal aborts. */
   async complete(request: ChatCompletionRequest, signal?: AbortSignal): Promise<ChatCompletionResult> {
     signal?.throwIfAborted();
-    let response: { status: number; text: string };
+    let response: RawResponse;
     try {
       response = await requestText(this.endpoint, {
         method: 'POST',
@@ -107,7 +111,11 @@ export class LlmClient {
       signal?.throwIfAborted();
       throw networkError(err);
     }
-    return parseCompletion(response.status, response.text);
+    const header = response.headers[CONVERSATION_ID_HEADER];
+    return {
+      ...parseCompletion(response.status, response.text),
+      conversationId: typeof header === 'string' ? header : null,
+    };
   }
 }
 
@@ -133,7 +141,7 @@ function requestBody(request: ChatCompletionRequest): Record<string, unknown> {
 }
 
 /** Turns a response into the reply, or throws: the status, an error body, or no usable message. */
-export function parseCompletion(status: number, text: string): ChatCompletionResult {
+export function parseCompletion(status: number, text: string): Omit<ChatCompletionResult, 'conversationId'> {
   const body = parseJson(text);
   if (status < 200 || status > 299) throw httpError(status, body, text);
   if (!isObject(body))

@@ -24,6 +24,7 @@ import { conversationRoutes } from './routes/conversations.ts';
 import { healthRoutes } from './routes/health.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { llmRoutes } from './routes/llm.ts';
+import { problemRoutes } from './routes/problems.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { workerReportRoutes } from './routes/worker-reports.ts';
 import { workerRoutes } from './routes/workers.ts';
@@ -125,7 +126,14 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await registerDocs(app, config);
   await app.register(healthRoutes, { deps: routeDeps });
-  for (const routes of [taskRoutes, workerRoutes, internalRoutes, workerReportRoutes, conversationRoutes])
+  for (const routes of [
+    taskRoutes,
+    workerRoutes,
+    internalRoutes,
+    workerReportRoutes,
+    conversationRoutes,
+    problemRoutes,
+  ])
     await app.register(routes, { prefix: '/api/v1', deps: routeDeps });
   await app.register(llmRoutes, { prefix: '/llm/v1', deps: routeDeps });
   return app as unknown as FastifyInstance;
@@ -147,6 +155,7 @@ async function registerDocs(app: Api, config: Config): Promise<void> {
         { name: 'internal workers' },
         { name: 'llm conversations' },
         { name: 'llm gateway' },
+        { name: 'problems' },
         { name: 'health' },
       ],
     },

@@ -4,6 +4,7 @@
  * null counts as "not given", since Python clients send None as null.
  */
 import type { Static } from 'typebox';
+import { backendKnowsProblem } from '../backends/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Json, JsonObject, NewTask, TaskParameters } from '../queue/types.ts';
 import { invalid } from './errors.ts';
@@ -54,6 +55,12 @@ export function toNewTask(
   const o = mergedOptions(body);
   if (key.header !== undefined && o.idempotency_key && o.idempotency_key !== key.header)
     throw invalid('idempotency_key', 'differs from the Idempotency-Key header');
+  if (o.backend_type && backendKnowsProblem(o.backend_type, body.problem_id) === false)
+    throw invalid(
+      'problem_id',
+      `backend "${o.backend_type}" has no problem "${body.problem_id}" (GET /api/v1/problems?backend=${o.backend_type} lists its problems)`,
+      { backend_type: o.backend_type },
+    );
   const agentConfig = (o.agent_config ?? {}) as JsonObject;
   const parameters: TaskParameters = {
     ...extraParameters(body),

@@ -1,13 +1,35 @@
 /** Backend registry: the worker asks for a backend by its type name. */
 import type { Config } from '../config/index.ts';
 import { CommandBackend } from './command.ts';
+import { EpisodeBackend } from './episode-backend.ts';
+import { createSandboxEnvironment, SANDBOX_PROBLEMS } from './sandbox/index.ts';
 import type { Backend } from './types.ts';
 
+export {
+  type BackendOffer,
+  backendKnowsProblem,
+  cataloguedBackends,
+  catalogueOf,
+  type OfferedProblem,
+  offeredProblems,
+  taskTypeOfId,
+} from './catalogue.ts';
+export type { Environment, EpisodeStart, ProblemInfo, StepResult, TaskType } from './environment.ts';
+export { EnvironmentError, TASK_TYPES } from './environment.ts';
 export type { Backend, LlmEndpoint, RunContext, RunOutcome, StopReason } from './types.ts';
 export { RunStopped, stopReason } from './types.ts';
 
-// New environments (aiopslab, sandbox) add one line here.
+// New environments (the aiopslab bridge) add one line here.
 const factories: Record<string, (config: Config) => Backend> = {
+  sandbox: (config) =>
+    new EpisodeBackend(
+      {
+        type: 'sandbox',
+        catalogue: SANDBOX_PROBLEMS,
+        open: (task) => createSandboxEnvironment(task.problem_id),
+      },
+      config,
+    ),
   command: (config) => new CommandBackend(config),
 };
 

@@ -27,3 +27,50 @@ export function taskDetail(t: Task): string {
 export function logLine(l: TaskLog): string {
   return `${l.timestamp}  ${l.level.toUpperCase().padEnd(8)} [${l.source}] ${l.message}`;
 }
+
+export interface ProblemList {
+  problems: {
+    id: string;
+    backend: string;
+    task_type: string | null;
+    app: string | null;
+    description: string | null;
+  }[];
+  backends: {
+    backend: string;
+    live_workers: number;
+    any_problem: boolean;
+    patterns: string[];
+    problems: number;
+  }[];
+  total: number;
+}
+
+/** One line per problem (id, backend, task type, app, description), then a line per backend. */
+export function problemTable(r: ProblemList): string {
+  const width = Math.max(10, ...r.problems.map((p) => p.id.length));
+  const lines = r.problems.map((p) =>
+    [
+      p.id.padEnd(width),
+      p.backend.padEnd(8),
+      (p.task_type ?? '-').padEnd(12),
+      (p.app ?? '-').padEnd(18),
+      p.description ?? '',
+    ]
+      .join('  ')
+      .trimEnd(),
+  );
+  lines.push('');
+  for (const b of r.backends) {
+    const extra = [
+      b.any_problem ? 'takes any problem id' : '',
+      b.patterns.length ? `patterns: ${b.patterns.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+    lines.push(
+      `${b.backend}: ${b.problems} problems, ${b.live_workers} live workers${extra ? ` (${extra})` : ''}`,
+    );
+  }
+  return lines.join('\n');
+}

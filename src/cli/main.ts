@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, loadDotEnv } from '../config/index.ts';
 import type { Task, TaskLog } from '../queue/types.ts';
 import { ApiError, createClient } from './client.ts';
-import { logLine, taskDetail, taskLine } from './format.ts';
+import { logLine, type ProblemList, problemTable, taskDetail, taskLine } from './format.ts';
 import { submit } from './submit.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -104,8 +104,27 @@ program
   .option('--callback-url <url>', 'POSTed the task JSON when it ends')
   .option('--idempotency-key <key>', 'retrying with the same key returns the same task')
   .option('-w, --wait', 'wait until every task ends, showing progress')
+  .option(
+    '-F, --follow',
+    'print each episode step by step (reply, call, observation) and its evaluation; exit 1 unless all complete',
+  )
   .option('--json', 'print JSON')
   .action(async (ids: string[], o) => submit(createClient(apiUrl(o.apiUrl)), ids, o));
+
+program
+  .command('problems')
+  .description('List the problems each backend offers (sandbox catalogue, live workers)')
+  .option('--api-url <url>', 'API base URL (env API_URL)')
+  .option('--backend <type>', 'only this backend')
+  .option('--task-type <type>', 'detection, localization, analysis or mitigation')
+  .option('--json', 'print JSON')
+  .action(async (o: { apiUrl?: string; backend?: string; taskType?: string; json?: boolean }) => {
+    const query = new URLSearchParams();
+    if (o.backend) query.set('backend', o.backend);
+    if (o.taskType) query.set('task_type', o.taskType);
+    const r = await createClient(apiUrl(o.apiUrl)).get<ProblemList>(`/api/v1/problems?${query}`);
+    console.log(o.json ? JSON.stringify(r, null, 2) : problemTable(r));
+  });
 
 program
   .command('status')

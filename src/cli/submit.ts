@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Task } from '../queue/types.ts';
 import type { Client } from './client.ts';
+import { followTasks } from './follow.ts';
 import { taskLine } from './format.ts';
 
 export interface SubmitOptions {
@@ -17,6 +18,7 @@ export interface SubmitOptions {
   idempotencyKey?: string;
   callbackUrl?: string;
   wait?: boolean;
+  follow?: boolean;
   json?: boolean;
 }
 
@@ -77,9 +79,12 @@ export async function submit(client: Client, problemIds: string[], o: SubmitOpti
     });
     created.push(...r.tasks);
   }
-  if (o.json && !o.wait) console.log(JSON.stringify(created, null, 2));
+  if (o.json && !o.wait && !o.follow) console.log(JSON.stringify(created, null, 2));
   else if (!o.json) for (const t of created) console.log(taskLine(t));
-  if (o.wait) await waitForAll(client, batch, created.length, o.json ?? false);
+  if (o.follow) {
+    // Exit status 1 when a followed task did not complete, so scripts can tell.
+    if (!(await followTasks(client, created))) process.exitCode = 1;
+  } else if (o.wait) await waitForAll(client, batch, created.length, o.json ?? false);
 }
 
 async function waitForAll(client: Client, batch: string, total: number, json: boolean): Promise<void> {

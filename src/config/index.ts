@@ -6,7 +6,9 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ModelRoutesSetting, PricesSetting, UpstreamsSetting } from './llm.ts';
-import { bool, int, json, oneOf, pattern, type Spec, str, url } from './parse.ts';
+import { backendCounts, bool, int, json, oneOf, pattern, type Spec, str, url } from './parse.ts';
+
+export type { BackendCount } from './parse.ts';
 
 export const settingSpecs = {
   HOST: str('127.0.0.1', 'Address the HTTP server binds to. Loopback by default; set 0.0.0.0 to expose it.'),
@@ -18,9 +20,21 @@ export const settingSpecs = {
   LOG_LEVEL: oneOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'pino log level.'),
   ENABLE_DOCS: bool(true, 'Serve /docs (Swagger UI). /openapi.json is always served.'),
 
-  NUM_INTERNAL_WORKERS: int(3, 'In-process workers started with the server.', 0, 50),
+  NUM_INTERNAL_WORKERS: int(
+    3,
+    'In-process workers started with the server (when INTERNAL_WORKER_BACKENDS is unset).',
+    0,
+    50,
+  ),
   AUTO_START_WORKERS: bool(true, 'Start the in-process workers when the server starts.'),
-  INTERNAL_WORKER_BACKEND: str('command', 'Backend the in-process workers drive (command).'),
+  INTERNAL_WORKER_BACKEND: str(
+    'sandbox',
+    'Backend the NUM_INTERNAL_WORKERS in-process workers drive: sandbox (built-in offline incidents) or command.',
+  ),
+  INTERNAL_WORKER_BACKENDS: backendCounts(
+    'In-process workers per backend, e.g. sandbox:2,command:1; overrides NUM_INTERNAL_WORKERS and INTERNAL_WORKER_BACKEND.',
+    50,
+  ),
   INTERNAL_WORKER_MAX_PARALLEL: int(1, 'Tasks each in-process worker runs at once.', 1, 1000),
   ENABLE_BACKGROUND_TASKS: bool(
     true,
@@ -37,6 +51,18 @@ export const settingSpecs = {
     100,
   ),
   DEFAULT_AGENT_MODEL: str('gpt-4o', 'agent_config.model when a task gives none.'),
+  AGENT_LLM_RETRIES: int(
+    3,
+    'Retries of a built-in agent’s LLM call after a transient error (429, 5xx, dropped connection) before the task fails with llm_error.',
+    0,
+    20,
+  ),
+  AGENT_LLM_RETRY_BACKOFF_MS: int(
+    1000,
+    'First wait before such a retry, in milliseconds; doubles each retry (with jitter).',
+    0,
+    600000,
+  ),
 
   TIMEOUT_CHECK_INTERVAL: int(5, 'Seconds between reaper passes.', 1, 3600),
   WORKER_POLL_INTERVAL: int(2, 'Seconds between claim polls when no wake-up arrives (the backstop).', 1, 600),

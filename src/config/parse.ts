@@ -108,3 +108,33 @@ export function json<T>(def: T, doc: string, schema: TSchema): Spec<T> {
     },
   };
 }
+
+export interface BackendCount {
+  backend: string;
+  count: number;
+}
+
+/**
+ * `sandbox:2,command:1`: how many in-process workers drive each backend. Names are checked
+ * against the known backends where the pool is built (config knows no backends).
+ */
+export function backendCounts(doc: string, maxTotal: number): Spec<BackendCount[]> {
+  const item = /^([a-z][a-z0-9_-]*)(?::(\d+))?$/;
+  return {
+    default: [],
+    doc,
+    parse(raw) {
+      const expected = `a comma list of backend:count (e.g. sandbox:2,command:1), at most ${maxTotal} workers in all`;
+      const out: BackendCount[] = [];
+      for (const part of raw.split(',').map((p) => p.trim())) {
+        const m = item.exec(part);
+        if (!m) return fail(expected);
+        const count = m[2] === undefined ? 1 : Number(m[2]);
+        if (out.some((b) => b.backend === m[1])) return fail(`${expected}; each backend once`);
+        out.push({ backend: m[1]!, count });
+      }
+      const total = out.reduce((n, b) => n + b.count, 0);
+      return total <= maxTotal ? { ok: true, value: out } : fail(expected);
+    },
+  };
+}

@@ -72,6 +72,8 @@ export interface LlmAccess {
 }
 
 const DEFAULT_KEY = 'default';
+/** Response header carrying the id of the conversation the call was recorded on. */
+export const CONVERSATION_ID_HEADER = 'x-llm-conversation-id';
 // Printable ASCII (it travels in a header), no leading or trailing space.
 const KEY_PATTERN = /^[\x21-\x7e](?:[\x20-\x7e]{0,198}[\x21-\x7e])?$/;
 
@@ -157,6 +159,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       throw err;
     }
 
+    // The recorded conversation's id, so an agent can name it in its result without a lookup.
+    call.res.setHeader(CONVERSATION_ID_HEADER, conversationId);
     const { body, injected } = upstreamRequest(parsed.body, route.model, route.capture);
     const result = await exchange({
       upstream: route.upstream,

@@ -8,6 +8,7 @@ import type { Db, Queryable } from '../db/types.ts';
 import { QueueError } from './errors.ts';
 import { appendFenced, appendSystem, type LogQuery, readLogs } from './logs.ts';
 import { WakeNotifier } from './notifier.ts';
+import { unroutablePending, waitingReason } from './routing.ts';
 import { type Row, toTask } from './rows.ts';
 import { type CreatedTask, getTask, insertTasks, listTasks, type TaskFilter, taskStats } from './tasks.ts';
 import * as tx from './transitions.ts';
@@ -122,6 +123,11 @@ export function createQueue(db: Db, opts: QueueOptions) {
         status: task.status,
       });
     },
+
+    /** Pending tasks no live worker can run (problem, backend, count). */
+    unroutablePending: () => unroutablePending(db),
+    /** Why this pending task has no taker; null when a live worker can run it. */
+    waitingReason: (task: Pick<Task, 'problem_id' | 'backend_type'>) => waitingReason(db, task),
 
     appendSystemLog: (taskId: string, logs: readonly NewLog[]) => appendSystem(db, taskId, logs),
 

@@ -9,7 +9,7 @@ import { CallbackDispatcher } from '../callbacks/dispatcher.ts';
 import type { Config } from '../config/index.ts';
 import { migrate, openDb } from '../db/index.ts';
 import { createQueue, type Queue } from '../queue/index.ts';
-import { WorkerManager } from '../worker/manager.ts';
+import { checkWorkerPlan, internalWorkerPlan, WorkerManager } from '../worker/manager.ts';
 import { ReaperLoop } from './reaper-loop.ts';
 
 export interface RunningServer {
@@ -22,6 +22,9 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config): Promise<RunningServer> {
+  const plan = internalWorkerPlan(config);
+  // A typo in a backend name stops the server before it opens anything.
+  checkWorkerPlan(plan.slots);
   const db = await openDb(config);
   await migrate(db);
   const queue = createQueue(db, {
@@ -60,7 +63,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     access: (task) => app.gateway.access(task, gatewayUrl),
     settled: (taskId) => app.gateway.settled(taskId),
   });
-  if (config.AUTO_START_WORKERS && config.NUM_INTERNAL_WORKERS > 0) await pool.start();
+  if (config.AUTO_START_WORKERS && plan.workers > 0) await pool.start();
 
   let closing: Promise<void> | undefined;
   return {

@@ -16,6 +16,7 @@ const agents = {
 export interface RawResponse {
   status: number;
   text: string;
+  headers: http.IncomingHttpHeaders;
 }
 
 export function requestText(
@@ -33,7 +34,11 @@ export function requestText(
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        resolve({
+          status: res.statusCode ?? 0,
+          text: Buffer.concat(chunks).toString('utf8'),
+          headers: res.headers,
+        }),
       );
       res.on('error', reject);
     });

@@ -1,11 +1,12 @@
 /**
- * WorkerManager: the in-process worker pool (NUM_INTERNAL_WORKERS, ids worker-001-internal…).
+ * WorkerManager: the in-process worker pool (ids worker-001-internal…): INTERNAL_WORKER_BACKENDS
+ * (e.g. sandbox:2,command:1), else NUM_INTERNAL_WORKERS workers of INTERNAL_WORKER_BACKEND.
  * All its workers share one DirectTransport, so their completions land in shared batches.
  * Scaling down drains the removed workers in the background (they show as `draining` until
  * their tasks finish or are given back); stop() waits for every worker to be gone.
  */
-import { type Backend, createBackend } from '../backends/index.ts';
-import type { Config } from '../config/index.ts';
+import { BACKEND_TYPES, type Backend, createBackend } from '../backends/index.ts';
+import { type Config, ConfigError } from '../config/index.ts';
 import type { Queue } from '../queue/index.ts';
 import { DirectTransport, type GatewayLink } from './direct.ts';
 import type { PoolStatus, WorkerPoolControl } from './pool.ts';
@@ -17,8 +18,8 @@ export interface WorkerManagerDeps {
   config: Config;
   queue: Queue;
   logger?: Logger;
-  /** Defaults to a new backend of type INTERNAL_WORKER_BACKEND per worker. */
-  backendFactory?: () => Backend;
+  /** Defaults to createBackend: a new backend of the worker's type per worker. */
+  backendFactory?: (type: string) => Backend;
   /** Extra environment for each task's child processes. */
   envFor?: ConstructorParameters<typeof Worker>[0]['envFor'];
 }
@@ -29,22 +30,47 @@ export function internalWorkerId(n: number): string {
   return `worker-${String(n).padStart(3, '0')}-internal`;
 }
 
+/**
+ * The backend of each worker slot, in order, and the number of workers to start. A scale to
+ * N cycles the slots, so sandbox:2,command:1 scaled to 6 keeps the 2:1 mix.
+ */
+export function internalWorkerPlan(
+  config: Pick<Config, 'INTERNAL_WORKER_BACKENDS' | 'INTERNAL_WORKER_BACKEND' | 'NUM_INTERNAL_WORKERS'>,
+): { slots: string[]; workers: number } {
+  const counts = config.INTERNAL_WORKER_BACKENDS.filter((b) => b.count > 0);
+  if (counts.length === 0)
+    return { slots: [config.INTERNAL_WORKER_BACKEND], workers: config.NUM_INTERNAL_WORKERS };
+  const slots = counts.flatMap((b) => Array.from({ length: b.count }, () => b.backend));
+  return { slots, workers: slots.length };
+}
+
+/** Refuses a plan naming a backend this build does not have, before any worker starts. */
+export function checkWorkerPlan(slots: readonly string[]): void {
+  const unknown = [...new Set(slots)].filter((t) => !BACKEND_TYPES.includes(t));
+  if (unknown.length > 0)
+    throw new ConfigError(
+      `Invalid configuration: unknown backend ${unknown.map((t) => `"${t}"`).join(', ')} in INTERNAL_WORKER_BACKENDS / INTERNAL_WORKER_BACKEND; known: ${BACKEND_TYPES.join(', ')}`,
+    );
+}
+
 export class WorkerManager implements WorkerPoolControl {
   private active: Worker[] = [];
   private readonly draining = new Map<Worker, Promise<void>>();
   private target: number;
   private running = false;
   private readonly transport: DirectTransport;
-  private readonly makeBackend: () => Backend;
+  private readonly makeBackend: (type: string) => Backend;
+  private readonly slots: string[];
   private logger: Logger;
   // scale/start/stop run one at a time, so concurrent calls cannot interleave half-done resizes.
   private serial: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: WorkerManagerDeps) {
-    this.target = deps.config.NUM_INTERNAL_WORKERS;
+    const plan = internalWorkerPlan(deps.config);
+    this.slots = plan.slots;
+    this.target = plan.workers;
     this.transport = new DirectTransport(deps.queue);
-    this.makeBackend =
-      deps.backendFactory ?? (() => createBackend(deps.config.INTERNAL_WORKER_BACKEND, deps.config));
+    this.makeBackend = deps.backendFactory ?? ((type) => createBackend(type, deps.config));
     this.logger = deps.logger ?? silent;
   }
 
@@ -63,13 +89,13 @@ export class WorkerManager implements WorkerPoolControl {
     return {
       running: this.running,
       num_workers: this.running ? this.active.length : this.target,
-      backend_type: this.deps.config.INTERNAL_WORKER_BACKEND,
+      backend_type: [...new Set(this.slots)].join(','),
       auto_start: this.deps.config.AUTO_START_WORKERS,
       workers: all.sort((a, b) => a.worker_id.localeCompare(b.worker_id)),
     };
   }
 
-  /** Starts the target number of workers (NUM_INTERNAL_WORKERS, or the last scale). */
+  /** Starts the target number of workers (from the configuration, or the last scale). */
   start(): Promise<PoolStatus> {
     return this.serialise(async () => {
       this.running = true;
@@ -134,11 +160,17 @@ export class WorkerManager implements WorkerPoolControl {
     for (let n = 1; ; n++) if (!used.has(internalWorkerId(n))) return internalWorkerId(n);
   }
 
+  /** Worker n (1-based) drives slot n-1, cycling: ids and backends stay paired across scales. */
+  private backendOf(id: string): string {
+    const n = Number(/^worker-(\d+)-internal$/.exec(id)?.[1] ?? 1);
+    return this.slots[(n - 1) % this.slots.length]!;
+  }
+
   private newWorker(id: string): Worker {
     const c = this.deps.config;
     return new Worker({
       id,
-      backend: this.makeBackend(),
+      backend: this.makeBackend(this.backendOf(id)),
       transport: this.transport,
       maxParallel: c.INTERNAL_WORKER_MAX_PARALLEL,
       pollIntervalMs: c.WORKER_POLL_INTERVAL * 1000,

@@ -1,6 +1,7 @@
 /** What the API needs from the in-process worker pool (WorkerManager implements it). */
 export interface PoolWorkerStatus {
   worker_id: string;
+  backend_type: string;
   state: 'starting' | 'running' | 'draining' | 'stopped';
   running_tasks: string[];
 }
@@ -8,6 +9,7 @@ export interface PoolWorkerStatus {
 export interface PoolStatus {
   running: boolean;
   num_workers: number;
+  /** The backends the pool's workers drive, comma-separated (e.g. `sandbox,command`). */
   backend_type: string;
   auto_start: boolean;
   workers: PoolWorkerStatus[];

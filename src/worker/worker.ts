@@ -57,7 +57,12 @@ export class Worker {
   }
 
   status(): PoolWorkerStatus {
-    return { worker_id: this.o.id, state: this.state, running_tasks: [...this.runs.keys()] };
+    return {
+      worker_id: this.o.id,
+      backend_type: this.o.backend.type,
+      state: this.state,
+      running_tasks: [...this.runs.keys()],
+    };
   }
 
   /**

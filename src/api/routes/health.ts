@@ -17,6 +17,10 @@ const HealthResponse = Type.Object({
   database: Type.Object({ ok: Type.Boolean(), latency_ms: Nullable(Type.Number()), kind: Type.String() }),
   workers: Counts,
   queue: Counts,
+  unroutable_pending: Type.Integer({
+    description:
+      'Pending tasks that no live worker can run (its backend_type or problem is offered by none); they wait, they are not failed.',
+  }),
   version: Type.String(),
 });
 
@@ -42,7 +46,11 @@ async function health(deps: RouteDeps) {
   const kind = queue.db.kind;
   try {
     const latency = await pingDatabase(queue.db);
-    const [stats, workers] = await Promise.all([queue.taskStats(false), queue.workerCountsByStatus()]);
+    const [stats, workers, unroutable] = await Promise.all([
+      queue.taskStats(false),
+      queue.workerCountsByStatus(),
+      queue.unroutablePending(),
+    ]);
     const serving = workers.idle + workers.busy + workers.draining;
     return {
       code: 200 as const,
@@ -51,6 +59,7 @@ async function health(deps: RouteDeps) {
         database: { ok: true, latency_ms: Math.round(latency * 100) / 100, kind },
         workers,
         queue: stats.by_status as Record<TaskStatus, number>,
+        unroutable_pending: unroutable.reduce((n, u) => n + u.count, 0),
         version,
       },
     };
@@ -63,6 +72,7 @@ async function health(deps: RouteDeps) {
         database: { ok: false, latency_ms: null, kind },
         workers: EMPTY_WORKERS,
         queue: {},
+        unroutable_pending: 0,
         version,
       },
     };

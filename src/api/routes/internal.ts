@@ -5,6 +5,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { internalWorkerPlan } from '../../worker/manager.ts';
 import type { PoolStatus, WorkerPoolControl } from '../../worker/pool.ts';
 import { ApiError } from '../errors.ts';
 import { errors } from '../schemas/common.ts';
@@ -16,11 +17,12 @@ const PoolStatusSchema = Type.Object({
   enabled: Type.Boolean({ description: 'false when this server runs no internal worker pool.' }),
   running: Type.Boolean(),
   num_workers: Type.Integer(),
-  backend_type: Type.String(),
+  backend_type: Type.String({ description: 'The backends the workers drive, comma-separated.' }),
   auto_start: Type.Boolean(),
   workers: Type.Array(
     Type.Object({
       worker_id: Type.String(),
+      backend_type: Type.String(),
       state: Type.Enum(['starting', 'running', 'draining', 'stopped']),
       running_tasks: Type.Array(Type.String()),
     }),
@@ -48,7 +50,7 @@ export const internalRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (ap
             enabled: false,
             running: false,
             num_workers: 0,
-            backend_type: config.INTERNAL_WORKER_BACKEND,
+            backend_type: [...new Set(internalWorkerPlan(config).slots)].join(','),
             auto_start: false,
             workers: [],
           },

@@ -144,9 +144,10 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
     },
     async (req) => {
       const task = await queue.mustGetTask(req.params.id);
-      if (!req.query.include_logs) return task;
+      const waiting = task.status === 'pending' ? { waiting_reason: await queue.waitingReason(task) } : {};
+      if (!req.query.include_logs) return { ...task, ...waiting };
       const logs = await queue.readLogs(task.id, { limit: INCLUDED_LOGS, order: 'newest' });
-      return { ...task, logs };
+      return { ...task, ...waiting, logs };
     },
   );
 

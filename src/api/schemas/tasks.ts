@@ -125,7 +125,17 @@ export const TaskSchema = Type.Object({
 
 export const TaskWithLogs = Type.Intersect([
   TaskSchema,
-  Type.Object({ logs: Type.Optional(Type.Array(TaskLogSchema)) }),
+  Type.Object({
+    waiting_reason: Type.Optional(
+      Nullable(
+        Type.String({
+          description:
+            'Pending tasks only: why no live worker can run it (no worker of its backend_type, or none offering its problem); null when one can.',
+        }),
+      ),
+    ),
+    logs: Type.Optional(Type.Array(TaskLogSchema)),
+  }),
 ]);
 
 export const CancelResponse = Type.Intersect([
