@@ -7,7 +7,9 @@
  *   3. dispatch latency: submit → claimed, for an idle worker long-polling over HTTP;
  *   4. LLM gateway: added latency against calling the upstream directly, and the cost of
  *      appending message N to a conversation (bench/gateway.ts).
- * BENCH_ONLY=queue or BENCH_ONLY=gateway runs one half.
+ *   5. episodes: sandbox episodes by scripted:solver through queue, workers, agent and the
+ *      recording gateway, as episodes/s and steps/s (bench/episodes.ts).
+ * BENCH_ONLY=queue, gateway or episodes runs one part.
  * Prints text, then one JSON line (prefixed "BENCH_JSON ") for tooling.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -21,6 +23,7 @@ import { createQueue, type Queue } from '../src/queue/index.ts';
 import { requestText } from '../src/worker/http-client.ts';
 import { WorkerManager } from '../src/worker/manager.ts';
 import { median, openBenchDb, percentile } from './db.ts';
+import { episodeThroughput } from './episodes.ts';
 import { appendCost, gatewayLatency } from './gateway.ts';
 import { noopBackend, noopTasks } from './noop.ts';
 
@@ -193,6 +196,26 @@ async function gatewayBench(db: Parameters<typeof appendCost>[0], queue: Queue) 
   return { latency, append };
 }
 
+/** On a database of its own, so the queue benches' 40k finished tasks do not weigh on it. */
+async function episodeBench() {
+  const own = await openBenchDb(config.DATABASE_URL || undefined, Math.max(config.DATABASE_POOL_SIZE, 20));
+  try {
+    const figures = await episodeThroughput(own.db);
+    for (const f of figures)
+      console.log(
+        `sandbox episodes, scripted:solver, full pipeline (${f.workers} workers × ${f.parallel} slots): ${f.episodes_per_s.toFixed(1)} episodes/s, ${f.steps_per_s.toFixed(0)} steps/s (${f.mean_steps.toFixed(1)} steps per episode, ${f.episodes} episodes, median of rounds)`,
+      );
+    const [one, many] = figures;
+    if (one && many)
+      console.log(
+        `  scaling ${many.workers * many.parallel} slots vs 1: ${(many.steps_per_s / one.steps_per_s).toFixed(2)}×`,
+      );
+    return figures;
+  } finally {
+    await own.drop();
+  }
+}
+
 async function main() {
   const bench = await openBenchDb(config.DATABASE_URL || undefined, Math.max(config.DATABASE_POOL_SIZE, 20));
   const queue = createQueue(bench.db, {
@@ -206,8 +229,9 @@ async function main() {
   console.log(`Task Executor benchmark — ${TASKS} tasks — ${bench.label}\nmachine: ${machine}\n`);
   try {
     const json: Record<string, unknown> = { database: bench.label, machine, tasks: TASKS };
-    if (ONLY !== 'gateway') Object.assign(json, await queueBench(queue, base));
-    if (ONLY !== 'queue') json.gateway = await gatewayBench(bench.db, queue);
+    if (!ONLY || ONLY === 'queue') Object.assign(json, await queueBench(queue, base));
+    if (!ONLY || ONLY === 'gateway') json.gateway = await gatewayBench(bench.db, queue);
+    if (!ONLY || ONLY === 'episodes') json.episodes = await episodeBench();
     console.log(`\nBENCH_JSON ${JSON.stringify(json)}`);
   } finally {
     await app.close();

@@ -8,6 +8,7 @@ import { createApp } from '../api/app.ts';
 import { CallbackDispatcher } from '../callbacks/dispatcher.ts';
 import type { Config } from '../config/index.ts';
 import { migrate, openDb } from '../db/index.ts';
+import type { Db } from '../db/types.ts';
 import { createQueue, type Queue } from '../queue/index.ts';
 import { checkWorkerPlan, internalWorkerPlan, WorkerManager } from '../worker/manager.ts';
 import { ReaperLoop } from './reaper-loop.ts';
@@ -21,12 +22,17 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config): Promise<RunningServer> {
+export interface ServerOptions {
+  /** An open, migrated database to use instead of the configured one (left open on close). */
+  db?: Db;
+}
+
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const plan = internalWorkerPlan(config);
   // A typo in a backend name stops the server before it opens anything.
   checkWorkerPlan(plan.slots);
-  const db = await openDb(config);
-  await migrate(db);
+  const db = options.db ?? (await openDb(config));
+  if (!options.db) await migrate(db);
   const queue = createQueue(db, {
     leaseSeconds: config.LEASE_SECONDS,
     notifyDebounceMs: config.NOTIFY_DEBOUNCE_MS,
@@ -79,7 +85,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         await reaper.stop();
         await callbacks.stop();
         await queue.stop();
-        await db.close();
+        if (!options.db) await db.close();
       })();
       return closing;
     },
