@@ -65,7 +65,7 @@ program
   .option('--max-parallel <n>', 'tasks run at once', '1')
   .option(
     '--supported-problems <globs>',
-    'comma-separated problem ids or globs this worker accepts (default: all)',
+    'comma-separated problem ids or globs this worker accepts (default: its backend’s catalogue, else all)',
   )
   .action(
     async (o: {

@@ -22,7 +22,7 @@ export interface RemoteWorkerOptions {
   backendType: string;
   /** Tasks run at once (the capability `max_parallel_tasks`). */
   maxParallel: number;
-  /** Exact problem ids or globs (`*`, `?`); empty = every problem. */
+  /** Exact problem ids or globs (`*`, `?`); empty = the backend's own catalogue (sandbox), else every problem. */
   supportedProblems: string[];
   /** DATA_DIR, HEARTBEAT_INTERVAL, WORKER_SHUTDOWN_GRACE, LOG_LEVEL, COMMAND_* are read from it. */
   config: Config;
@@ -47,7 +47,7 @@ export async function runRemoteWorker(o: RemoteWorkerOptions): Promise<void> {
     backend: createBackend(o.backendType, o.config),
     transport: new HttpTransport(o.apiUrl, { token: o.token }),
     maxParallel: o.maxParallel,
-    supportedProblems: o.supportedProblems,
+    supportedProblems: o.supportedProblems.length > 0 ? o.supportedProblems : undefined,
     // Long-poll: the server holds the claim open until work arrives (up to this long).
     pollIntervalMs: (o.claimWaitSeconds ?? 20) * 1000,
     heartbeatIntervalMs: o.config.HEARTBEAT_INTERVAL * 1000,
