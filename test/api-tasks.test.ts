@@ -188,7 +188,7 @@ for (const mode of dbModes()) {
 
     it('filters the list by status, problem, backend and labels (label=key=value or key:value, all must match)', async () => {
       await submitTask(t, { problem_id: 'alpha', labels: { team: 'rl', exp: '1' } });
-      await submitTask(t, { problem_id: 'alpha', labels: { team: 'rl', exp: '2' }, backend_type: 'sandbox' });
+      await submitTask(t, { problem_id: 'alpha', labels: { team: 'rl', exp: '2' }, backend_type: 'aiopslab' });
       await submitTask(t, { problem_id: 'beta', labels: { team: 'ops' } });
       const ids = async (q: string) =>
         json<Body>(await get(`/api/v1/tasks?${q}`)).tasks.map(
@@ -197,7 +197,7 @@ for (const mode of dbModes()) {
       assert.deepEqual((await ids('label=team=rl')).sort(), ['alpha:1', 'alpha:2']);
       assert.deepEqual(await ids('label=team=rl&label=exp=2'), ['alpha:2']);
       assert.deepEqual(await ids('problem_id=beta'), ['beta:-']);
-      assert.deepEqual(await ids('backend_type=sandbox'), ['alpha:2']);
+      assert.deepEqual(await ids('backend_type=aiopslab'), ['alpha:2']);
       assert.equal((await ids('status=pending')).length, 3);
       assert.equal((await ids('status=running')).length, 0);
       assert.deepEqual((await ids('label=team:rl&label=exp=2')).sort(), ['alpha:2'], 'key:value is read too');

@@ -31,7 +31,6 @@ for (const mode of dbModes()) {
       serve = await startServe(mode, {
         INTERNAL_WORKER_BACKENDS: 'sandbox:2',
         INTERNAL_WORKER_MAX_PARALLEL: '4',
-        LOG_LEVEL: 'warn',
       });
       base = serve.base;
       const listed = await json(await fetch(`${base}/api/v1/problems?backend=sandbox`));

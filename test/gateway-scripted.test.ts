@@ -100,7 +100,10 @@ test('the upstream is named scripted and lists its policies', () => {
   const up = createScriptedUpstream();
   assert.equal(up.name, 'scripted');
   assert.equal(up.kind, 'scripted');
-  assert.deepEqual([...SCRIPTED_MODELS], ['scripted:echo', 'scripted:aiopslab', 'scripted:tools']);
+  assert.deepEqual(
+    [...SCRIPTED_MODELS],
+    ['scripted:echo', 'scripted:aiopslab', 'scripted:tools', 'scripted:solver', 'scripted:wrong'],
+  );
 });
 
 test('echo answers the last user message as a chat.completion', async () => {

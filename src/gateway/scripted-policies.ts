@@ -1,10 +1,18 @@
 /**
  * What each scripted policy "means" to say, before `max_tokens` cuts it: `echo`, `tools` (call
- * the first tool offered, then answer once its result is in), and `aiopslab` (a couple of
- * exploratory shell commands, then the `submit(...)` the task type expects, each as one fenced
- * block without a language tag, which is what AIOpsLab's parser takes).
+ * the first tool offered, then answer once its result is in), and three AIOpsLab players, each
+ * reply one fenced block without a language tag (what AIOpsLab's parser takes):
+ *
+ * - `aiopslab`: a couple of exploratory shell commands, then the `submit(...)` the task type
+ *   expects, with a shallow guess;
+ * - `solver`: investigates with kubectl, diagnoses from the symptoms, fixes and checks when the
+ *   task is mitigation, then submits the right answer (scripted-solver.ts);
+ * - `wrong`: a well-formed wrong answer after at most one look (scripted-wrong.ts).
  */
+import { fenced, namespaceOf, readEpisode, type TaskType, taskTypeOf } from './scripted-episode.ts';
 import { isObject, type Json, type Msg, type Parsed, type Policy, type Tool } from './scripted-request.ts';
+import { solverNext } from './scripted-solver.ts';
+import { wrongNext } from './scripted-wrong.ts';
 
 /** Exploratory steps of the aiopslab policy before it submits. */
 export const AIOPSLAB_EXPLORE_STEPS = 2;
@@ -50,32 +58,6 @@ function tools(p: Parsed): Draft {
     content: `Calling ${tool.name}.`,
     toolCall: { name: tool.name, arguments: argumentsFor(tool, userText) },
   };
-}
-
-type TaskType = 'detection' | 'localization' | 'analysis' | 'mitigation';
-
-/**
- * AIOpsLab's task descriptions open with "assigned to detect / localize / do root cause analysis /
- * mitigate"; the loose keywords are a fallback, most specific first, since e.g. the mitigation
- * description also says "detected".
- */
-function taskTypeOf(text: string): TaskType {
-  const phrase = /assigned to (detect|localize|do root cause analysis|mitigate)/i
-    .exec(text)?.[1]
-    ?.toLowerCase();
-  if (phrase === 'detect') return 'detection';
-  if (phrase === 'localize') return 'localization';
-  if (phrase === 'do root cause analysis') return 'analysis';
-  if (phrase === 'mitigate') return 'mitigation';
-  if (/mitigat/i.test(text)) return 'mitigation';
-  if (/root cause|\banalysis\b/i.test(text)) return 'analysis';
-  if (/locali[sz]/i.test(text)) return 'localization';
-  return 'detection';
-}
-
-/** The app's namespace from the description's "Namespace: x" line, if it is a plain name. */
-function namespaceOf(text: string): string | undefined {
-  return /^\s*Namespace:\s*([a-z0-9][a-z0-9-]*)\s*$/im.exec(text)?.[1];
 }
 
 /**
@@ -132,9 +114,7 @@ function aiopslab(p: Parsed): Draft {
   };
 }
 
-/** A thought and exactly one fenced block with no language tag, as AIOpsLab's parser requires. */
-function fenced(thought: string, call: string): string {
-  return `${thought}\n\`\`\`\n${call}\n\`\`\``;
-}
+const solver = (p: Parsed): Draft => ({ content: solverNext(readEpisode(p.messages)) });
+const wrong = (p: Parsed): Draft => ({ content: wrongNext(readEpisode(p.messages)) });
 
-export const POLICIES: Record<Policy, (p: Parsed) => Draft> = { echo, aiopslab, tools };
+export const POLICIES: Record<Policy, (p: Parsed) => Draft> = { echo, aiopslab, tools, solver, wrong };

@@ -7,10 +7,17 @@ import { createHash } from 'node:crypto';
 import type { ChatRequest } from './upstream-types.ts';
 
 /** The models this upstream answers, for `GET /llm/v1/models`. */
-export const SCRIPTED_MODELS = ['scripted:echo', 'scripted:aiopslab', 'scripted:tools'] as const;
+export const SCRIPTED_MODELS = [
+  'scripted:echo',
+  'scripted:aiopslab',
+  'scripted:tools',
+  'scripted:solver',
+  'scripted:wrong',
+] as const;
 export type ScriptedModel = (typeof SCRIPTED_MODELS)[number];
 
-export type Policy = 'echo' | 'aiopslab' | 'tools';
+export const POLICY_NAMES = ['echo', 'aiopslab', 'tools', 'solver', 'wrong'] as const;
+export type Policy = (typeof POLICY_NAMES)[number];
 export type Json = Record<string, unknown>;
 
 const MAX_TOP_LOGPROBS = 20;
@@ -94,7 +101,7 @@ export function readTools(raw: unknown): Tool[] {
 
 function policyOf(model: string): Policy | undefined {
   const name = model.startsWith('scripted:') ? model.slice('scripted:'.length) : model;
-  return (['echo', 'aiopslab', 'tools'] as const).find((p) => p === name);
+  return POLICY_NAMES.find((p) => p === name);
 }
 
 /** `max_completion_tokens` (the newer name) or `max_tokens`; absent means unlimited. */

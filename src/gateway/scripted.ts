@@ -5,8 +5,14 @@
  * an API key or a GPU. Everything is derived from the request (ids and `created` from a hash of the
  * model and messages, never the clock or randomness), so the same request gives the same bytes.
  *
+ * Models: `scripted:echo`, `scripted:tools`, and three players of AIOpsLab episodes:
+ * `scripted:aiopslab` (a shallow guess), `scripted:solver` (investigates with kubectl, diagnoses,
+ * fixes, submits the right answer) and `scripted:wrong` (a well-formed wrong answer).
+ *
  * scripted-request.ts reads the request (and holds the toy tokenizer), scripted-policies.ts
- * decides what to say; this file cuts that to `max_tokens` and writes the JSON document or the
+ * decides what to say (the AIOpsLab players with scripted-episode.ts, which rebuilds the episode
+ * from the messages, and scripted-solver.ts / scripted-diagnose.ts / scripted-kubectl-read.ts /
+ * scripted-wrong.ts); this file cuts that to `max_tokens` and writes the JSON document or the
  * SSE stream, with usage, logprobs and vLLM-style token ids when asked.
  */
 import { type Draft, POLICIES } from './scripted-policies.ts';
