@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, settingSpecs } from '../src/config/index.ts';
+import { checkWorkerPlan, internalWorkerPlan } from '../src/worker/manager.ts';
 
 describe('configuration', () => {
   it('uses the documented defaults when the environment is empty', () => {
@@ -45,5 +46,35 @@ describe('configuration', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     const missing = Object.keys(settingSpecs).filter((name) => !readme.includes(`| \`${name}\` |`));
     assert.deepEqual(missing, []);
+  });
+
+  it('reads INTERNAL_WORKER_BACKENDS as backend:count pairs, and refuses malformed ones', () => {
+    const c = loadConfig({ INTERNAL_WORKER_BACKENDS: 'sandbox:2, command:1' });
+    assert.deepEqual(c.INTERNAL_WORKER_BACKENDS, [
+      { backend: 'sandbox', count: 2 },
+      { backend: 'command', count: 1 },
+    ]);
+    assert.equal(c.INTERNAL_WORKER_BACKEND, 'sandbox', 'the sandbox is the default backend');
+    for (const bad of ['sandbox:x', 'sandbox:2,sandbox:1', 'sandbox:51', ':3', 'Sandbox:1'])
+      assert.throws(() => loadConfig({ INTERNAL_WORKER_BACKENDS: bad }), /INTERNAL_WORKER_BACKENDS=/, bad);
+  });
+
+  it('plans the in-process workers per backend, cycling on scale, and names an unknown backend', () => {
+    const mixed = internalWorkerPlan(loadConfig({ INTERNAL_WORKER_BACKENDS: 'sandbox:2,command:1' }));
+    assert.deepEqual(mixed, { slots: ['sandbox', 'sandbox', 'command'], workers: 3 });
+    const plain = internalWorkerPlan(
+      loadConfig({ NUM_INTERNAL_WORKERS: '4', INTERNAL_WORKER_BACKEND: 'command' }),
+    );
+    assert.deepEqual(plain, { slots: ['command'], workers: 4 });
+    assert.throws(
+      () =>
+        checkWorkerPlan(
+          internalWorkerPlan(loadConfig({ INTERNAL_WORKER_BACKENDS: 'sandbox:1,kind:1' })).slots,
+        ),
+      (err: Error) =>
+        err instanceof ConfigError &&
+        /unknown backend "kind"/.test(err.message) &&
+        /known: sandbox, command/.test(err.message),
+    );
   });
 });

@@ -37,6 +37,7 @@ function testConfig(t: TestContext, o: Partial<Config> = {}): Config {
       WORKER_POLL_INTERVAL: 1,
       WORKER_SHUTDOWN_GRACE: 0.2,
       NUM_INTERNAL_WORKERS: 1,
+      INTERNAL_WORKER_BACKEND: 'command',
       INTERNAL_WORKER_MAX_PARALLEL: 1,
       ...o,
     },

@@ -1,0 +1,89 @@
+/**
+ * Routing by capability: in-process workers of several backends (INTERNAL_WORKER_BACKENDS),
+ * each advertising the problems its backend runs, and the reason a task without a taker waits.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SANDBOX_PROBLEMS } from '../src/backends/sandbox/index.ts';
+import { loadConfig } from '../src/config/index.ts';
+import { WorkerManager } from '../src/worker/manager.ts';
+import { scratchDir } from './fixtures/worker-helpers.ts';
+import { dbModes } from './helpers/db.ts';
+import { addWorker, openQueue, submitOne } from './helpers/queue-fixtures.ts';
+
+for (const mode of dbModes()) {
+  describe(`routing tasks to workers that can run them (${mode})`, () => {
+    it('runs workers per backend, each advertising its catalogue, and keeps the mix when scaled', async (t) => {
+      const { queue } = await openQueue(t, mode);
+      const config = loadConfig(
+        { INTERNAL_WORKER_BACKENDS: 'sandbox:1,command:1' },
+        { DATA_DIR: scratchDir(t), HEARTBEAT_INTERVAL: 1 },
+      );
+      const pool = new WorkerManager({ config, queue });
+      await pool.start();
+      try {
+        const status = pool.status();
+        assert.equal(status.backend_type, 'sandbox,command');
+        assert.deepEqual(
+          status.workers.map((w) => [w.worker_id, w.backend_type]),
+          [
+            ['worker-001-internal', 'sandbox'],
+            ['worker-002-internal', 'command'],
+          ],
+        );
+        const sandbox = await queue.mustGetWorker('worker-001-internal');
+        assert.deepEqual(
+          sandbox.capabilities.supported_problems,
+          SANDBOX_PROBLEMS.map((p) => p.id),
+        );
+        assert.deepEqual(
+          (await queue.mustGetWorker('worker-002-internal')).capabilities.supported_problems,
+          [],
+        );
+        const scaled = await pool.scale(4);
+        assert.deepEqual(
+          scaled.workers.map((w) => w.backend_type),
+          ['sandbox', 'command', 'sandbox', 'command'],
+        );
+      } finally {
+        await pool.stop({ graceMs: 0 });
+      }
+    });
+
+    it('says why a pending task has no taker, and stops saying so once a worker can run it', async (t) => {
+      const { queue } = await openQueue(t, mode);
+      const aiopslabTask = await submitOne(queue, { problem_id: 'k8s_target_port-misconfig-detection-1' });
+      const typedTask = await submitOne(queue, { problem_id: 'sandbox-x', backend_type: 'aiopslab' });
+      assert.match((await queue.waitingReason(aiopslabTask))!, /No live worker is registered/);
+
+      await addWorker(queue, 'worker-001-internal', {
+        backend_type: 'sandbox',
+        supported_problems: ['sandbox-*'],
+      });
+      assert.match((await queue.waitingReason(aiopslabTask))!, /No live worker offers problem/);
+      assert.match(
+        (await queue.waitingReason(typedTask))!,
+        /No live worker drives backend "aiopslab" \(live workers drive: sandbox\)/,
+      );
+      assert.deepEqual(
+        (await queue.unroutablePending()).map((u) => [u.problem_id, u.count]),
+        [
+          ['k8s_target_port-misconfig-detection-1', 1],
+          ['sandbox-x', 1],
+        ],
+      );
+
+      await addWorker(queue, 'worker-002-kind', {
+        backend_type: 'aiopslab',
+        supported_problems: ['k8s_*', 'sandbox-x'],
+      });
+      assert.equal(await queue.waitingReason(aiopslabTask), null);
+      assert.equal(await queue.waitingReason(typedTask), null);
+      assert.deepEqual(await queue.unroutablePending(), []);
+
+      // An offline or draining worker does not count as a taker.
+      await queue.heartbeat('worker-002-kind', 'draining', []);
+      assert.match((await queue.waitingReason(typedTask))!, /drives backend "aiopslab"/);
+    });
+  });
+}
