@@ -14,7 +14,12 @@ import {
   type EpisodeStart,
   type StepResult,
 } from '../src/backends/environment.ts';
-import { type EpisodeAgent, runEpisode } from '../src/backends/episode.ts';
+import {
+  boundedTrace,
+  type EpisodeAgent,
+  runEpisode,
+  TRACE_RESULT_MAX_CHARS,
+} from '../src/backends/episode.ts';
 import type { Json, LogLevel } from '../src/queue/types.ts';
 
 const START: EpisodeStart = {
@@ -219,5 +224,17 @@ describe('episode runner', () => {
     assert.equal(outcome.status, 'failed');
     assert.equal(outcome.status === 'failed' && outcome.error.reason, 'stopped');
     assert.equal(env.cancelled, 1);
+  });
+
+  it('keeps a large trace out of the result whole only up to its budget, and says it cut it', () => {
+    const small = [{ role: 'env' as const, content: 'x'.repeat(100) }];
+    assert.deepEqual(boundedTrace(small), { trace: small });
+    const big = Array.from({ length: 10 }, () => ({ role: 'env' as const, content: 'y'.repeat(100_000) }));
+    const bounded = fields(boundedTrace(big));
+    assert.equal(bounded.trace_truncated, true);
+    assert.equal(bounded.trace.length, 10);
+    const size = JSON.stringify(bounded.trace).length;
+    assert.ok(size < TRACE_RESULT_MAX_CHARS * 1.1, `trace of ${size} chars`);
+    assert.match(bounded.trace[0].content, /…\[\d+ more chars\]$/);
   });
 });

@@ -18,6 +18,7 @@ import {
   type EpisodeEvaluation,
   type EpisodeStart,
   type StepResult,
+  type TraceEntry,
 } from './environment.ts';
 import type { RunOutcome } from './types.ts';
 
@@ -59,6 +60,13 @@ export type EndReason = 'submitted' | 'max_steps' | 'environment_ended';
 /** How much of a reply and of an observation a step's log entry keeps. */
 const REPLY_LOG_CHARS = 2000;
 const OBSERVATION_HEAD_CHARS = 500;
+/**
+ * Largest session trace kept whole in the result. A remote worker sends the result in one
+ * request (BODY_LIMIT_BYTES, 1 MiB by default), and a model that dumps `kubectl get -o json`
+ * a few times outgrows that; every message is in the gateway's conversation anyway.
+ */
+export const TRACE_RESULT_MAX_CHARS = 256 * 1024;
+const TRACE_ENTRY_MIN_CHARS = 2000;
 
 /** Runs the whole episode; never rejects (an abort returns a `stopped` failure for the worker to judge). */
 export async function runEpisode(run: EpisodeRun): Promise<RunOutcome> {
@@ -189,7 +197,7 @@ class Episode {
       conversation_id: run.agent.conversationId,
       usage: { ...run.agent.usage, llm_retries: this.retries },
       duration_seconds: (this.now() - this.startedAt) / 1000,
-      trace: evaluation.trace as unknown as Json,
+      ...boundedTrace(evaluation.trace),
       ...(evaluation.session ? { session: evaluation.session } : {}),
     };
   }
@@ -227,6 +235,23 @@ class Episode {
     this.run.log('error', `episode failed: ${message}`, { phase: 'running' });
     return { status: 'failed', error: { reason: 'episode_error', message, ...progress } };
   }
+}
+
+/**
+ * The trace as it is when small enough, else every entry cut to an equal share of the budget
+ * (`trace_truncated: true`; the conversation holds the full text of every message).
+ */
+export function boundedTrace(trace: readonly TraceEntry[]): JsonObject {
+  const total = trace.reduce((n, t) => n + t.content.length, 0);
+  if (total <= TRACE_RESULT_MAX_CHARS) return { trace: trace as unknown as Json };
+  const share = Math.max(
+    TRACE_ENTRY_MIN_CHARS,
+    Math.floor(TRACE_RESULT_MAX_CHARS / Math.max(1, trace.length)),
+  );
+  return {
+    trace: trace.map((t) => ({ role: t.role, content: cut(t.content, share) })),
+    trace_truncated: true,
+  };
 }
 
 function llmErrorDetails(err: LlmCallError): JsonObject {
