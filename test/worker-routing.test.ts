@@ -7,7 +7,9 @@ import { describe, it } from 'node:test';
 import { SANDBOX_PROBLEMS } from '../src/backends/sandbox/index.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { WorkerManager } from '../src/worker/manager.ts';
-import { scratchDir } from './fixtures/worker-helpers.ts';
+import { runRemoteWorker } from '../src/worker/remote.ts';
+import { scratchDir, until } from './fixtures/worker-helpers.ts';
+import { createTestApp } from './helpers/app.ts';
 import { dbModes } from './helpers/db.ts';
 import { addWorker, openQueue, submitOne } from './helpers/queue-fixtures.ts';
 
@@ -84,6 +86,50 @@ for (const mode of dbModes()) {
       // An offline or draining worker does not count as a taker.
       await queue.heartbeat('worker-002-kind', 'draining', []);
       assert.match((await queue.waitingReason(typedTask))!, /drives backend "aiopslab"/);
+    });
+
+    it('a remote sandbox worker advertises the catalogue and plays an episode through the API and its gateway', async (t) => {
+      const api = await createTestApp(mode, { listen: true });
+      t.after(() => api.close());
+      const stop = new AbortController();
+      const running = runRemoteWorker({
+        apiUrl: api.url,
+        id: 'worker-009-kind',
+        backendType: 'sandbox',
+        maxParallel: 2,
+        supportedProblems: [],
+        config: loadConfig({}, { DATA_DIR: scratchDir(t), HEARTBEAT_INTERVAL: 1 }),
+        claimWaitSeconds: 1,
+        signal: stop.signal,
+        logger: { info() {}, warn() {}, error() {} },
+        handleSignals: false,
+      });
+      try {
+        const created = await api.queue.submit([
+          {
+            problem_id: 'sandbox-scale_pod_zero_social_net-mitigation-1',
+            priority: 5,
+            backend_type: null,
+            parameters: { max_steps: 20, timeout_minutes: 5, agent_config: { model: 'scripted:solver' } },
+            max_attempts: 1,
+            idempotency_key: null,
+          },
+        ]);
+        const id = created[0]!.task.id;
+        const done = await until(async () => {
+          const task = await api.queue.mustGetTask(id);
+          return ['completed', 'failed'].includes(task.status) && task;
+        }, 'the episode to end');
+        assert.equal(done.status, 'completed', JSON.stringify(done.error_details));
+        const result = done.result as { results: { success: boolean }; conversation_id: string };
+        assert.equal(result.results.success, true);
+        assert.ok(result.conversation_id);
+        const worker = await api.queue.mustGetWorker('worker-009-kind');
+        assert.equal((worker.capabilities.supported_problems as string[]).length, SANDBOX_PROBLEMS.length);
+      } finally {
+        stop.abort();
+        await running;
+      }
     });
   });
 }
