@@ -284,6 +284,21 @@ export function removePod(cluster: Cluster, pod: PodRecord, at: number): void {
 }
 
 /** One ReplicaSet controller pass: the right number of pods of the current template. */
+/** The deployment controller's ScalingReplicaSet event, as `kubectl get events` shows it. */
+function scalingEvent(cluster: Cluster, deployment: DeploymentObject, message: string, at: number): void {
+  cluster.recordEvent(
+    {
+      kind: 'Deployment',
+      name: deployment.metadata.name,
+      type: 'Normal',
+      reason: 'ScalingReplicaSet',
+      message,
+      source: 'deployment-controller',
+    },
+    at,
+  );
+}
+
 function reconcileDeployment(cluster: Cluster, deployment: DeploymentObject, at: number): void {
   const hash = templateHash(deployment);
   const owned = cluster.pods.filter((pod) => pod.deployment === deployment.metadata.name);
@@ -291,35 +306,13 @@ function reconcileDeployment(cluster: Cluster, deployment: DeploymentObject, at:
   for (const pod of owned.filter((p) => p.templateHash !== hash)) {
     removePod(cluster, pod, at);
     const oldRs = `${deployment.metadata.name}-${pod.templateHash}`;
-    const message = `Scaled down replica set ${oldRs} to 0 from 1`;
-    cluster.recordEvent(
-      {
-        kind: 'Deployment',
-        name: deployment.metadata.name,
-        type: 'Normal',
-        reason: 'ScalingReplicaSet',
-        message,
-        source: 'deployment-controller',
-      },
-      at,
-    );
+    scalingEvent(cluster, deployment, `Scaled down replica set ${oldRs} to 0 from 1`, at);
   }
   const current = cluster.pods.filter((pod) => pod.deployment === deployment.metadata.name);
   const desired = Math.max(0, Math.floor(deployment.spec.replicas));
   const fresh = current.length === 0 && desired > 0 && owned.length > current.length;
   if (fresh) {
-    const message = `Scaled up replica set ${rsName} to ${desired}`;
-    cluster.recordEvent(
-      {
-        kind: 'Deployment',
-        name: deployment.metadata.name,
-        type: 'Normal',
-        reason: 'ScalingReplicaSet',
-        message,
-        source: 'deployment-controller',
-      },
-      at,
-    );
+    scalingEvent(cluster, deployment, `Scaled up replica set ${rsName} to ${desired}`, at);
   }
   for (let i = current.length; i < desired; i++) cluster.pods.push(createPod(cluster, deployment, hash, at));
   for (const pod of current.slice(desired).reverse()) removePod(cluster, pod, at);
