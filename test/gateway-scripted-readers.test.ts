@@ -1,5 +1,6 @@
 /**
- * The scripted solver's parts, on real kubectl output shapes: the readers (tables and `-o json`),
+ * The scripted solver's parts, on real kubectl output shapes: the readers (tables, the policies'
+ * custom columns, `-o json`),
  * the diagnosis of each symptom, the episode rebuilt from a stock client's messages, and the
  * shell-call quoting AIOpsLab's parser needs.
  */
@@ -9,11 +10,16 @@ import { scriptedAnswer } from '../src/gateway/scripted.ts';
 import { analysisOf, culprit, diagnose, type Facts } from '../src/gateway/scripted-diagnose.ts';
 import { commandOf, fenced, readEpisode, shellCall } from '../src/gateway/scripted-episode.ts';
 import {
+  DEPLOYMENT_COLUMNS,
+  getDeployments,
+  getServices,
   readDeployments,
   readJson,
+  readLabelMap,
   readPods,
   readServices,
   readTable,
+  SERVICE_COLUMNS,
 } from '../src/gateway/scripted-kubectl-read.ts';
 import { SOLVER_MAX_CHECKS } from '../src/gateway/scripted-solver.ts';
 
@@ -24,6 +30,26 @@ const PODS_TABLE = [
   'geo-84fbc958c7-mvkzb       0/1     CrashLoopBackOff   5 (30s ago)   4m12s',
   'profile-8b6dd7c6c-9jqlp    1/1     Running            0             4m12s',
   'rate-7bdc978679-bj5ss      0/1     Pending            0             12s',
+].join('\n');
+
+/**
+ * `get deployments -o custom-columns=DEPLOYMENT_COLUMNS` as kubectl prints it: maps in Go's
+ * `map[k:v]`, `[*]` values comma-joined, `<none>` for a missing field (no ready replica, no node
+ * selector).
+ */
+const DEPLOYMENTS_COLUMNS_TABLE = [
+  'NAME           REPLICAS   READY    LABELS                                                PORTS       NODE-SELECTOR',
+  'user-service   1          <none>   map[app:user-service service:user-service]            9090        map[kubernetes.io/hostname:extra-node]',
+  'text-service   0          <none>   map[app:text-service service:text-service]            9090        <none>',
+  'jaeger         1          1        map[app:jaeger service:jaeger]                        14269,5778  <none>',
+].join('\n');
+
+/** `get services -o custom-columns=SERVICE_COLUMNS`; the sandbox spells maps as JSON. */
+const SERVICES_COLUMNS_TABLE = [
+  'NAME           SELECTOR                     PORTS        TARGET-PORTS',
+  'user-service   {"service":"user-service"}   9090         9999',
+  'jaeger         {"service":"jaeger"}         14269,5778   14269,http',
+  'headless       <none>                       <none>       <none>',
 ].join('\n');
 
 interface PodSpec {
@@ -218,12 +244,74 @@ test('readDeployments reads JSON (replicas default 1) and the table', () => {
   );
 });
 
-test('readServices reads ports and selectors; tables and errors read as nothing', () => {
+test('readDeployments reads the custom columns: replicas, ready, template labels, ports, node selector', () => {
+  const [user, text, jaeger] = readDeployments(DEPLOYMENTS_COLUMNS_TABLE);
+  assert.deepEqual(user, {
+    name: 'user-service',
+    replicas: 1,
+    readyReplicas: 0,
+    selector: {},
+    templateLabels: { app: 'user-service', service: 'user-service' },
+    containerPorts: [9090],
+    nodeSelector: { 'kubernetes.io/hostname': 'extra-node' },
+  });
+  assert.equal(text?.replicas, 0);
+  assert.deepEqual(text?.nodeSelector, {});
+  assert.deepEqual(jaeger?.containerPorts, [14269, 5778]);
+  assert.equal(jaeger?.readyReplicas, 1);
+  // The services' columns are not deployments.
+  assert.deepEqual(readDeployments(SERVICES_COLUMNS_TABLE), []);
+});
+
+test('readServices reads the custom columns, pairing ports with targets by position', () => {
+  const [user, jaeger, headless] = readServices(SERVICES_COLUMNS_TABLE);
+  assert.deepEqual(user, {
+    name: 'user-service',
+    selector: { service: 'user-service' },
+    ports: [{ port: 9090, targetPort: 9999 }],
+  });
+  assert.deepEqual(jaeger?.ports, [
+    { port: 14269, targetPort: 14269 },
+    { port: 5778, targetPort: 'http' },
+  ]);
+  assert.deepEqual(headless, { name: 'headless', selector: {}, ports: [] });
+  // One service (the check after a fix): its selector's braces are not a JSON document.
+  const one = SERVICES_COLUMNS_TABLE.split('\n').slice(0, 2).join('\n');
+  assert.deepEqual(readServices(one), [user]);
+  assert.deepEqual(readDeployments(DEPLOYMENTS_COLUMNS_TABLE.split('\n').slice(0, 2).join('\n')).length, 1);
+});
+
+test('readLabelMap reads the spellings of a map in a cell', () => {
+  const labels = { app: 'geo', 'io.kompose.service': 'geo' };
+  assert.deepEqual(readLabelMap('map[app:geo io.kompose.service:geo]'), labels);
+  assert.deepEqual(readLabelMap('{"app":"geo","io.kompose.service":"geo"}'), labels);
+  assert.deepEqual(readLabelMap('app=geo,io.kompose.service=geo'), labels);
+  assert.deepEqual(readLabelMap('map[]'), {});
+  assert.deepEqual(readLabelMap(''), {});
+  assert.deepEqual(readLabelMap('{not json'), {});
+});
+
+test('the policies ask for their columns in quotes a shell and AIOpsLab’s parser leave alone', () => {
+  assert.equal(
+    getDeployments('test-ns'),
+    `kubectl get deployments -n test-ns -o custom-columns='${DEPLOYMENT_COLUMNS}'`,
+  );
+  assert.equal(
+    getServices('test-ns', 'user-service'),
+    `kubectl get service user-service -n test-ns -o custom-columns='${SERVICE_COLUMNS}'`,
+  );
+  for (const command of [getDeployments('test-ns'), getServices('test-ns')]) {
+    assert.doesNotMatch(command, /["\\]/);
+    assert.equal(commandOf(fenced('look', shellCall(command))), command);
+  }
+});
+
+test('readServices reads -o json; other tables and errors read as nothing', () => {
   const [s] = readServices(list([service('user-service', 9090, 9999)]));
   assert.deepEqual(s, {
     name: 'user-service',
     selector: { 'io.kompose.service': 'user-service' },
-    ports: [{ name: '9090', port: 9090, targetPort: 9999 }],
+    ports: [{ port: 9090, targetPort: 9999 }],
   });
   assert.deepEqual(readServices('NAME   TYPE   CLUSTER-IP\nfoo    ClusterIP   10.0.0.1'), []);
   assert.deepEqual(readServices('error: the server doesn\'t have a resource type "servics"'), []);
@@ -243,7 +331,31 @@ test('a mixed List (get pods,deployments,services) is read per kind', () => {
 
 // --- Diagnosis --------------------------------------------------------------------------------
 
-test('diagnose: a Service targetPort no selected container declares', () => {
+test('diagnose: a Service targetPort no selected container declares, from the custom columns', () => {
+  const d = diagnose(
+    facts({
+      deployments: readDeployments(DEPLOYMENTS_COLUMNS_TABLE),
+      services: readServices(SERVICES_COLUMNS_TABLE),
+    }),
+  );
+  // text-service's 0 replicas come first; without it, user-service's port is the finding.
+  assert.deepEqual(d, { kind: 'scaled-to-zero', deployment: 'text-service' });
+  const ports = diagnose(
+    facts({
+      deployments: readDeployments(DEPLOYMENTS_COLUMNS_TABLE).filter((x) => x.replicas > 0),
+      services: readServices(SERVICES_COLUMNS_TABLE),
+    }),
+  );
+  assert.deepEqual(ports, {
+    kind: 'target-port',
+    service: 'user-service',
+    portIndex: 0,
+    from: 9999,
+    to: 9090,
+  });
+});
+
+test('diagnose: a Service targetPort no selected container declares, from -o json', () => {
   const d = diagnose(
     facts({
       pods: readPods(list([pod({ name: 'user-service-5b549cc8dc-4wfmd', app: 'user-service', port: 9090 })])),
@@ -384,8 +496,12 @@ test('readEpisode pairs each reply with the observation after it', () => {
 const BRIEF = (task: string) =>
   `You are an expert DevOps engineer assigned to ${task} in a deployed service.\n\nService Details:\nService Name: Social Network\nNamespace: test-ns\n`;
 
-/** Plays the solver against `observe` (command → output) until it submits; returns the calls made. */
-function playCanned(task: string, observe: (command: string, step: number) => string): string[] {
+/** Plays a policy against `observe` (command → output) until it submits; returns the calls made. */
+function playCanned(
+  task: string,
+  observe: (command: string, step: number) => string,
+  model = 'scripted:solver',
+): string[] {
   const messages = [
     { role: 'system', content: BRIEF(task) },
     { role: 'user', content: 'instructions' },
@@ -393,7 +509,7 @@ function playCanned(task: string, observe: (command: string, step: number) => st
   ];
   const calls: string[] = [];
   for (let step = 0; step < 30; step++) {
-    const { parts } = scriptedAnswer({ model: 'scripted:solver', messages } as never);
+    const { parts } = scriptedAnswer({ model, messages } as never);
     const content = JSON.parse(parts.join('')).choices[0].message.content as string;
     const call = /```\n(.*)\n```/s.exec(content)?.[1] ?? '';
     calls.push(call);
@@ -414,15 +530,34 @@ test('solver: unreadable observations are passed over, and it still submits', ()
   );
   assert.deepEqual(calls, [
     'exec_shell("kubectl get pods -n test-ns")',
-    'exec_shell("kubectl get deployments -n test-ns -o json")',
-    'exec_shell("kubectl get services -n test-ns -o json")',
+    `exec_shell("kubectl get deployments -n test-ns -o custom-columns='NAME:.metadata.name,REPLICAS:.spec.replicas,READY:.status.readyReplicas,LABELS:.spec.template.metadata.labels,PORTS:.spec.template.spec.containers[*].ports[*].containerPort,NODE-SELECTOR:.spec.template.spec.nodeSelector'")`,
+    `exec_shell("kubectl get services -n test-ns -o custom-columns='NAME:.metadata.name,SELECTOR:.spec.selector,PORTS:.spec.ports[*].port,TARGET-PORTS:.spec.ports[*].targetPort'")`,
     'submit("No")',
   ]);
 });
 
+test('wrong: two looks whatever they print, then the opposite of what they show', () => {
+  const unreadable = playCanned('detect anomalies', () => 'error: Unauthorized', 'scripted:wrong');
+  assert.deepEqual(unreadable, [
+    `exec_shell("${getDeployments('test-ns')}")`,
+    `exec_shell("${getServices('test-ns')}")`,
+    'submit("Yes")',
+  ]);
+  const faulty = playCanned(
+    'detect anomalies',
+    (command) => (command.includes('deployments') ? DEPLOYMENTS_COLUMNS_TABLE : SERVICES_COLUMNS_TABLE),
+    'scripted:wrong',
+  );
+  assert.equal(faulty.at(-1), 'submit("No")');
+});
+
 test('solver: a fix that does not take is checked a few times, then it submits', () => {
   const calls = playCanned('mitigate anomalies', (command) => {
-    if (command.includes('get deployments')) return list([deployment('user-service', 0, 9090)]);
+    if (command.includes('get deployments'))
+      return DEPLOYMENTS_COLUMNS_TABLE.split('\n')
+        .filter((l) => !/^(text-service|jaeger) /.test(l))
+        .join('\n')
+        .replace(/^user-service {3}1 /m, 'user-service   0 ');
     if (command.startsWith('kubectl scale')) return 'Error from server (Forbidden): nope';
     // user-service has no pod, before and after the failed fix.
     if (command === 'kubectl get pods -n test-ns')

@@ -2,7 +2,8 @@
  * `scripted:solver` and `scripted:wrong` against the built-in sandbox: every sandbox problem is
  * played as the built-in agent plays it (the stock `gpt` prompt rebuilt each turn, the scripted
  * upstream's JSON document as the reply) until the environment says done. The solver must score
- * on every problem and the wrong policy on none.
+ * on every problem and the wrong policy on none, and both read compact kubectl output: no
+ * observation is longer than MAX_OBSERVATION characters.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -12,6 +13,8 @@ import { createSandboxEnvironment, SANDBOX_PROBLEMS } from '../src/backends/sand
 import { scriptedAnswer } from '../src/gateway/scripted.ts';
 
 const MAX_STEPS = 30;
+/** The longest observation either policy may cause (full `-o json` lists run to 100k+ characters). */
+const MAX_OBSERVATION = 8_000;
 
 interface Played {
   evaluation: EpisodeEvaluation;
@@ -77,14 +80,18 @@ for (const problem of SANDBOX_PROBLEMS) {
     );
     assert.ok(played.steps <= 15, `${played.steps} steps`);
     for (const r of played.replies) assert.doesNotMatch(r, /Error parsing response/);
+    for (const o of played.observations) assert.ok(o.length <= MAX_OBSERVATION, `${o.length} characters`);
   });
 
   test(`wrong fails ${problem.id}`, async () => {
     const played = await play('scripted:wrong', problem.id);
     const { results } = played.evaluation;
     assert.ok(!scored(problem.task_type, results), `${problem.id}: ${JSON.stringify(results)}`);
-    assert.ok(played.steps <= 2, `${played.steps} steps`);
-    for (const o of played.observations) assert.doesNotMatch(o, /Error parsing response|Invalid Format/);
+    assert.ok(played.steps <= 3, `${played.steps} steps`);
+    for (const o of played.observations) {
+      assert.doesNotMatch(o, /Error parsing response|Invalid Format/);
+      assert.ok(o.length <= MAX_OBSERVATION, `${o.length} characters`);
+    }
   });
 }
 

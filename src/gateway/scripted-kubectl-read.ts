@@ -1,8 +1,10 @@
 /**
- * Reading what kubectl prints, for the scripted solver: `get … -o json` documents (a `List` of
- * items, or one object) and the default tables (tabwriter-aligned columns). Only the fields the
- * solver reasons about are kept. Every reader is total: output it cannot read (an error message, a
- * shell complaint, another format) gives an empty answer, never an exception, so a surprising
+ * What the scripted policies ask kubectl, and reading what it prints: the default tables and the
+ * `-o custom-columns` tables the policies use for deployments and services (tabwriter-aligned
+ * columns, a few hundred characters per object where `-o json` prints kilobytes), and `-o json`
+ * documents (a `List` of items, or one object) as a fallback. Only the fields the solver reasons
+ * about are kept. Every reader is total: output it cannot read (an error message, a shell
+ * complaint, another format) gives an empty answer, never an exception, so a surprising
  * observation only means the solver knows less.
  */
 
@@ -22,15 +24,41 @@ function stringMap(v: unknown): Record<string, string> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The commands
+
+/**
+ * The deployments at a glance: desired and ready replicas, the pod template's labels (what a
+ * Service selects), its container ports (what a Service must target) and node selector. kubectl
+ * joins the values of a `[*]` path with commas and prints `<none>` for a missing field; the quotes
+ * keep a shell from globbing the brackets.
+ */
+export const DEPLOYMENT_COLUMNS =
+  'NAME:.metadata.name,REPLICAS:.spec.replicas,READY:.status.readyReplicas,' +
+  'LABELS:.spec.template.metadata.labels,PORTS:.spec.template.spec.containers[*].ports[*].containerPort,' +
+  'NODE-SELECTOR:.spec.template.spec.nodeSelector';
+
+/** The services at a glance: what they select, the ports they serve and where they send them. */
+export const SERVICE_COLUMNS =
+  'NAME:.metadata.name,SELECTOR:.spec.selector,PORTS:.spec.ports[*].port,TARGET-PORTS:.spec.ports[*].targetPort';
+
+export const getPods = (ns: string) => `kubectl get pods -n ${ns}`;
+export const getDeployments = (ns: string) =>
+  `kubectl get deployments -n ${ns} -o custom-columns='${DEPLOYMENT_COLUMNS}'`;
+/** Every service of the namespace, or the one named. */
+export const getServices = (ns: string, name?: string) =>
+  `kubectl get ${name === undefined ? 'services' : `service ${name}`} -n ${ns} -o custom-columns='${SERVICE_COLUMNS}'`;
+
+// ---------------------------------------------------------------------------------------------
 // JSON documents
 
 /**
  * The JSON document in an output. kubectl prints nothing else with `-o json`, but a shell may add a
- * warning line first, so the text from the first `{` to the last `}` is tried too.
+ * warning line first, so the text from the first line that opens with `{` to the last `}` is tried
+ * too (a map in a table cell, `{"app":"geo"}`, is not a document).
  */
 export function readJson(output: string): unknown {
   const attempts = [output.trim()];
-  const start = output.indexOf('{');
+  const start = output.search(/^\{/m);
   const end = output.lastIndexOf('}');
   if (start >= 0 && end > start) attempts.push(output.slice(start, end + 1));
   for (const text of attempts) {
@@ -80,6 +108,44 @@ export function readTable(output: string): Record<string, string>[] {
     rows.push(row);
   }
   return rows;
+}
+
+/** A custom-columns cell: kubectl's `<none>` for a missing field reads as empty. */
+const cell = (row: Record<string, string>, column: string): string =>
+  row[column] === '<none>' ? '' : (row[column] ?? '');
+
+/** A comma-joined list of ports (`9090,8080`); a non-numeric entry is a port's name. */
+function portList(text: string): (number | string)[] {
+  return text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+}
+
+const numbers = (text: string): number[] => portList(text).filter((p): p is number => typeof p === 'number');
+
+/**
+ * A map in a table cell, as the printers spell it: Go's `map[k:v k2:v2]` (kubectl's custom
+ * columns), JSON `{"k":"v"}` (jsonpath, and some clients' custom columns), or `k=v,k2=v2` (the
+ * SELECTOR column of `-o wide`). Anything else is no map.
+ */
+export function readLabelMap(text: string): Record<string, string> {
+  const t = text.trim();
+  if (t.startsWith('{')) {
+    try {
+      return stringMap(JSON.parse(t));
+    } catch {
+      return {};
+    }
+  }
+  const go = /^map\[(.*)\]$/.exec(t);
+  const pairs = go ? (go[1] ?? '').split(' ') : t.split(',');
+  const entries = pairs.flatMap((pair) => {
+    const at = go ? pair.indexOf(':') : pair.indexOf('=');
+    return at > 0 ? [[pair.slice(0, at), pair.slice(at + 1)] as const] : [];
+  });
+  return Object.fromEntries(entries);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +272,25 @@ function deploymentFromJson(d: Obj): DeploymentView {
   };
 }
 
+/** A row of DEPLOYMENT_COLUMNS: a missing replica count is Kubernetes' default of 1, a missing ready count 0. */
+function deploymentFromColumns(row: Record<string, string>): DeploymentView | undefined {
+  const name = row.NAME;
+  const replicas = cell(row, 'REPLICAS');
+  const ready = cell(row, 'READY');
+  if (!name || !/^\d*$/.test(replicas) || !/^\d*$/.test(ready)) return undefined;
+  return {
+    name,
+    replicas: replicas === '' ? 1 : Number(replicas),
+    readyReplicas: ready === '' ? 0 : Number(ready),
+    selector: {},
+    templateLabels: readLabelMap(cell(row, 'LABELS')),
+    containerPorts: numbers(cell(row, 'PORTS')),
+    nodeSelector: readLabelMap(cell(row, 'NODE-SELECTOR')),
+  };
+}
+
 function deploymentFromRow(row: Record<string, string>): DeploymentView | undefined {
+  if ('REPLICAS' in row) return deploymentFromColumns(row);
   const name = row.NAME;
   if (!name || !/^\d+\/\d+$/.test(row.READY ?? '')) return undefined;
   const [ready = 0, desired = 0] = (row.READY ?? '').split('/').map(Number);
@@ -221,7 +305,10 @@ function deploymentFromRow(row: Record<string, string>): DeploymentView | undefi
   };
 }
 
-/** The deployments of `kubectl get deployments -o json`, else of the default table (READY `ready/desired`). */
+/**
+ * The deployments of `kubectl get deployments -o json`, else of a table: DEPLOYMENT_COLUMNS, or
+ * the default one (READY `ready/desired`).
+ */
 export function readDeployments(output: string): DeploymentView[] {
   const doc = readJson(output);
   if (doc !== undefined) return itemsOf(doc, 'Deployment').map(deploymentFromJson);
@@ -232,7 +319,6 @@ export function readDeployments(output: string): DeploymentView[] {
 // Services
 
 export interface ServicePortView {
-  name: string;
   port: number | undefined;
   /** A number, or the name of a container port; Kubernetes defaults it to `port`. */
   targetPort: number | string | undefined;
@@ -252,7 +338,6 @@ function serviceFromJson(s: Obj): ServiceView {
     ports: listAt(spec, 'ports').map((p) => {
       const target = isObj(p) ? p.targetPort : undefined;
       return {
-        name: strAt(p, 'name'),
         port: numAt(p, 'port'),
         targetPort: typeof target === 'number' || typeof target === 'string' ? target : numAt(p, 'port'),
       };
@@ -261,11 +346,31 @@ function serviceFromJson(s: Obj): ServiceView {
 }
 
 /**
- * The services of `kubectl get services -o json`. The default table shows `port/protocol` only,
- * not the target port, so only JSON is read.
+ * A row of SERVICE_COLUMNS. kubectl lists every port's number and target in the same order (the
+ * API server fills in a missing targetPort), so the two lists pair up by position.
+ */
+function serviceFromColumns(row: Record<string, string>): ServiceView | undefined {
+  const name = row.NAME;
+  if (!name || !('TARGET-PORTS' in row)) return undefined;
+  const targets = portList(cell(row, 'TARGET-PORTS'));
+  return {
+    name,
+    selector: readLabelMap(cell(row, 'SELECTOR')),
+    ports: portList(cell(row, 'PORTS')).map((p, i) => {
+      const port = typeof p === 'number' ? p : undefined;
+      return { port, targetPort: targets[i] ?? port };
+    }),
+  };
+}
+
+/**
+ * The services of `kubectl get services -o json`, else of a SERVICE_COLUMNS table. The default
+ * table shows `port/protocol` only, not the target port, so it is not read.
  */
 export function readServices(output: string): ServiceView[] {
-  return itemsOf(readJson(output), 'Service').map(serviceFromJson);
+  const doc = readJson(output);
+  if (doc !== undefined) return itemsOf(doc, 'Service').map(serviceFromJson);
+  return readTable(output).flatMap((row) => serviceFromColumns(row) ?? []);
 }
 
 /** Every label of `selector` is on `labels` (an empty selector selects nothing here). */

@@ -4,7 +4,8 @@
  * ran and what they printed, and the next action is the first thing still to do:
  *
  *   1. investigate: the pods of the app's namespace (the table: status, readiness, restarts),
- *      then its deployments and services as JSON (replicas, pod templates, ports, selectors);
+ *      then its deployments and services, one line each (custom columns: replicas, pod template
+ *      labels, container ports, node selectors; service selectors, ports and target ports);
  *   2. follow up: the logs of a crash-looping pod, the description of a pod stuck in Pending;
  *   3. diagnose (scripted-diagnose.ts) and, for detection/localization/analysis, submit;
  *   4. mitigation: run the fix for the finding, check the result (a few times while it settles),
@@ -24,6 +25,9 @@ import {
 } from './scripted-diagnose.ts';
 import { type Episode, fenced, outputOf, ran, shellCall } from './scripted-episode.ts';
 import {
+  getDeployments,
+  getPods,
+  getServices,
   isUnhealthy,
   type PodView,
   readDeployments,
@@ -37,9 +41,9 @@ export const SOLVER_MAX_CHECKS = 3;
 const MAX_LOGS = 2;
 
 const investigation = (ns: string) => ({
-  pods: `kubectl get pods -n ${ns}`,
-  deployments: `kubectl get deployments -n ${ns} -o json`,
-  services: `kubectl get services -n ${ns} -o json`,
+  pods: getPods(ns),
+  deployments: getDeployments(ns),
+  services: getServices(ns),
 });
 
 const logsCommand = (ns: string, pod: string) => `kubectl logs ${pod} -n ${ns}`;
@@ -109,7 +113,10 @@ function nextLook(e: Episode): Next | undefined {
   if (!ran(e, cmd.pods))
     return shell('First I list the pods of the application with their status.', cmd.pods);
   if (!ran(e, cmd.deployments))
-    return shell('Next the deployments: desired and ready replicas, pod templates.', cmd.deployments);
+    return shell(
+      'Next the deployments: desired and ready replicas, pod template labels, container ports.',
+      cmd.deployments,
+    );
   if (!ran(e, cmd.services))
     return shell('Then the services, to check their selectors and target ports.', cmd.services);
   const facts = factsOf(e);
@@ -151,9 +158,7 @@ function fixesFor(d: Diagnosis, ns: string): string[] {
 
 /** How the fix is checked: the service's ports for a Service fix, else the pods. */
 function checkFor(d: Diagnosis, ns: string): string {
-  return d.kind === 'target-port'
-    ? `kubectl get service ${d.service} -n ${ns} -o json`
-    : `kubectl get pods -n ${ns}`;
+  return d.kind === 'target-port' ? getServices(ns, d.service) : getPods(ns);
 }
 
 /** The check's output says the fix took. */

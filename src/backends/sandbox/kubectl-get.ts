@@ -54,6 +54,21 @@ function sortItems(items: ResourceItem[], sortBy: string): ResourceItem[] {
   });
 }
 
+/**
+ * A cell as kubectl's custom-columns printer writes it: Go's `%v` of the decoded value, so a
+ * map is `map[app:geo tier:db]` (keys sorted) and a list `[a b]`.
+ */
+function goValue(v: unknown): string {
+  if (v === null || v === undefined) return '<nil>';
+  if (Array.isArray(v)) return `[${v.map(goValue).join(' ')}]`;
+  if (typeof v === 'object')
+    return `map[${Object.keys(v)
+      .sort()
+      .map((k) => `${k}:${goValue((v as Record<string, unknown>)[k])}`)
+      .join(' ')}]`;
+  return String(v);
+}
+
 function customColumns(spec: string, items: ResourceItem[], headers: boolean): string {
   const columns = spec.split(',').map((c) => {
     const [title, path] = c.split(':');
@@ -62,9 +77,7 @@ function customColumns(spec: string, items: ResourceItem[], headers: boolean): s
   const rows = items.map((item) =>
     columns.map((c) => {
       const values = evaluate([item.json], c.path);
-      return values.length
-        ? values.map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(',')
-        : '<none>';
+      return values.length ? values.map(goValue).join(',') : '<none>';
     }),
   );
   return table(headers ? [columns.map((c) => c.title), ...rows] : rows);
