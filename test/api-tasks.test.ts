@@ -188,7 +188,11 @@ for (const mode of dbModes()) {
 
     it('filters the list by status, problem, backend and labels (label=key=value or key:value, all must match)', async () => {
       await submitTask(t, { problem_id: 'alpha', labels: { team: 'rl', exp: '1' } });
-      await submitTask(t, { problem_id: 'alpha', labels: { team: 'rl', exp: '2' }, backend_type: 'aiopslab' });
+      await submitTask(t, {
+        problem_id: 'alpha',
+        labels: { team: 'rl', exp: '2' },
+        backend_type: 'aiopslab',
+      });
       await submitTask(t, { problem_id: 'beta', labels: { team: 'ops' } });
       const ids = async (q: string) =>
         json<Body>(await get(`/api/v1/tasks?${q}`)).tasks.map(
