@@ -176,7 +176,10 @@ function fixed(d: Diagnosis, output: string): boolean {
 function nextFix(e: Episode, d: Diagnosis): Next {
   const fixes = fixesFor(d, e.namespace);
   const pending = fixes.find((f) => !ran(e, f));
-  if (pending) return shell(`Applying the fix for ${describe(d)}.`, pending);
+  if (pending) {
+    const n = fixes.indexOf(pending) + 1;
+    return shell(`Diagnosis: ${describe(d)}. Fix ${n} of ${fixes.length}.`, pending);
+  }
   if (fixes.length === 0) return { thought: 'Nothing I know how to fix; submitting.', call: 'submit()' };
   const isFix = e.steps.map((s) => s.command !== null && fixes.includes(s.command));
   const lastFix = isFix.lastIndexOf(true);
