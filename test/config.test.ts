@@ -77,4 +77,18 @@ describe('configuration', () => {
         /known: sandbox, command/.test(err.message),
     );
   });
+
+  it('never repeats the value of a secret setting in its error', () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          LLM_UPSTREAMS: '{"vllm": {"base_url": "http://x", "api_key": "sk-inline-secret-123"',
+          DATABASE_POOL_SIZE: '0',
+        }),
+      (err: Error) =>
+        /LLM_UPSTREAMS \(value not shown\): expected valid JSON/.test(err.message) &&
+        !err.message.includes('sk-inline-secret-123') &&
+        /DATABASE_POOL_SIZE="0"/.test(err.message),
+    );
+  });
 });

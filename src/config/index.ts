@@ -6,19 +6,47 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ModelRoutesSetting, PricesSetting, UpstreamsSetting } from './llm.ts';
-import { backendCounts, bool, int, json, oneOf, pattern, type Spec, str, url } from './parse.ts';
+import { backendCounts, bool, int, json, oneOf, pattern, type Spec, secret, str, url } from './parse.ts';
 
 export type { BackendCount } from './parse.ts';
 
 export const settingSpecs = {
   HOST: str('127.0.0.1', 'Address the HTTP server binds to. Loopback by default; set 0.0.0.0 to expose it.'),
   PORT: int(8000, 'HTTP port.', 0, 65535),
-  DATABASE_URL: str('', 'postgres:// URL of a PostgreSQL server. Empty: embedded PGlite under DATA_DIR.'),
+  DATABASE_URL: secret(
+    str('', 'postgres:// URL of a PostgreSQL server. Empty: embedded PGlite under DATA_DIR.'),
+  ),
   DATA_DIR: str('./.task-executor', 'Folder for the embedded database and per-task working directories.'),
   DATABASE_POOL_SIZE: int(10, 'Connections in the PostgreSQL pool.', 1, 200),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(
+    30000,
+    'statement_timeout of every pooled PostgreSQL connection, in milliseconds (0: none).',
+    0,
+    3600000,
+  ),
+  DATABASE_LOCK_TIMEOUT_MS: int(
+    10000,
+    'lock_timeout of every pooled PostgreSQL connection, in milliseconds (0: none).',
+    0,
+    3600000,
+  ),
   BODY_LIMIT_BYTES: int(1024 * 1024, 'Largest accepted request body, in bytes (larger: 413).', 1024, 1 << 30),
   LOG_LEVEL: oneOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'pino log level.'),
   ENABLE_DOCS: bool(true, 'Serve /docs (Swagger UI). /openapi.json is always served.'),
+  API_TOKENS: secret(
+    str(
+      '',
+      'Bearer tokens by role, comma-separated role:token pairs (roles admin, client, worker). Empty: no authentication (refused off loopback unless ALLOW_UNAUTHENTICATED).',
+    ),
+  ),
+  API_TOKENS_FILE: str(
+    '',
+    'A file with one `role token` pair per line (# comments); merged with API_TOKENS.',
+  ),
+  ALLOW_UNAUTHENTICATED: bool(
+    false,
+    'Start without API tokens even when HOST is not a loopback address (anyone who reaches the port can do anything).',
+  ),
 
   NUM_INTERNAL_WORKERS: int(
     3,
@@ -101,18 +129,32 @@ export const settingSpecs = {
   CALLBACK_MAX_ATTEMPTS: int(5, 'Delivery attempts for a task’s callback_url.', 1, 50),
   CALLBACK_TIMEOUT_MS: int(10000, 'Timeout of one callback POST, in milliseconds.', 100, 600000),
   CALLBACK_BACKOFF_MS: int(1000, 'First retry delay for callbacks; doubles each attempt.', 10, 3600000),
+  CALLBACK_ALLOWED_HOSTS: str(
+    '',
+    'Hosts, IP addresses or CIDR ranges callbacks may reach even though they are loopback, private, link-local or metadata addresses (comma-separated, e.g. 127.0.0.1,10.0.0.0/8).',
+  ),
+  CALLBACK_SIGNING_SECRET: secret(
+    str(
+      '',
+      'Key that signs callback deliveries (HMAC-SHA256). Empty: one is generated and kept in the database, shared by all replicas.',
+    ),
+  ),
 
   NOTIFY_DEBOUNCE_MS: int(2, 'At most one wake-up NOTIFY per this many milliseconds.', 0, 10000),
   API_URL: url('', 'Base URL a remote worker or the CLI talks to (e.g. http://127.0.0.1:8000).'),
 
-  OPENAI_API_KEY: str('', 'Key for the OpenAI upstream of the LLM gateway (kept server-side).'),
+  OPENAI_API_KEY: secret(str('', 'Key for the OpenAI upstream of the LLM gateway (kept server-side).')),
   OPENAI_BASE_URL: url('https://api.openai.com/v1', 'Base URL of the OpenAI upstream.'),
-  OPENROUTER_API_KEY: str('', 'Key for the OpenRouter upstream of the LLM gateway (kept server-side).'),
+  OPENROUTER_API_KEY: secret(
+    str('', 'Key for the OpenRouter upstream of the LLM gateway (kept server-side).'),
+  ),
   OPENROUTER_BASE_URL: url('https://openrouter.ai/api/v1', 'Base URL of the OpenRouter upstream.'),
-  LLM_UPSTREAMS: json<UpstreamsSetting>(
-    {},
-    'Named OpenAI-compatible upstreams, JSON: {"name": {"base_url", "kind": "openai"|"vllm", "api_key_env", "models": [globs], "return_token_ids", "logprobs", "timeout_seconds"}}.',
-    UpstreamsSetting,
+  LLM_UPSTREAMS: secret(
+    json<UpstreamsSetting>(
+      {},
+      'Named OpenAI-compatible upstreams, JSON: {"name": {"base_url", "kind": "openai"|"vllm", "api_key_env", "models": [globs], "return_token_ids", "logprobs", "timeout_seconds"}}.',
+      UpstreamsSetting,
+    ),
   ),
   LLM_MODEL_ROUTES: json<ModelRoutesSetting>(
     {},
@@ -141,15 +183,23 @@ export const settingSpecs = {
     0,
     3600,
   ),
+  LLM_MAX_RESPONSE_BYTES: int(
+    64 * 1024 * 1024,
+    'Largest upstream answer the gateway reads for its record (a larger one is relayed, recorded cut, and ends upstream_error).',
+    1024,
+    1 << 30,
+  ),
   LLM_MAX_REQUEST_BYTES: int(
     64 * 1024 * 1024,
     'Largest chat-completions request body the gateway accepts.',
     1024,
     1 << 30,
   ),
-  GATEWAY_TOKEN_SECRET: str(
-    '',
-    'Key that signs per-task LLM tokens. Empty: one is generated and kept in the database, shared by all replicas.',
+  GATEWAY_TOKEN_SECRET: secret(
+    str(
+      '',
+      'Key that signs per-task LLM tokens. Empty: one is generated and kept in the database, shared by all replicas.',
+    ),
   ),
 } satisfies Record<string, Spec<unknown>>;
 
@@ -179,6 +229,8 @@ export function loadConfig(
     }
     const parsed = spec.parse(raw.trim());
     if (parsed.ok) out[name] = parsed.value;
+    // A secret's value (a key, a DSN with a password, inline upstream keys) is never echoed.
+    else if (spec.secret) problems.push(`${name} (value not shown): expected ${parsed.expected}`);
     else problems.push(`${name}=${JSON.stringify(raw)}: expected ${parsed.expected}`);
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);

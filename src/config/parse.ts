@@ -6,6 +6,13 @@ export interface Spec<T> {
   default: T;
   doc: string;
   parse(raw: string): Parsed<T>;
+  /** Holds (or may hold) a secret: an error about it never repeats the value. */
+  secret?: boolean;
+}
+
+/** Marks a setting secret, so a bad value is reported by name and form only. */
+export function secret<T>(spec: Spec<T>): Spec<T> {
+  return { ...spec, secret: true };
 }
 
 const fail = (expected: string) => ({ ok: false, expected }) as const;
@@ -97,7 +104,9 @@ export function json<T>(def: T, doc: string, schema: TSchema): Spec<T> {
       try {
         value = JSON.parse(raw);
       } catch (err) {
-        return fail(`valid JSON (${(err as Error).message})`);
+        // Node's message quotes the input, which may hold keys: keep only where it broke.
+        const at = /position (\d+)/.exec((err as Error).message)?.[1];
+        return fail(`valid JSON${at ? ` (syntax error at position ${at})` : ''}`);
       }
       if (check.Check(value)) return { ok: true, value: value as T };
       const problems = [...check.Errors(value)]
