@@ -124,9 +124,9 @@ export async function gatewayLatency(queue: Queue, base: Config) {
       capabilities: { max_parallel_tasks: 1, supported_problems: [] },
       metadata: {},
     });
-    const [claimed] = await queue.claim('worker-998-kind', 1);
-    if (!task || !claimed) throw new Error('no task to bench the gateway with');
-    const access = await app.gateway.access(claimed, `${url}/llm/v1`);
+    const [claimed] = await app.attempts.claim('worker-998-kind', 1, `${url}/llm/v1`);
+    if (!task || !claimed?.llm_api_key) throw new Error('no task to bench the gateway with');
+    const access = { llm_api_key: claimed.llm_api_key, llm_base_url: `${url}/llm/v1` };
     const gatewayHeaders = { authorization: `Bearer ${access.llm_api_key}` };
     const directHeaders = { authorization: 'Bearer sk-bench' };
 

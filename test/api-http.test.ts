@@ -68,22 +68,50 @@ for (const mode of dbModes()) {
       assert.equal(json<Body>(submit).details.errors[0].field, 'problem_id');
     });
 
-    it('turns a value the database cannot store (a NUL character) into 422, not 500', async () => {
+    it('stores text PostgreSQL cannot hold as such (NUL, lone surrogates) and reads it back as sent', async () => {
       await registerWorker(t);
       const task = await submitTask(t);
       await t.inject({ method: 'POST', url: '/api/v1/workers/worker-001-kind/claim' });
+      const odd = 'a\u0000b \uD800 \u0001';
       const res = await t.inject({
         method: 'POST',
         url: `/api/v1/workers/worker-001-kind/tasks/${task.id}/logs`,
-        payload: { logs: [{ level: 'info', message: 'a\u0000b' }] },
+        payload: {
+          logs: [
+            { level: 'info', message: odd, context: { [odd]: odd } },
+            { level: 'info', message: 'next' },
+          ],
+        },
       });
-      assertError(res, 422, 'INVALID_VALUE');
-      const meta = await t.inject({
+      assert.equal(res.statusCode, 200, res.body);
+      const logs = json<Body>(await t.inject({ method: 'GET', url: `/api/v1/tasks/${task.id}/logs` })).logs;
+      assert.deepEqual(
+        logs.map((l: Body) => l.message),
+        [odd, 'next'],
+      );
+      assert.deepEqual(logs[0].context, { [odd]: odd });
+      const done = await t.inject({
         method: 'POST',
-        url: '/api/v1/tasks',
-        payload: { problem_id: 'p', metadata: { x: '\u0000' } },
+        url: `/api/v1/workers/worker-001-kind/tasks/${task.id}/complete`,
+        payload: { result: { out: odd } },
       });
-      assertError(meta, 422, 'INVALID_VALUE');
+      assert.equal(done.statusCode, 200, done.body);
+      assert.deepEqual(json<Body>(done).result, { out: odd });
+      const meta = json<Body>(
+        await t.inject({
+          method: 'POST',
+          url: '/api/v1/tasks',
+          payload: { problem_id: 'p', metadata: { x: odd }, labels: { k: 'a\u0000b' } },
+        }),
+      );
+      assert.deepEqual(meta.parameters.metadata, { x: odd });
+      const listed = json<Body>(
+        await t.inject({ method: 'GET', url: `/api/v1/tasks?label=${encodeURIComponent('k=a\u0000b')}` }),
+      );
+      assert.deepEqual(
+        listed.tasks.map((x: Body) => x.id),
+        [meta.id],
+      );
     });
 
     it('echoes a safe X-Request-Id and makes one up otherwise', async () => {

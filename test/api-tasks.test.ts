@@ -88,7 +88,7 @@ for (const mode of dbModes()) {
         [{ problem_id: 'p', priority: '7' }, 'priority'],
         [{ problem_id: 'p', max_attempts: 0 }, 'max_attempts'],
         [{ problem_id: 'p', callback_url: 'ftp://example.test/x' }, 'callback_url'],
-        [{ problem_id: 'p', labels: { 'bad key': 'v' } }, 'labels'],
+        [{ problem_id: 'p', labels: { 'bad key': 'v' } }, 'labels.bad key'],
         [{ problem_id: 'p', labels: { k: 5 } }, 'labels.k'],
         [{ problem_id: 'p', parameters: { max_steps: 0 } }, 'parameters.max_steps'],
       ];

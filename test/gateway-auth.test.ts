@@ -199,8 +199,8 @@ for (const mode of dbModes()) {
         ['missing messages', { model: 'fake-chat' }, 'messages'],
         ['empty messages', { model: 'fake-chat', messages: [] }, 'messages'],
         ['messages not an array', { model: 'fake-chat', messages: 'Hi' }, 'messages'],
-        ['message without role', { model: 'fake-chat', messages: [{ content: 'Hi' }] }, 'messages'],
-        ['message not an object', { model: 'fake-chat', messages: ['Hi'] }, 'messages'],
+        ['message without role', { model: 'fake-chat', messages: [{ content: 'Hi' }] }, 'messages[0].role'],
+        ['message not an object', { model: 'fake-chat', messages: ['Hi'] }, 'messages[0]'],
         ['stream not boolean', { model: 'fake-chat', stream: 'yes', messages: [user('Hi')] }, 'stream'],
         ['body an array', [{ model: 'fake-chat' }], null],
       ];

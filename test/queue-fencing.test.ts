@@ -127,7 +127,8 @@ for (const mode of dbModes()) {
         assert.deepEqual(hb.extended, []);
         assert.deepEqual(hb.cancel_requested, []);
         assert.deepEqual(await allRows(f), before, 'no lease moved');
-        assert.deepEqual(events, ['TASK_NOT_HELD']);
+        // A task this same worker completed at this attempt raced its heartbeat: not a refusal.
+        assert.deepEqual(events, code === 'TASK_ALREADY_TERMINAL' ? [] : ['TASK_NOT_HELD']);
       });
     }
 

@@ -247,6 +247,18 @@ for (const mode of dbModes()) {
       assert.deepEqual(await queue.claim('w1', 1), []);
     });
 
+    it('a task released past its deadline ends timeout instead of going back with a fresh deadline', async (t) => {
+      const { db, queue } = await openQueue(t, mode);
+      await addWorker(queue, 'w1');
+      await submitOne(queue, { max_attempts: 3 });
+      const task = await claimOne(queue, 'w1');
+      await passDeadline(db, task.id);
+      const ended = await queue.release('w1', task.id, task.attempt);
+      assert.equal(ended.status, 'timeout');
+      assert.equal((ended.error_details as { reason: string }).reason, 'timeout');
+      assert.deepEqual(await queue.claim('w1', 1), []);
+    });
+
     it('a cancel-requested task whose lease expires is ended cancelled by the reaper', async (t) => {
       const { db, queue } = await openQueue(t, mode);
       await addWorker(queue, 'w1');

@@ -13,12 +13,15 @@ import Fastify, {
   type FastifyServerOptions,
   LogController,
 } from 'fastify';
+import { type AttemptGateway, Attempts } from '../attempts/index.ts';
 import type { Config } from '../config/index.ts';
 import { type ConversationStore, createConversationStore } from '../gateway/conversations.ts';
 import { createGateway, type Gateway } from '../gateway/gateway.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { WorkerPoolControl } from '../worker/pool.ts';
-import { installErrorHandling, installJsonParser } from './http.ts';
+import { installAuth } from './auth.ts';
+import { installBodyParser } from './body.ts';
+import { installErrorHandling } from './http.ts';
 import { type ApiMetrics, createMetrics } from './metrics.ts';
 import { conversationRoutes } from './routes/conversations.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -48,6 +51,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     metrics: ApiMetrics;
     gateway: Gateway;
+    attempts: Attempts;
   }
 }
 
@@ -59,18 +63,18 @@ export const VERSION: string = JSON.parse(
 // forge log lines or headers.
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+// The default serializers log no headers; this guards any that someone adds later. The
+// authorization header carries API and gateway tokens, so it must never reach a log line.
+const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'];
+
 function loggerOptions(deps: AppDeps): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
   const l = deps.logger;
   if (l && typeof l === 'object' && 'child' in l && typeof l.child === 'function')
     return { loggerInstance: l as FastifyBaseLogger };
+  // Options passed in (a level, a stream, serializers) keep the redaction unless they set their own.
+  if (l && typeof l === 'object') return { logger: { redact: REDACT, ...l } };
   if (l !== undefined) return { logger: l as FastifyServerOptions['logger'] };
-  return {
-    logger: {
-      level: deps.config.LOG_LEVEL,
-      // The default serializers log no headers; this guards any that someone adds later.
-      redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
-    },
-  };
+  return { logger: { level: deps.config.LOG_LEVEL, redact: REDACT } };
 }
 
 export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -94,6 +98,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
       logger: app.log,
       observe: (o) => metrics.observeLlmCall(o),
     }));
+  const attempts = new Attempts(queue, gatewayForAttempts(gateway), app.log);
   const closing = new AbortController();
   const routeDeps: RouteDeps = {
     config,
@@ -101,6 +106,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     pool: deps.pool,
     conversations: deps.conversations ?? createConversationStore(queue.db),
     gateway,
+    attempts,
     metrics,
     closing: closing.signal,
     version: VERSION,
@@ -108,12 +114,15 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.decorate('metrics', metrics);
   app.decorate('gateway', gateway);
+  app.decorate('attempts', attempts);
   app.setValidatorCompiler(validatorCompiler);
-  installJsonParser(app);
+  installBodyParser(app);
   installErrorHandling(app);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  // After the request id (a refusal carries it too), before any route (the table sees them all).
+  installAuth(app, config);
   app.addHook('onResponse', async (req, reply) => {
     // The route pattern, not the URL, so ids do not explode the label set.
     const route = req.routeOptions.url ?? 'unmatched';
@@ -162,4 +171,15 @@ async function registerDocs(app: Api, config: Config): Promise<void> {
   });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   if (config.ENABLE_DOCS) await app.register(swaggerUi, { routePrefix: '/docs' });
+}
+
+/** The gateway as the attempts service uses it: minting tokens and settling an attempt's calls. */
+function gatewayForAttempts(gateway: Gateway): AttemptGateway {
+  return {
+    async minter() {
+      const issuer = await gateway.tokens();
+      return (taskId, attempt) => issuer.mint(taskId, attempt);
+    },
+    settled: (taskId, attempt) => gateway.settled(taskId, attempt),
+  };
 }

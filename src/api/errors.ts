@@ -12,6 +12,8 @@ import { describeValidation } from './validation.ts';
 export const ERROR_CATALOGUE = {
   INVALID_JSON: { status: 400, message: 'Request body is not valid JSON' },
   BAD_REQUEST: { status: 400, message: 'Bad request' },
+  UNAUTHORIZED: { status: 401, message: 'Missing or unknown bearer token' },
+  FORBIDDEN: { status: 403, message: 'This token’s role may not call this route' },
   NOT_FOUND: { status: 404, message: 'Route not found' },
   TASK_NOT_FOUND: { status: 404, message: 'Task not found' },
   WORKER_NOT_FOUND: { status: 404, message: 'Worker not found' },
@@ -22,6 +24,11 @@ export const ERROR_CATALOGUE = {
   TASK_NOT_RUNNING: { status: 409, message: 'The task is not running' },
   WORKER_OFFLINE: { status: 409, message: 'The worker is offline' },
   IDEMPOTENCY_CONFLICT: { status: 409, message: 'The idempotency key was used for another request' },
+  CALLBACK_LOOP: {
+    status: 409,
+    message:
+      'Tasks cannot be created from a task callback delivery (the request carries X-Task-Executor-Delivery): a callback_url pointing at this API would submit tasks without end',
+  },
   INTERNAL_WORKERS_DISABLED: { status: 409, message: 'Internal workers are disabled on this server' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'Request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported content type; send application/json' },

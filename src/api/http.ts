@@ -1,23 +1,7 @@
-/** Request parsing and error replies shared by every route. */
+/** Error replies shared by every route (bodies are read and parsed in body.ts). */
 
 import { ApiError, errorBody, toApiError } from './errors.ts';
 import type { Api } from './types.ts';
-
-/**
- * Fastify's JSON parser (prototype-poisoning checks included), except that an empty body is
- * read as "no body" instead of a 400: clients often send `Content-Type: application/json`
- * on a bodiless POST (claim, heartbeat, cancel).
- */
-export function installJsonParser(app: Api): void {
-  const parse = app.getDefaultJsonParser('error', 'error');
-  // JSON only: a text/plain body would otherwise reach the schemas as a string.
-  app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-    const text = body.toString();
-    if (text.trim() === '') return done(null, undefined);
-    parse(req, text, done);
-  });
-}
 
 export function installErrorHandling(app: Api): void {
   app.setErrorHandler((err, req, reply) => {

@@ -7,6 +7,7 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import type { Attempts } from '../attempts/index.ts';
 import type { Config } from '../config/index.ts';
 import type { ConversationStore } from '../gateway/conversations.ts';
 import type { Gateway } from '../gateway/gateway.ts';
@@ -28,6 +29,8 @@ export interface RouteDeps {
   pool: WorkerPoolControl | undefined;
   conversations: ConversationStore;
   gateway: Gateway;
+  /** One attempt's life: claims with their gateway tokens, fenced reports that settle its LLM calls. */
+  attempts: Attempts;
   metrics: ApiMetrics;
   /** Aborted when the app starts closing, so long-polls end at once instead of holding shutdown. */
   closing: AbortSignal;

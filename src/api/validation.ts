@@ -2,7 +2,9 @@
  * Request validation with the same TypeBox schemas that feed OpenAPI.
  *
  * Bodies are checked as sent (no coercion: `"priority": "7"` or `null` where a number is due is
- * a client bug worth a 422, not a guess). Query strings, path parameters and headers arrive
+ * a client bug worth a 422, not a guess; so is an array or a string where an object is due,
+ * and an unknown field on a schema that says `additionalProperties: false`, named in the
+ * details). Query strings, path parameters and headers arrive
  * as text, so they are converted first, strictly: only a canonical literal changes type
  * (`limit=5` → 5, `include_logs=True` → true, a lone `label=a=b` → ['a=b']). TypeBox's own
  * Value.Convert is not used because it guesses (`num_workers=` → 0, `1.5` → 1, `true` → 1),
@@ -17,7 +19,9 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
   const check = Compile(schema);
   return (input: unknown) => {
     // A POST without a body is read as {}: the route then reports its required fields by
-    // name, and routes whose fields are all optional (heartbeat, release) accept it.
+    // name, and routes whose fields are all optional (heartbeat, release) accept it. Fastify
+    // hands a missing body over as null, so a JSON `null` body never gets here: body.ts
+    // refuses it (taken as {}, it completed or failed a task fenced by worker id only).
     const value = httpPart === 'body' ? (input ?? {}) : coerceFields(schema, input);
     if (check.Check(value)) return { value };
     return { error: [...check.Errors(value)] as unknown as FastifySchemaValidationError[] };
@@ -104,8 +108,12 @@ function describeOne(e: RawError): FieldError[] {
       return [{ field, reason: `must be one of: ${allowed.join(', ')}`, allowed }];
     }
     case 'additionalProperties': {
+      // One entry per unknown key, named like any other field: a typo (`atempt`) is found at once.
       const keys = (e.params.additionalProperties as string[]) ?? [];
-      return [{ field, reason: `has keys that are not allowed: ${keys.join(', ')}` }];
+      return keys.map((k) => ({
+        field: fieldName(e.instancePath, k),
+        reason: 'is not an accepted field or key',
+      }));
     }
     case 'pattern':
       return [{ field, reason: `must match ${String(e.params.pattern)}` }];

@@ -2,21 +2,41 @@
  * Delivers `callback_url` notifications. The terminal transition itself marks the task's
  * callback as due (same statement, see queue/transitions.ts), so nothing is lost if this
  * process dies: any replica's dispatcher picks due callbacks up with SKIP LOCKED. Each
- * attempt and its outcome is written to the task's log; failures retry with exponential
- * backoff up to CALLBACK_MAX_ATTEMPTS.
+ * attempt is signed (signature.ts), connects only where the address policy allows
+ * (address-policy.ts, checked at connect time) and is written to the task's log without
+ * network detail (task-log.ts); failures retry with exponential backoff up to
+ * CALLBACK_MAX_ATTEMPTS, a refusal by policy never (it cannot succeed).
  */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.ts';
 import { type Queue, recordCallbackAttempt, type Task, takeDueCallbacks } from '../queue/index.ts';
+import { type AddressPolicy, createAddressPolicy } from './address-policy.ts';
+import type { Resolver } from './guarded-lookup.ts';
+import { type PostOutcome, postJson } from './post.ts';
+import { deliveryHeaders } from './signature.ts';
+import { checkSigningKey, loadSigningKey } from './signing-key.ts';
+import { attemptLogEntry } from './task-log.ts';
 
 type CallbackSettings = Pick<
   Config,
-  'CALLBACK_MAX_ATTEMPTS' | 'CALLBACK_TIMEOUT_MS' | 'CALLBACK_BACKOFF_MS' | 'TIMEOUT_CHECK_INTERVAL'
+  | 'CALLBACK_MAX_ATTEMPTS'
+  | 'CALLBACK_TIMEOUT_MS'
+  | 'CALLBACK_BACKOFF_MS'
+  | 'CALLBACK_ALLOWED_HOSTS'
+  | 'CALLBACK_SIGNING_SECRET'
+  | 'TIMEOUT_CHECK_INTERVAL'
 >;
 
-export interface AttemptOutcome {
-  delivered: boolean;
-  status: number | null;
-  error: string | null;
+/** Where failed deliveries are told in full (pino's shape); the task log gets the safe summary. */
+export interface DeliveryLogger {
+  warn(details: Record<string, unknown>, message: string): void;
+}
+
+export interface DispatcherOptions {
+  log?: DeliveryLogger;
+  /** Name resolution (tests give a fake one); the system resolver by default. */
+  resolve?: Resolver;
 }
 
 /** Logs show where a callback went without its query string, which may carry a token. */
@@ -31,21 +51,16 @@ export function redactUrl(raw: string): string {
   }
 }
 
-export async function postTask(task: Task, url: string, timeoutMs: number): Promise<AttemptOutcome> {
-  try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'task-executor-callback' },
-      body: JSON.stringify(task),
-      signal: AbortSignal.timeout(timeoutMs),
-      redirect: 'manual',
-    });
-    await res.body?.cancel().catch(() => {});
-    return { delivered: res.ok, status: res.status, error: res.ok ? null : `HTTP ${res.status}` };
-  } catch (err) {
-    const e = err as Error & { cause?: { code?: string } };
-    return { delivered: false, status: null, error: e.cause?.code ?? e.name ?? 'error' };
-  }
+/** When the next attempt is due, from the attempt's start; null: none (delivered, refused, last). */
+export function nextAttemptAt(
+  outcome: PostOutcome,
+  attempt: number,
+  startedAt: Date,
+  settings: Pick<CallbackSettings, 'CALLBACK_MAX_ATTEMPTS' | 'CALLBACK_BACKOFF_MS'>,
+): Date | null {
+  if (outcome.kind === 'delivered' || outcome.kind === 'refused') return null;
+  if (attempt >= settings.CALLBACK_MAX_ATTEMPTS) return null;
+  return new Date(startedAt.getTime() + settings.CALLBACK_BACKOFF_MS * 2 ** (attempt - 1));
 }
 
 export class CallbackDispatcher {
@@ -54,12 +69,19 @@ export class CallbackDispatcher {
   private again = false;
   private stopped = true;
   private offTerminal: (() => void) | undefined;
+  private signingKey: Promise<string> | undefined;
+  private readonly policy: AddressPolicy;
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly queue: Queue,
     private readonly settings: CallbackSettings,
     private readonly onError: (err: unknown) => void = () => {},
-  ) {}
+    private readonly options: DispatcherOptions = {},
+  ) {
+    checkSigningKey(settings.CALLBACK_SIGNING_SECRET);
+    this.policy = createAddressPolicy(settings.CALLBACK_ALLOWED_HOSTS);
+  }
 
   start(): void {
     this.stopped = false;
@@ -75,6 +97,7 @@ export class CallbackDispatcher {
     this.stopped = true;
     clearInterval(this.timer);
     this.offTerminal?.();
+    this.stopping.abort();
     await this.running;
   }
 
@@ -107,29 +130,62 @@ export class CallbackDispatcher {
     }
   }
 
+  /** Loaded once; a failed load (database down) is tried again on the next delivery. */
+  private key(): Promise<string> {
+    this.signingKey ??= loadSigningKey(this.queue.db, this.settings.CALLBACK_SIGNING_SECRET).catch((err) => {
+      this.signingKey = undefined;
+      throw err;
+    });
+    return this.signingKey;
+  }
+
   private async deliver(task: Task): Promise<void> {
     const url = task.parameters.callback_url;
     if (!url) return;
     const attempt = task.callback_attempts + 1;
-    const out = await postTask(task, url, this.settings.CALLBACK_TIMEOUT_MS);
-    const last = attempt >= this.settings.CALLBACK_MAX_ATTEMPTS;
-    const retryAt =
-      out.delivered || last
-        ? null
-        : new Date(Date.now() + this.settings.CALLBACK_BACKOFF_MS * 2 ** (attempt - 1));
-    const verdict = out.delivered
-      ? 'delivered'
-      : retryAt
-        ? `failed, retry at ${retryAt.toISOString()}`
-        : 'failed, giving up';
-    await this.queue.appendSystemLog(task.id, [
-      {
-        level: out.delivered ? 'info' : last ? 'error' : 'warning',
-        message: `Callback attempt ${attempt}/${this.settings.CALLBACK_MAX_ATTEMPTS} to ${redactUrl(url)}: ${out.error ?? `HTTP ${out.status}`} (${verdict})`,
-        context: { attempt, status: out.status, error: out.error, delivered: out.delivered },
-        source: 'callback',
-      },
-    ]);
-    await recordCallbackAttempt(this.queue.db, task.id, out.delivered, retryAt);
+    const startedAt = new Date();
+    // One id per attempt (the receiver deduplicates on the task id; see the README).
+    const deliveryId = randomUUID();
+    const outcome = await this.send(task, url, deliveryId, startedAt);
+    if ('detail' in outcome)
+      this.options.log?.warn(
+        { task_id: task.id, delivery_id: deliveryId, attempt, outcome: outcome.kind, detail: outcome.detail },
+        'callback not delivered',
+      );
+    const retryAt = nextAttemptAt(outcome, attempt, startedAt, this.settings);
+    const entry = attemptLogEntry({
+      outcome,
+      attempt,
+      maxAttempts: this.settings.CALLBACK_MAX_ATTEMPTS,
+      deliveryId,
+      retryAt,
+      startedAt,
+      target: redactUrl(url),
+    });
+    await this.queue.appendSystemLog(task.id, [entry]);
+    await recordCallbackAttempt(this.queue.db, task.id, outcome.kind === 'delivered', retryAt);
+  }
+
+  /** One signed POST of the task; a network failure takes the full timeout (padToTimeout). */
+  private async send(task: Task, url: string, deliveryId: string, startedAt: Date): Promise<PostOutcome> {
+    const body = JSON.stringify(task);
+    const headers = deliveryHeaders(await this.key(), deliveryId, body, startedAt.getTime());
+    const outcome = await postJson(url, body, headers, {
+      policy: this.policy,
+      timeoutMs: this.settings.CALLBACK_TIMEOUT_MS,
+      resolve: this.options.resolve,
+    });
+    if (outcome.kind === 'unreachable') await this.padToTimeout(startedAt);
+    return outcome;
+  }
+
+  /**
+   * A failed connection is recorded only when the full timeout has passed, so the moment the
+   * attempt is recorded (visible in callback_attempts) does not tell a closed port, which
+   * fails at once, from a filtered one or a dead host, which time out.
+   */
+  private async padToTimeout(startedAt: Date): Promise<void> {
+    const left = startedAt.getTime() + this.settings.CALLBACK_TIMEOUT_MS - Date.now();
+    if (left > 0) await sleep(left, undefined, { signal: this.stopping.signal }).catch(() => {});
   }
 }

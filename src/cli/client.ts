@@ -11,15 +11,18 @@ export class ApiError extends Error {
   }
 }
 
-export function createClient(baseUrl: string) {
+/** `token`: sent as `Authorization: Bearer <token>` when the API requires tokens. */
+export function createClient(baseUrl: string, token?: string) {
   const base = baseUrl.replace(/\/+$/, '');
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   async function request<T>(
     method: string,
     path: string,
     body?: unknown,
-    headers: Record<string, string> = {},
+    extra: Record<string, string> = {},
   ): Promise<T> {
     let res: Response;
+    const headers = { ...auth, ...extra };
     try {
       res = await fetch(`${base}${path}`, {
         method,

@@ -1,6 +1,7 @@
 /**
  * task-executor CLI. `serve` and `migrate` use the database directly; every other command
- * talks to a running API over HTTP (--api-url, or API_URL, default http://127.0.0.1:8000).
+ * talks to a running API over HTTP (--api-url, or API_URL, default http://127.0.0.1:8000),
+ * sending --token (or TASK_EXECUTOR_TOKEN) as a bearer token when the API requires one.
  */
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, loadDotEnv } from '../config/index.ts';
@@ -13,6 +14,18 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 
 function apiUrl(opt: string | undefined): string {
   return opt ?? process.env.API_URL ?? 'http://127.0.0.1:8000';
+}
+
+/** Every command that calls the API takes it; commander reads TASK_EXECUTOR_TOKEN when absent. */
+function tokenOption(role: string): Option {
+  return new Option(
+    '--token <token>',
+    `${role} bearer token, when the API requires tokens (prefer the env variable: argv shows in ps)`,
+  ).env('TASK_EXECUTOR_TOKEN');
+}
+
+function client(o: { apiUrl?: string; token?: string }) {
+  return createClient(apiUrl(o.apiUrl), o.token);
 }
 
 function config() {
@@ -61,6 +74,7 @@ program
     'worker id (must match WORKER_ID_PATTERN on the server, e.g. worker-007-kind)',
   )
   .option('--api-url <url>', 'API base URL (env API_URL)')
+  .addOption(tokenOption('worker'))
   .addOption(new Option('--backend-type <type>', 'backend this worker drives').default('command'))
   .option('--max-parallel <n>', 'tasks run at once', '1')
   .option(
@@ -71,6 +85,7 @@ program
     async (o: {
       id: string;
       apiUrl?: string;
+      token?: string;
       backendType: string;
       maxParallel: string;
       supportedProblems?: string;
@@ -84,6 +99,8 @@ program
         maxParallel: Number(o.maxParallel),
         supportedProblems: o.supportedProblems ? o.supportedProblems.split(',').map((s) => s.trim()) : [],
         config: cfg,
+        // Read again after config() loaded .env, so a token kept there works too.
+        token: o.token || process.env.TASK_EXECUTOR_TOKEN || undefined,
       });
     },
   );
@@ -93,6 +110,7 @@ program
   .description('Submit tasks: problem ids as arguments, or --file with a JSON array of task bodies')
   .argument('[problem_ids...]')
   .option('--api-url <url>', 'API base URL (env API_URL)')
+  .addOption(tokenOption('client'))
   .option('-f, --file <path>', 'JSON file: an array of task bodies or { "tasks": [...] }')
   .option('-p, --priority <n>', 'priority 0–10 (higher first)')
   .option('--backend-type <type>', 'only workers of this backend may run it')
@@ -109,38 +127,42 @@ program
     'print each episode step by step (reply, call, observation) and its evaluation; exit 1 unless all complete',
   )
   .option('--json', 'print JSON')
-  .action(async (ids: string[], o) => submit(createClient(apiUrl(o.apiUrl)), ids, o));
+  .action(async (ids: string[], o) => submit(client(o), ids, o));
 
 program
   .command('problems')
   .description('List the problems each backend offers (sandbox catalogue, live workers)')
   .option('--api-url <url>', 'API base URL (env API_URL)')
+  .addOption(tokenOption('client'))
   .option('--backend <type>', 'only this backend')
   .option('--task-type <type>', 'detection, localization, analysis or mitigation')
   .option('--json', 'print JSON')
-  .action(async (o: { apiUrl?: string; backend?: string; taskType?: string; json?: boolean }) => {
-    const query = new URLSearchParams();
-    if (o.backend) query.set('backend', o.backend);
-    if (o.taskType) query.set('task_type', o.taskType);
-    const r = await createClient(apiUrl(o.apiUrl)).get<ProblemList>(`/api/v1/problems?${query}`);
-    console.log(o.json ? JSON.stringify(r, null, 2) : problemTable(r));
-  });
+  .action(
+    async (o: { apiUrl?: string; token?: string; backend?: string; taskType?: string; json?: boolean }) => {
+      const query = new URLSearchParams();
+      if (o.backend) query.set('backend', o.backend);
+      if (o.taskType) query.set('task_type', o.taskType);
+      const r = await client(o).get<ProblemList>(`/api/v1/problems?${query}`);
+      console.log(o.json ? JSON.stringify(r, null, 2) : problemTable(r));
+    },
+  );
 
 program
   .command('status')
   .description('Show one task, or the queue when no id is given')
   .argument('[task_id]')
   .option('--api-url <url>', 'API base URL (env API_URL)')
+  .addOption(tokenOption('client'))
   .option('--json', 'print JSON')
-  .action(async (id: string | undefined, o: { apiUrl?: string; json?: boolean }) => {
-    const client = createClient(apiUrl(o.apiUrl));
+  .action(async (id: string | undefined, o: { apiUrl?: string; token?: string; json?: boolean }) => {
+    const api = client(o);
     if (id) {
-      const t = await client.get<Task>(`/api/v1/tasks/${encodeURIComponent(id)}`);
+      const t = await api.get<Task>(`/api/v1/tasks/${encodeURIComponent(id)}`);
       console.log(o.json ? JSON.stringify(t, null, 2) : taskDetail(t));
       return;
     }
-    const stats = await client.get<Record<string, unknown>>('/queue/stats');
-    const recent = await client.get<{ tasks: Task[] }>('/api/v1/tasks?limit=20');
+    const stats = await api.get<Record<string, unknown>>('/queue/stats');
+    const recent = await api.get<{ tasks: Task[] }>('/api/v1/tasks?limit=20');
     if (o.json) console.log(JSON.stringify({ stats, recent: recent.tasks }, null, 2));
     else {
       console.log(JSON.stringify(stats, null, 2));
@@ -153,6 +175,7 @@ program
   .description("Print a task's logs; --follow keeps printing new entries until the task ends")
   .argument('<task_id>')
   .option('--api-url <url>', 'API base URL (env API_URL)')
+  .addOption(tokenOption('client'))
   .option('--level <levels>', 'comma-separated levels (debug,info,warning,error,critical)')
   .option('-n, --limit <n>', 'entries to show first', '100')
   .option('-f, --follow', 'keep following')
@@ -160,20 +183,25 @@ program
   .action(
     async (
       id: string,
-      o: { apiUrl?: string; level?: string; limit: string; follow?: boolean; json?: boolean },
+      o: {
+        apiUrl?: string;
+        token?: string;
+        level?: string;
+        limit: string;
+        follow?: boolean;
+        json?: boolean;
+      },
     ) => {
-      const client = createClient(apiUrl(o.apiUrl));
+      const api = client(o);
       const level = o.level ? `&level=${encodeURIComponent(o.level)}` : '';
       const print = (l: TaskLog) => console.log(o.json ? JSON.stringify(l) : logLine(l));
       type Page = { logs: TaskLog[]; next_after: number | null };
-      let page = await client.get<Page>(
-        `/api/v1/tasks/${encodeURIComponent(id)}/logs?limit=${o.limit}${level}`,
-      );
+      let page = await api.get<Page>(`/api/v1/tasks/${encodeURIComponent(id)}/logs?limit=${o.limit}${level}`);
       page.logs.forEach(print);
       let after = page.logs.at(-1)?.id ?? 0;
       while (o.follow) {
-        const task = await client.get<Task>(`/api/v1/tasks/${encodeURIComponent(id)}`);
-        page = await client.get<Page>(
+        const task = await api.get<Task>(`/api/v1/tasks/${encodeURIComponent(id)}`);
+        page = await api.get<Page>(
           `/api/v1/tasks/${encodeURIComponent(id)}/logs?after=${after}&limit=1000${level}`,
         );
         page.logs.forEach(print);
@@ -200,11 +228,13 @@ program
   });
 
 program.parseAsync().catch((err: unknown) => {
-  if (err instanceof ApiError)
+  if (err instanceof ApiError) {
     console.error(
       `error: ${err.message} (${err.status} ${err.code})${err.details ? ` ${JSON.stringify(err.details)}` : ''}`,
     );
-  else if (err instanceof ConfigError) console.error(err.message);
+    if (err.status === 401)
+      console.error('The API requires a token: pass --token or set TASK_EXECUTOR_TOKEN.');
+  } else if (err instanceof ConfigError) console.error(err.message);
   else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });

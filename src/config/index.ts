@@ -6,9 +6,22 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ModelRoutesSetting, PricesSetting, UpstreamsSetting } from './llm.ts';
-import { backendCounts, bool, int, json, oneOf, pattern, type Spec, secret, str, url } from './parse.ts';
+import {
+  backendCounts,
+  bool,
+  hostAllowList,
+  int,
+  json,
+  oneOf,
+  pattern,
+  roleTokens,
+  type Spec,
+  secret,
+  str,
+  url,
+} from './parse.ts';
 
-export type { BackendCount } from './parse.ts';
+export type { BackendCount, Role, RoleToken } from './parse.ts';
 
 export const settingSpecs = {
   HOST: str('127.0.0.1', 'Address the HTTP server binds to. Loopback by default; set 0.0.0.0 to expose it.'),
@@ -34,8 +47,7 @@ export const settingSpecs = {
   LOG_LEVEL: oneOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'pino log level.'),
   ENABLE_DOCS: bool(true, 'Serve /docs (Swagger UI). /openapi.json is always served.'),
   API_TOKENS: secret(
-    str(
-      '',
+    roleTokens(
       'Bearer tokens by role, comma-separated role:token pairs (roles admin, client, worker). Empty: no authentication (refused off loopback unless ALLOW_UNAUTHENTICATED).',
     ),
   ),
@@ -129,7 +141,7 @@ export const settingSpecs = {
   CALLBACK_MAX_ATTEMPTS: int(5, 'Delivery attempts for a task’s callback_url.', 1, 50),
   CALLBACK_TIMEOUT_MS: int(10000, 'Timeout of one callback POST, in milliseconds.', 100, 600000),
   CALLBACK_BACKOFF_MS: int(1000, 'First retry delay for callbacks; doubles each attempt.', 10, 3600000),
-  CALLBACK_ALLOWED_HOSTS: str(
+  CALLBACK_ALLOWED_HOSTS: hostAllowList(
     '',
     'Hosts, IP addresses or CIDR ranges callbacks may reach even though they are loopback, private, link-local or metadata addresses (comma-separated, e.g. 127.0.0.1,10.0.0.0/8).',
   ),

@@ -1,4 +1,5 @@
 /** Small parsers for environment values: each knows its default, its doc line and the form it expects. */
+import { isIPv4, isIPv6 } from 'node:net';
 import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
@@ -146,4 +147,100 @@ export function backendCounts(doc: string, maxTotal: number): Spec<BackendCount[
       return total <= maxTotal ? { ok: true, value: out } : fail(expected);
     },
   };
+}
+
+/** The API roles a bearer token can carry (see src/api/auth.ts for what each may call). */
+export const ROLES = ['admin', 'client', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+export interface RoleToken {
+  role: Role;
+  token: string;
+}
+/** Shorter tokens are guessable; 16 characters is the floor, 32+ random ones are advised. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * Why a role/token pair is refused, or undefined when it is fine. The words never include
+ * the token (nor the role, which may be a mistyped token when the separator is missing).
+ */
+export function roleTokenProblem(role: string, token: string): string | undefined {
+  if (!(ROLES as readonly string[]).includes(role)) return `unknown role (expected ${ROLES.join(', ')})`;
+  if (token === '') return 'empty token';
+  if (/\s/.test(token)) return 'the token contains whitespace';
+  if (token.length < MIN_TOKEN_LENGTH) return `token shorter than ${MIN_TOKEN_LENGTH} characters`;
+  return undefined;
+}
+
+/** `admin:…,client:…,worker:…`: tokens by role, several per role allowed. */
+export function roleTokens(doc: string): Spec<RoleToken[]> {
+  const form = `comma-separated role:token pairs (roles ${ROLES.join(', ')}; tokens of at least ${MIN_TOKEN_LENGTH} characters)`;
+  return {
+    default: [],
+    doc,
+    parse(raw) {
+      const out: RoleToken[] = [];
+      const entries = raw.split(',').map((e) => e.trim());
+      for (const [i, entry] of entries.entries()) {
+        if (entry === '') continue; // a trailing comma
+        const colon = entry.indexOf(':');
+        if (colon < 0) return fail(`${form}; entry ${i + 1} has no "role:"`);
+        const role = entry.slice(0, colon).trim();
+        const token = entry.slice(colon + 1).trim();
+        const problem = roleTokenProblem(role, token);
+        if (problem) return fail(`${form}; entry ${i + 1}: ${problem}`);
+        out.push({ role: role as Role, token });
+      }
+      return { ok: true, value: out };
+    },
+  };
+}
+
+/** Where callbacks may go although the address policy forbids the range (config knows no policy). */
+export interface HostAllowList {
+  /** Lower-case hostnames, matched exactly against the callback URL's host. */
+  hostnames: string[];
+  /** Single addresses are ranges too: /32 or /128. */
+  ranges: { address: string; prefix: number; family: 'ipv4' | 'ipv6' }[];
+}
+
+const HOSTNAME =
+  /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?)*$/;
+
+function parseHostItem(item: string): HostAllowList | null {
+  const [rawAddress, prefixText, extra] = item.split('/');
+  const address = rawAddress!.replace(/^\[(.*)\]$/, '$1');
+  const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
+  if (extra !== undefined) return null;
+  if (family) {
+    const bits = family === 'ipv4' ? 32 : 128;
+    const prefix = prefixText === undefined ? bits : Number(prefixText);
+    if (!/^\d{1,3}$/.test(prefixText ?? '0') || prefix > bits) return null;
+    return { hostnames: [], ranges: [{ address, prefix, family }] };
+  }
+  const host = item.toLowerCase().replace(/\.$/, '');
+  return prefixText === undefined && HOSTNAME.test(host) ? { hostnames: [host], ranges: [] } : null;
+}
+
+/**
+ * `hooks.internal,127.0.0.1,10.0.0.0/8,fd00::/8`: hostnames (exact, case-insensitive), IP
+ * addresses and CIDR ranges, v4 and v6. A URL, a port or a bad prefix is refused at start,
+ * since a typo here would otherwise surface only as refused deliveries.
+ */
+export function hostAllowList(def: string, doc: string): Spec<HostAllowList> {
+  const expected =
+    'a comma list of hostnames, IP addresses or CIDR ranges (e.g. hooks.internal,127.0.0.1,10.0.0.0/8,fd00::/8)';
+  const parse = (raw: string): Parsed<HostAllowList> => {
+    const out: HostAllowList = { hostnames: [], ranges: [] };
+    for (const item of raw.split(',').map((p) => p.trim())) {
+      if (item === '') continue;
+      const one = parseHostItem(item);
+      if (!one) return fail(`${expected}; not one: ${JSON.stringify(item)}`);
+      out.hostnames.push(...one.hostnames);
+      out.ranges.push(...one.ranges);
+    }
+    return { ok: true, value: out };
+  };
+  const initial = parse(def);
+  if (!initial.ok) throw new Error(`bad default for a host allow list: ${def}`);
+  return { default: initial.value, doc, parse };
 }

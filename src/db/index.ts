@@ -12,9 +12,16 @@ export interface DbSettings {
   DATABASE_URL: string;
   DATA_DIR: string;
   DATABASE_POOL_SIZE: number;
+  /** statement_timeout / lock_timeout of pooled PostgreSQL connections (0 or absent: none). */
+  DATABASE_STATEMENT_TIMEOUT_MS?: number;
+  DATABASE_LOCK_TIMEOUT_MS?: number;
 }
 
 export async function openDb(settings: DbSettings): Promise<Db> {
-  if (settings.DATABASE_URL) return createPostgresDb(settings.DATABASE_URL, settings.DATABASE_POOL_SIZE);
+  if (settings.DATABASE_URL)
+    return createPostgresDb(settings.DATABASE_URL, settings.DATABASE_POOL_SIZE, {
+      statementTimeoutMs: settings.DATABASE_STATEMENT_TIMEOUT_MS ?? 0,
+      lockTimeoutMs: settings.DATABASE_LOCK_TIMEOUT_MS ?? 0,
+    });
   return createPgliteDb(join(settings.DATA_DIR, 'pgdata'));
 }

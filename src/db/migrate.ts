@@ -32,6 +32,9 @@ export class SchemaTooNewError extends Error {
 export async function migrate(db: Db, migrations = listMigrations()): Promise<string[]> {
   const latest = migrations.at(-1)?.version ?? 0;
   return db.transaction(async (tx) => {
+    // A migration may rewrite a large table, and a replica starting meanwhile waits here for
+    // the lock: the pool's statement/lock timeouts do not apply (for this transaction only).
+    await tx.exec('SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0');
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);

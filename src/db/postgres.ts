@@ -16,8 +16,40 @@ const types = {
       : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
-export function createPostgresDb(connectionString: string, poolSize: number): Db {
-  const pool = new pg.Pool({ connectionString, max: poolSize, types, connectionTimeoutMillis: 5000 });
+/** Server-side limits of every pooled connection, in milliseconds; 0 = none. */
+export interface SessionLimits {
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+}
+
+const NO_LIMITS: SessionLimits = { statementTimeoutMs: 0, lockTimeoutMs: 0 };
+
+/**
+ * The limits as startup options, so they hold from a connection's first statement with no
+ * extra round trip: a stuck query or a lock wait then fails (57014 / 55P03, a 500 the caller
+ * sees) instead of holding a pool connection forever. The LISTEN connection gets none (it
+ * runs no long statements; it only waits). Migrations lift them for their transaction.
+ */
+export function sessionOptions(limits: SessionLimits): string | undefined {
+  const opts: string[] = [];
+  if (limits.statementTimeoutMs > 0)
+    opts.push(`-c statement_timeout=${Math.trunc(limits.statementTimeoutMs)}`);
+  if (limits.lockTimeoutMs > 0) opts.push(`-c lock_timeout=${Math.trunc(limits.lockTimeoutMs)}`);
+  return opts.length > 0 ? opts.join(' ') : undefined;
+}
+
+export function createPostgresDb(
+  connectionString: string,
+  poolSize: number,
+  limits: SessionLimits = NO_LIMITS,
+): Db {
+  const pool = new pg.Pool({
+    connectionString,
+    max: poolSize,
+    types,
+    connectionTimeoutMillis: 5000,
+    options: sessionOptions(limits),
+  });
   // An idle client's error (server restart) must not crash the process; the pool drops that client.
   pool.on('error', () => {});
   const listeners = new ListenerConnection(connectionString);

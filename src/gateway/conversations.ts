@@ -2,6 +2,7 @@
  * The conversation store, read side: what the API serves from llm_conversations,
  * llm_messages and llm_calls. The recording side is recorder.ts.
  */
+import { decodeText, fromStoredJson } from '../db/text-codec.ts';
 import type { Queryable } from '../db/types.ts';
 
 export interface Conversation {
@@ -121,7 +122,7 @@ function toConversation(r: Row): Conversation {
     task_id: (r.task_id as string | null) ?? null,
     session_id: (r.session_id as string | null) ?? null,
     model_name: (r.model_name as string | null) ?? null,
-    model_config: r.model_config ?? {},
+    model_config: fromStoredJson(r.model_config ?? {}),
     started_at: iso(r.started_at)!,
     ended_at: iso(r.ended_at),
     message_count: num(r.message_count),
@@ -130,7 +131,7 @@ function toConversation(r: Row): Conversation {
     total_tokens: num(r.total_tokens),
     cost: r.cost == null ? null : Number(r.cost),
     success: (r.outcome as boolean | null) ?? null,
-    metadata: r.metadata ?? {},
+    metadata: fromStoredJson(r.metadata ?? {}),
     attempt: numOrNull(r.attempt),
     conversation_key: (r.conversation_key as string | null) ?? null,
     call_count: num(r.call_count),
@@ -145,12 +146,13 @@ function toMessage(r: Row): Message {
     id: num(r.id),
     conversation_id: r.conversation_id as string,
     seq: num(r.seq),
-    role: r.role as string,
-    content: r.content ?? null,
-    tool_calls: r.tool_calls ?? null,
-    tool_call_id: (r.tool_call_id as string | null) ?? null,
-    name: (r.name as string | null) ?? null,
-    metadata: r.metadata ?? {},
+    // Stored through the text codec (db/text-codec.ts): read back exactly as the agent sent it.
+    role: decodeText(r.role as string),
+    content: fromStoredJson(r.content ?? null),
+    tool_calls: fromStoredJson(r.tool_calls ?? null),
+    tool_call_id: r.tool_call_id == null ? null : decodeText(r.tool_call_id as string),
+    name: r.name == null ? null : decodeText(r.name as string),
+    metadata: fromStoredJson(r.metadata ?? {}),
     created_at: iso(r.created_at)!,
     parent_seq: numOrNull(r.parent_seq),
     depth: num(r.depth),
@@ -174,6 +176,9 @@ const CALL_NUMBERS = [
   'ttft_ms',
 ] as const;
 
+/** The call's JSON columns, stored through the text codec. */
+const CALL_DOCUMENTS = ['request', 'injected', 'response', 'finish_reasons', 'usage'] as const;
+
 function toCall(r: Row): Call {
   const out = {
     ...r,
@@ -182,6 +187,8 @@ function toCall(r: Row): Call {
     prompt_message_count: num(r.prompt_message_count),
   } as Row;
   for (const k of CALL_NUMBERS) out[k] = numOrNull(r[k]);
+  for (const k of CALL_DOCUMENTS) out[k] = fromStoredJson(r[k] ?? null);
+  out.error = r.error == null ? null : decodeText(r.error as string);
   out.started_at = iso(r.started_at);
   out.completed_at = iso(r.completed_at);
   return out as unknown as Call;
@@ -200,6 +207,9 @@ const CONVERSATIONS = `
       WHEN t.status IN ('failed', 'timeout', 'cancelled') THEN false
     END AS outcome
   FROM llm_conversations c LEFT JOIN tasks t ON t.id = c.task_id`;
+
+/** Below any seq (an int4), so "after" it is the whole conversation and the index range still applies. */
+const FROM_START = -2_147_483_648;
 
 export function createConversationStore(db: Queryable) {
   return {
@@ -236,6 +246,27 @@ export function createConversationStore(db: Queryable) {
         [conversationId, role ?? null],
       );
       return rows.map(toMessage);
+    },
+
+    /**
+     * One page of messages in conversation order: those after `afterSeq` (absent: from the
+     * first), at most `limit`.
+     * One row past the limit is read to tell whether more follow; `next_after_seq` is the
+     * cursor for the next page, null at the end.
+     */
+    async messagePage(
+      conversationId: string,
+      opts: { role?: string; afterSeq?: number; limit: number },
+    ): Promise<{ messages: Message[]; next_after_seq: number | null }> {
+      const { rows } = await db.query<Row>(
+        `SELECT * FROM llm_messages
+         WHERE conversation_id = $1 AND ($2::text IS NULL OR role = $2) AND seq > $3
+         ORDER BY seq LIMIT $4`,
+        [conversationId, opts.role ?? null, opts.afterSeq ?? FROM_START, opts.limit + 1],
+      );
+      const messages = rows.slice(0, opts.limit).map(toMessage);
+      const more = rows.length > opts.limit;
+      return { messages, next_after_seq: more ? (messages.at(-1)?.seq ?? null) : null };
     },
 
     /** Calls in order, from `after_seq` on; `include_response` false leaves the documents out. */

@@ -9,6 +9,11 @@
  *
  * The outcome is returned before the client's response is ended, so the caller can record
  * the call first: once an agent sees the end of its reply, the call is in the database.
+ *
+ * What is kept for the record is capped at maxResponseBytes (LLM_MAX_RESPONSE_BYTES): past
+ * it, the client still gets every byte relayed, but the record keeps only what came before
+ * the cap, flagged `truncated`, and ends upstream_error, so one runaway answer cannot take the
+ * server's memory.
  */
 
 import { once } from 'node:events';
@@ -33,7 +38,21 @@ export interface ExchangeOptions {
   scrub: Scrubber;
   /** Aborted when the task's attempt is closing: the call is cut and recorded as attempt_ended. */
   signal: AbortSignal;
+  /** Most upstream bytes kept for the record (default DEFAULT_MAX_RESPONSE_BYTES). */
+  maxResponseBytes?: number;
 }
+
+/** The default of LLM_MAX_RESPONSE_BYTES. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+/** The flag a cut record carries in its response document. */
+export interface TruncationFlag {
+  truncated: true;
+  truncated_at_bytes: number;
+}
+
+const cutMessage = (limit: number) =>
+  `upstream answer over LLM_MAX_RESPONSE_BYTES (${limit} bytes): relayed in full, recorded cut`;
 
 export interface ExchangeOutcome {
   status: number | null;
@@ -127,9 +146,18 @@ async function relayDocument(
   watch: Watch,
   reply: UpstreamReply,
 ): Promise<ExchangeOutcome> {
+  const limit = o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const body = reply.body[Symbol.asyncIterator]();
   const chunks: Buffer[] = [];
+  let size = 0;
   try {
-    for await (const chunk of reply.body) chunks.push(Buffer.from(chunk));
+    for (let next = await body.next(); !next.done; next = await body.next()) {
+      const chunk = Buffer.from(next.value);
+      if (size + chunk.length > limit)
+        return await relayOversized(o, watch, reply, body, chunks, chunk, limit);
+      chunks.push(chunk);
+      size += chunk.length;
+    }
   } catch (err) {
     return failedBeforeReply(o, watch, err);
   }
@@ -159,10 +187,82 @@ async function relayDocument(
   return outcome(reply.status, doc, ok ? 'done' : 'upstream_error', error, null, finish);
 }
 
+/**
+ * A document past the cap: a success is relayed as it comes (head first, then each chunk),
+ * untouched (injected fields cannot be stripped from a document never held whole); an error
+ * answer is not relayed (its text could not be scrubbed of keys whole), the client gets a
+ * gateway error instead. Either way the record keeps the head, flagged, as upstream_error.
+ */
+async function relayOversized(
+  o: ExchangeOptions,
+  watch: Watch,
+  reply: UpstreamReply,
+  body: AsyncIterator<Uint8Array>,
+  head: Buffer[],
+  overflow: Buffer,
+  limit: number,
+): Promise<ExchangeOutcome> {
+  const kept = Buffer.concat([...head, overflow]).subarray(0, limit);
+  if (reply.status < 200 || reply.status >= 300) return oversizedError(o, reply.status, body, kept, limit);
+  const { res } = o;
+  res.writeHead(reply.status, {
+    'content-type': reply.headers['content-type'] ?? 'application/json',
+    'x-request-id': o.requestId,
+  });
+  let failure: unknown = null;
+  try {
+    for (const chunk of head) await write(res, chunk);
+    await write(res, overflow);
+    for (let next = await body.next(); !next.done; next = await body.next()) await write(res, next.value);
+  } catch (err) {
+    failure = err;
+  }
+  const record = cutDocument(kept.toString('utf8'), limit);
+  const reason = watch.cause ? CAUSE_REASONS[watch.cause] : 'upstream_error';
+  let error = cutMessage(limit);
+  if (failure && !watch.cause)
+    error = o.scrub(`${error}; then the upstream broke off: ${(failure as Error).message}`);
+  return outcome(reply.status, record, reason, error, null, () => {
+    if (!res.destroyed) res.end();
+  });
+}
+
+const CAUSE_REASONS: Record<Exclude<AbortCause, null>, EndReason> = {
+  client: 'client_cancelled',
+  timeout: 'timeout',
+  ended: 'attempt_ended',
+};
+
+/** An error answer past the cap: the rest is not read, and the client gets a gateway error. */
+async function oversizedError(
+  o: ExchangeOptions,
+  status: number,
+  body: AsyncIterator<Uint8Array>,
+  kept: Buffer,
+  limit: number,
+): Promise<ExchangeOutcome> {
+  await body.return?.();
+  const e = gatewayErrors.unreachable(
+    `upstream ${status} answer over LLM_MAX_RESPONSE_BYTES (${limit} bytes); not relayed`,
+  );
+  const record = cutDocument(o.scrub(kept.toString('utf8')), limit);
+  return outcome(status, record, 'upstream_error', e.message, null, () => sendError(o, e));
+}
+
+/** The record of a document cut at the cap: its first bytes as text, and the flag. */
+function cutDocument(head: string, limit: number): Obj & TruncationFlag {
+  return { truncated: true, truncated_at_bytes: limit, head };
+}
+
 async function relayStream(o: ExchangeOptions, watch: Watch, reply: UpstreamReply): Promise<ExchangeOutcome> {
   const { res } = o;
   const rewrite = o.injected.length > 0;
   const assembler = new StreamAssembler();
+  const limit = o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  // Bytes seen for the record; past the limit the stream is still parsed (to find [DONE] and
+  // strip injected fields) and relayed, but no longer assembled into the record.
+  let recordedBytes = 0;
+  let cut = false;
   let ttftMs: number | null = null;
   let sawDone = false;
   let streamError: string | null = null;
@@ -177,7 +277,7 @@ async function relayStream(o: ExchangeOptions, watch: Watch, reply: UpstreamRepl
       }
       const chunk = parseObject(ev.data);
       if (chunk) {
-        if (assembler.push(chunk) && ttftMs === null) ttftMs = watch.elapsed();
+        if (!cut && assembler.push(chunk) && ttftMs === null) ttftMs = watch.elapsed();
         if (chunk.error) streamError = o.scrub(upstreamErrorMessage(reply.status, ev.data));
       }
       if (!rewrite) return;
@@ -201,6 +301,8 @@ async function relayStream(o: ExchangeOptions, watch: Watch, reply: UpstreamRepl
   try {
     for await (const chunk of reply.body) {
       watch.arm(o.idleTimeoutMs);
+      recordedBytes += chunk.byteLength;
+      if (recordedBytes > limit) cut = true;
       parser.feed(decoder.decode(chunk, { stream: true }));
       if (!rewrite) await write(res, chunk);
       else if (pending.length > 0) await write(res, pending.splice(0).join(''));
@@ -208,8 +310,8 @@ async function relayStream(o: ExchangeOptions, watch: Watch, reply: UpstreamRepl
   } catch (err) {
     failure = err;
   }
-  const doc = assembler.chunks > 0 ? assembler.result() : null;
-  const finished = sawDone || hasFinishReason(doc);
+  const assembled = assembler.chunks > 0 ? assembler.result() : null;
+  const finished = sawDone || (!cut && hasFinishReason(assembled));
   let endReason: EndReason = 'done';
   let error: string | null = streamError;
   if (watch.cause === 'client') {
@@ -237,7 +339,19 @@ async function relayStream(o: ExchangeOptions, watch: Watch, reply: UpstreamRepl
     if (e) res.write(`data: ${errorJson({ ...e, message: error ?? e.message })}\n\n`);
     res.end();
   };
-  return outcome(reply.status, doc, endReason, error, ttftMs, finish);
+  if (!cut) return outcome(reply.status, assembled, endReason, error, ttftMs, finish);
+  // The client got the whole stream; only the record is cut, and says so.
+  const flag: TruncationFlag = { truncated: true, truncated_at_bytes: limit };
+  const doc = { ...(assembled ?? {}), ...flag };
+  const recordEnd = endReason === 'done' ? 'upstream_error' : endReason;
+  return outcome(
+    reply.status,
+    doc,
+    recordEnd,
+    endReason === 'done' ? cutMessage(limit) : error,
+    ttftMs,
+    finish,
+  );
 }
 
 /** The error event a client gets when a stream ends badly (none when the upstream sent its own). */

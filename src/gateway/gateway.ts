@@ -19,9 +19,9 @@ import type { Db } from '../db/types.ts';
 import { BoundedMap } from './bounded-map.ts';
 import { upstreamRequest } from './capture.ts';
 import { exchange } from './exchange.ts';
-import { BadMessage, type StoredMessage, toStoredMessage } from './messages.ts';
+import { BadMessage, type StoredMessage, toRequestMessages, toStoredMessage } from './messages.ts';
 import { createPriceBook } from './prices.ts';
-import { RecordQueue } from './record-queue.ts';
+import { type Flight, RecordQueue } from './record-queue.ts';
 import { type CallRecord, createRecorder, type Recorded } from './recorder.ts';
 import { createRouter, ModelNotRouted, type Route } from './routing.ts';
 import { createScriptedUpstream, SCRIPTED_MODELS } from './scripted.ts';
@@ -66,12 +66,9 @@ export interface ChatCall {
   res: ServerResponse;
 }
 
-export interface LlmAccess {
-  llm_base_url: string;
-  llm_api_key: string;
-}
-
 const DEFAULT_KEY = 'default';
+/** After the in-flight grace, how long a report still waits for the cut calls' records. */
+const SETTLE_RECORD_LIMIT_MS = 10_000;
 /** Response header carrying the id of the conversation the call was recorded on. */
 export const CONVERSATION_ID_HEADER = 'x-llm-conversation-id';
 // Printable ASCII (it travels in a header), no leading or trailing space.
@@ -81,12 +78,14 @@ export interface Gateway {
   /** The task-token issuer (its key is read from the database on first use). */
   tokens(): Promise<TokenIssuer>;
   chat(call: ChatCall): Promise<void>;
-  /** What a worker needs to let this attempt's agent call the gateway. */
-  access(task: { id: string; attempt: number }, baseUrl: string): Promise<LlmAccess>;
   /** The `/llm/v1/models` answer for a token: status and JSON body. */
   models(authorization: string | undefined): Promise<{ status: number; body: string }>;
-  /** Resolves when every call of the task made so far has been recorded. */
-  settled(taskId: string): Promise<void>;
+  /**
+   * Resolves when every call of this attempt made so far has been recorded: calls still in
+   * flight after LLM_INFLIGHT_GRACE_SECONDS are cut, and it never waits longer than that grace
+   * plus SETTLE_RECORD_LIMIT_MS for their records (resolving `false` when it gave up).
+   */
+  settled(taskId: string, attempt: number): Promise<boolean>;
   /** Waits for pending records, then closes upstream connections. */
   close(): Promise<void>;
 }
@@ -148,17 +147,45 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       throw err;
     }
     const { messages: _, ...request } = parsed.body;
-    const flight = records.begin(claims.taskId);
+    const flight = records.begin(claims.taskId, claims.attempt);
+    // The flight settles on every path: handed to the record queue (which finishes it once
+    // written), or finished here when anything before that throws. A flight left open would
+    // hold the attempt's report until the settle limit.
+    let handedOver = false;
+    try {
+      handedOver = await relayAndRecord(call, claims, key.key, live, parsed, route, request, flight, {
+        startedAt,
+        started,
+        refuse,
+      });
+    } finally {
+      if (!handedOver) flight.finish();
+    }
+  }
+
+  /** Opens the conversation if needed, relays the call and queues its record; true once queued. */
+  async function relayAndRecord(
+    call: ChatCall,
+    claims: TokenClaims,
+    key: string,
+    live: { conversationId: string | null; metadata: Record<string, unknown> },
+    parsed: Extract<ParsedChat, { model: string }>,
+    route: Route,
+    request: Obj,
+    flight: Flight,
+    t: { startedAt: Date; started: number; refuse: (e: OpenAiError) => void },
+  ): Promise<boolean> {
     let conversationId: string;
     try {
       conversationId =
-        live.conversationId ?? (await openConversation(claims, key.key, parsed.model, request, live));
+        live.conversationId ?? (await openConversation(claims, key, parsed.model, request, live));
     } catch (err) {
-      flight.finish();
-      if (isDatabaseUnavailable(err)) return refuse(gatewayErrors.unavailable());
+      if (isDatabaseUnavailable(err)) {
+        t.refuse(gatewayErrors.unavailable());
+        return false;
+      }
       throw err;
     }
-
     // The recorded conversation's id, so an agent can name it in its result without a lookup.
     call.res.setHeader(CONVERSATION_ID_HEADER, conversationId);
     const { body, injected } = upstreamRequest(parsed.body, route.model, route.capture);
@@ -172,31 +199,36 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       idleTimeoutMs: config.LLM_STREAM_IDLE_TIMEOUT_SECONDS * 1000,
       scrub,
       signal: flight.signal,
+      maxResponseBytes: config.LLM_MAX_RESPONSE_BYTES,
     });
-    const summary = summarize(result.response);
-    const record: CallRecord = {
-      conversationId,
-      taskId: claims.taskId,
-      attempt: claims.attempt,
-      upstream: route.upstream.name,
-      modelRequested: parsed.model,
-      stream: parsed.body.stream === true,
-      request,
-      injected,
-      prompt: parsed.prompt,
-      response: result.response,
-      summary,
-      status: result.status,
-      endReason: result.endReason,
-      error: result.error,
-      cost: price([parsed.model, summary.model], summary.tokens, (summary.usage as Obj | null)?.cost),
-      latencyMs: performance.now() - started,
-      ttftMs: result.ttftMs,
-      startedAt,
-      completedAt: new Date(),
-    };
-    result.finish();
-    records.add(record, flight, (recorded) => report(record, route.upstream.name, recorded));
+    try {
+      const summary = summarize(result.response);
+      const record: CallRecord = {
+        conversationId,
+        taskId: claims.taskId,
+        attempt: claims.attempt,
+        upstream: route.upstream.name,
+        modelRequested: parsed.model,
+        stream: parsed.body.stream === true,
+        request,
+        injected,
+        prompt: parsed.prompt,
+        response: result.response,
+        summary,
+        status: result.status,
+        endReason: result.endReason,
+        error: result.error,
+        cost: price([parsed.model, summary.model], summary.tokens, (summary.usage as Obj | null)?.cost),
+        latencyMs: performance.now() - t.started,
+        ttftMs: result.ttftMs,
+        startedAt: t.startedAt,
+        completedAt: new Date(),
+      };
+      records.add(record, flight, (recorded) => report(record, route.upstream.name, recorded));
+      return true;
+    } finally {
+      result.finish();
+    }
   }
 
   function observe(o: CallObservation): void {
@@ -288,10 +320,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   return {
     tokens,
     chat,
-    access: async (task, baseUrl) => ({
-      llm_base_url: baseUrl,
-      llm_api_key: (await tokens()).mint(task.id, task.attempt),
-    }),
     async models(authorization) {
       const claims = await claimsOf(authorization);
       if (!claims) return errorReply(gatewayErrors.badToken());
@@ -302,7 +330,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         .map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.owned_by }));
       return { status: 200, body: JSON.stringify({ object: 'list', data }) };
     },
-    settled: (taskId) => records.settled(taskId, config.LLM_INFLIGHT_GRACE_SECONDS * 1000),
+    settled: (taskId, attempt) =>
+      records.settled(taskId, attempt, config.LLM_INFLIGHT_GRACE_SECONDS * 1000, SETTLE_RECORD_LIMIT_MS),
     async close() {
       await records.drain();
       router.close();
@@ -339,10 +368,10 @@ function parseChatBody(raw: unknown): ParsedChat {
     return {
       body: body as Obj & { model: string; messages: unknown[] },
       model: body.model,
-      prompt: body.messages.map(toStoredMessage),
+      prompt: toRequestMessages(body.messages),
     };
   } catch (err) {
-    if (err instanceof BadMessage) return { error: gatewayErrors.badRequest(err.message, 'messages') };
+    if (err instanceof BadMessage) return { error: gatewayErrors.badRequest(err.message, err.param) };
     throw err;
   }
 }

@@ -4,11 +4,12 @@
  *   - records of one conversation are written one after another, in the order the calls
  *     finished (a promise chain per conversation), so the prefix logic always compares with
  *     the previous call's context;
- *   - every call is known from the moment it is let through (`begin`), so `settled(taskId)`
- *     covers calls still waiting on their upstream: it resolves once every call of the task
- *     is recorded. Workers wait for it before a task's completion or failure is stored; a call
- *     still in flight after a grace period is cut (its record says `attempt_ended`), so a
- *     lingering agent cannot hold a completion for the whole LLM timeout;
+ *   - every call is known from the moment it is let through (`begin`), per attempt, so
+ *     `settled(taskId, attempt)` covers calls still waiting on their upstream: it resolves once
+ *     every call of that attempt is recorded — never another attempt's, so a stale report
+ *     cannot cut the live attempt's calls. A report waits for it before the task's completion
+ *     or failure is stored; a call still in flight after a grace period is cut (its record
+ *     says `attempt_ended`), and the wait for the records has a hard limit too;
  *   - a record that hits a database outage is retried (0.1 s, 0.5 s, 2 s) before it is given
  *     up with an error log (and counted by the caller).
  * It also remembers the head each record leaves, so the next record of the conversation is
@@ -37,6 +38,8 @@ interface FlightState extends Flight {
   abort(): void;
 }
 
+const attemptKey = (taskId: string, attempt: number) => `${taskId}/${attempt}`;
+
 export class RecordQueue {
   private readonly heads = new BoundedMap<string, Head>(20_000);
   private readonly chains = new Map<string, Promise<void>>();
@@ -47,20 +50,21 @@ export class RecordQueue {
     private readonly logger: RecordLogger,
   ) {}
 
-  /** Registers a call of the task that is about to be forwarded. */
-  begin(taskId: string): Flight {
+  /** Registers a call of the task's attempt that is about to be forwarded. */
+  begin(taskId: string, attempt: number): Flight {
+    const key = attemptKey(taskId, attempt);
     const controller = new AbortController();
     let finish = () => {};
     const done = new Promise<void>((resolve) => {
       finish = resolve;
     });
     const flight: FlightState = { signal: controller.signal, finish, done, abort: () => controller.abort() };
-    const set = this.flights.get(taskId) ?? new Set<FlightState>();
-    this.flights.set(taskId, set);
+    const set = this.flights.get(key) ?? new Set<FlightState>();
+    this.flights.set(key, set);
     set.add(flight);
     void done.then(() => {
       set.delete(flight);
-      if (set.size === 0 && this.flights.get(taskId) === set) this.flights.delete(taskId);
+      if (set.size === 0 && this.flights.get(key) === set) this.flights.delete(key);
     });
     return flight;
   }
@@ -88,19 +92,33 @@ export class RecordQueue {
   }
 
   /**
-   * Resolves when every call of the task let through so far is recorded. Calls still in
-   * flight after `graceMs` are aborted (and then recorded as such).
+   * Resolves true when every call of the attempt let through so far is recorded. Calls still
+   * in flight after `graceMs` are aborted (and then recorded as such); if their records are
+   * still not written `recordLimitMs` later (a database outage), it resolves false rather
+   * than hold the report any longer.
    */
-  async settled(taskId: string, graceMs: number): Promise<void> {
-    const flights = [...(this.flights.get(taskId) ?? [])];
-    if (flights.length === 0) return;
-    const timer = setTimeout(() => {
-      for (const f of flights) f.abort();
-    }, graceMs);
+  async settled(taskId: string, attempt: number, graceMs: number, recordLimitMs: number): Promise<boolean> {
+    const flights = [...(this.flights.get(attemptKey(taskId, attempt)) ?? [])];
+    if (flights.length === 0) return true;
+    const timers: NodeJS.Timeout[] = [];
+    const cut = new Promise<void>((resolve) => {
+      timers.push(
+        setTimeout(() => {
+          for (const f of flights) f.abort();
+          resolve();
+        }, graceMs),
+      );
+    });
+    const limit = cut.then(
+      () =>
+        new Promise<false>((resolve) => {
+          timers.push(setTimeout(() => resolve(false), recordLimitMs));
+        }),
+    );
     try {
-      await Promise.all(flights.map((f) => f.done));
+      return await Promise.race([Promise.all(flights.map((f) => f.done)).then(() => true as const), limit]);
     } finally {
-      clearTimeout(timer);
+      for (const t of timers) clearTimeout(t);
     }
   }
 

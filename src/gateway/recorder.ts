@@ -11,6 +11,7 @@
  * is read back or rewritten either way, so appending message N costs the same for N = 10 or
  * 10,000 (measured in `npm run bench`).
  */
+import { encodeText, toStoredJson } from '../db/text-codec.ts';
 import type { Db, Queryable } from '../db/types.ts';
 import { PrefixHasher, type StoredMessage } from './messages.ts';
 import type { ResponseSummary } from './summary.ts';
@@ -164,7 +165,7 @@ async function createConversation(
      VALUES ($1, $2, $3, $3, $4, $5, $6)
      ON CONFLICT (task_id, attempt, conversation_key) DO NOTHING
      RETURNING id`,
-    [taskId, attempt, key, first.model, JSON.stringify(first.config), JSON.stringify(first.metadata)],
+    [taskId, attempt, key, first.model, toStoredJson(first.config), toStoredJson(first.metadata)],
   );
   if (inserted.rows[0]) return inserted.rows[0].id;
   const { rows } = await db.query<{ id: string }>(
@@ -346,7 +347,8 @@ async function insertCall(db: Queryable, c: CallRecord, before: Head, plan: Plan
      SELECT count(*)::int AS moved FROM head`,
     [
       c.conversationId,
-      JSON.stringify(plan.rows),
+      // Every string through the text codec: a NUL in a tool output is stored, not a lost record.
+      toStoredJson(plan.rows),
       c.taskId,
       c.attempt,
       seq,
@@ -354,20 +356,20 @@ async function insertCall(db: Queryable, c: CallRecord, before: Head, plan: Plan
       c.modelRequested,
       c.summary.model,
       c.stream,
-      JSON.stringify(c.request),
-      JSON.stringify(c.injected),
+      toStoredJson(c.request),
+      toStoredJson(c.injected),
       c.prompt.length,
       plan.promptLastSeq,
       plan.firstNewSeq,
       plan.replySeq,
       plan.consistent,
       plan.divergedAt,
-      c.response === null ? null : JSON.stringify(c.response),
-      c.summary.finishReasons === null ? null : JSON.stringify(c.summary.finishReasons),
+      c.response === null ? null : toStoredJson(c.response),
+      c.summary.finishReasons === null ? null : toStoredJson(c.summary.finishReasons),
       c.status,
       c.endReason,
-      c.error,
-      c.summary.usage === null ? null : JSON.stringify(c.summary.usage),
+      c.error === null ? null : encodeText(c.error),
+      c.summary.usage === null ? null : toStoredJson(c.summary.usage),
       t.prompt,
       t.completion,
       t.total,

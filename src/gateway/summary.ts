@@ -57,6 +57,8 @@ export function summarize(doc: Obj | null): ResponseSummary {
   };
 }
 
+/** The reply as the conversation's next message; an upstream that sent no usable role still answered as the assistant. */
 function replyMessage(message: Obj): StoredMessage {
-  return toStoredMessage({ role: 'assistant', ...message }, 0);
+  const role = typeof message.role === 'string' && message.role ? message.role : 'assistant';
+  return toStoredMessage({ ...message, role }, 0);
 }

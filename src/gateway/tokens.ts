@@ -5,7 +5,8 @@
  * says whether it is still valid. A token thus dies with its attempt — reaped, cancelled,
  * completed or re-claimed — with nothing to revoke.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { loadOrCreateServerSecret } from '../db/secrets.ts';
 import type { Queryable } from '../db/types.ts';
 
 const PREFIX = 'te1';
@@ -49,14 +50,5 @@ export function createTokenIssuer(secret: string): TokenIssuer {
  * minted for workers that are still running.
  */
 export async function loadTokenSecret(db: Queryable, configured: string): Promise<string> {
-  if (configured) return configured;
-  const fresh = randomBytes(32).toString('base64url');
-  await db.query(
-    `INSERT INTO server_secrets (name, value) VALUES ('gateway_token_key', $1) ON CONFLICT (name) DO NOTHING`,
-    [fresh],
-  );
-  const { rows } = await db.query<{ value: string }>(
-    `SELECT value FROM server_secrets WHERE name = 'gateway_token_key'`,
-  );
-  return rows[0]!.value;
+  return configured || loadOrCreateServerSecret(db, 'gateway_token_key');
 }

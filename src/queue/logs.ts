@@ -1,13 +1,16 @@
 /** task_logs: append-only. Worker appends are fenced; the server's own entries (callbacks, reaper) are not. */
+import { encodeText, toStoredJson } from '../db/text-codec.ts';
 import type { Queryable } from '../db/types.ts';
 import { type Row, toLog } from './rows.ts';
 import type { LogLevel, NewLog, TaskLog } from './types.ts';
 
+// Messages and contexts go through the text codec: a NUL or a lone surrogate in a log line
+// (binary-ish tool output) is stored and read back as written, never a refused batch.
 const logArrays = (logs: readonly NewLog[], defaultSource: string) => [
   logs.map((l) => l.level),
-  logs.map((l) => l.message),
-  logs.map((l) => (l.context === undefined || l.context === null ? null : JSON.stringify(l.context))),
-  logs.map((l) => l.source ?? defaultSource),
+  logs.map((l) => encodeText(l.message)),
+  logs.map((l) => (l.context === undefined || l.context === null ? null : toStoredJson(l.context))),
+  logs.map((l) => encodeText(l.source ?? defaultSource)),
   logs.map((l) => l.timestamp ?? null),
 ];
 

@@ -152,18 +152,42 @@ export function createQueue(db: Db, opts: QueueOptions) {
       status: WorkerStatus | undefined,
       leases: Lease[] | null,
     ): Promise<HeartbeatResult> {
+      // Leases first: a heartbeat the database refuses (a value it cannot store, a 422) then
+      // records no liveness either, where touching first recorded it before the refusal. An
+      // unregistered worker holds no task, so extending first changes nothing for it.
+      const extended = await workers.extendLeases(db, workerId, leases, opts.leaseSeconds);
       if (!(await workers.touchWorker(db, workerId, status)))
         throw new QueueError('WORKER_NOT_FOUND', `Worker ${workerId} is not registered`);
-      const extended = await workers.extendLeases(db, workerId, leases, opts.leaseSeconds);
       const held = new Set(extended.map((e) => e.task_id));
-      const lost = (leases ?? []).filter((l) => !held.has(l.task_id)).map((l) => l.task_id);
-      if (lost.length > 0) events.emit('fencing_rejected', 'TASK_NOT_HELD');
+      const missed = (leases ?? []).filter((l) => !held.has(l.task_id));
+      const lost = missed.map((l) => l.task_id);
+      // Only real refusals count: not a lease on a task this worker ended itself meanwhile.
+      if (missed.length > 0) {
+        const own = await workers.endedByHolder(db, workerId, missed);
+        if (missed.some((l) => !own.has(l.task_id))) events.emit('fencing_rejected', 'TASK_NOT_HELD');
+      }
       return {
         worker: (await workers.getWorker(db, workerId))!,
         extended: extended.map(({ task_id, attempt }) => ({ task_id, attempt })),
         lost,
         cancel_requested: extended.filter((e) => e.cancel_requested).map((e) => e.task_id),
       };
+    },
+
+    /**
+     * The fence, checked before a report does anything else: resolves with the current attempt
+     * when this worker holds the task (and `attempt`, when given, is that attempt), else
+     * refuses with the precise reason (409 codes). The transition that follows is fenced on
+     * the attempt returned, so a report cannot land on a newer attempt claimed meanwhile.
+     */
+    async assertHeld(workerId: string, taskId: string, attempt: number | null): Promise<number> {
+      const task = await getTask(db, taskId);
+      const held =
+        task?.status === 'running' &&
+        task.worker_id === workerId &&
+        (attempt === null || attempt === task.attempt);
+      if (held) return task.attempt;
+      return refuse(taskId, workerId, attempt);
     },
 
     /** Claims up to `max` tasks (bounded by the worker's free slots). Unknown worker → WORKER_NOT_FOUND. */
@@ -213,9 +237,17 @@ export function createQueue(db: Db, opts: QueueOptions) {
       return toTask(row);
     },
 
-    /** Gives a running task back (graceful shutdown); ends it cancelled if a cancel was requested. */
+    /**
+     * Gives a running task back (graceful shutdown); ends it cancelled if a cancel was
+     * requested, and `timeout` if its deadline has passed.
+     */
     async release(workerId: string, taskId: string, attempt: number | null) {
       const row = await tx.release(db, taskId, workerId, attempt);
+      if (row?.status === 'timeout') {
+        // Past its deadline: ended `timeout` instead of going back to the queue.
+        terminal([row]);
+        return toTask(row);
+      }
       if (row) {
         notifier.wake();
         return toTask(row);

@@ -1,4 +1,5 @@
 /** Maps database rows to the API's shapes (ISO timestamps, derived fields). */
+import { decodeText, fromStoredJson } from '../db/text-codec.ts';
 import type { Json, Task, TaskLog, TaskParameters, Worker, WorkerStatus } from './types.ts';
 
 export type Row = Record<string, unknown>;
@@ -7,7 +8,7 @@ export const iso = (v: unknown): string | null =>
   v == null ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString();
 
 export function toTask(r: Row): Task {
-  const parameters = (r.parameters ?? {}) as TaskParameters;
+  const parameters = fromStoredJson((r.parameters ?? {}) as TaskParameters);
   return {
     id: r.id as string,
     problem_id: r.problem_id as string,
@@ -23,8 +24,8 @@ export function toTask(r: Row): Task {
     deadline_at: iso(r.deadline_at),
     cancel_requested: r.cancel_requested_at != null,
     cancel_requested_at: iso(r.cancel_requested_at),
-    result: (r.result as Json) ?? null,
-    error_details: (r.error_details as Json) ?? null,
+    result: fromStoredJson((r.result as Json) ?? null),
+    error_details: fromStoredJson((r.error_details as Json) ?? null),
     idempotency_key: (r.idempotency_key as string | null) ?? null,
     callback_state: (r.callback_state as Task['callback_state']) ?? null,
     callback_attempts: Number(r.callback_attempts ?? 0),
@@ -41,9 +42,9 @@ export function toLog(r: Row): TaskLog {
     task_id: r.task_id as string,
     timestamp: iso(r.timestamp)!,
     level: r.level as TaskLog['level'],
-    message: r.message as string,
-    context: (r.context as Json) ?? null,
-    source: r.source as string,
+    message: decodeText(r.message as string),
+    context: fromStoredJson((r.context as Json) ?? null),
+    source: decodeText(r.source as string),
     attempt: r.attempt == null ? null : Number(r.attempt),
   };
 }

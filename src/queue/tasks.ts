@@ -1,4 +1,5 @@
 /** Task submission and reads. Status changes live in transitions.ts. */
+import { toStoredJson } from '../db/text-codec.ts';
 import type { Queryable } from '../db/types.ts';
 import { type Row, toTask } from './rows.ts';
 import type { NewTask, Task, TaskStatus } from './types.ts';
@@ -25,7 +26,7 @@ export async function insertTasks(db: Queryable, inputs: readonly NewTask[]): Pr
     inputs.map((t) => t.problem_id),
     inputs.map((t) => t.priority),
     inputs.map((t) => t.backend_type),
-    inputs.map((t) => JSON.stringify(t.parameters)),
+    inputs.map((t) => toStoredJson(t.parameters)),
     inputs.map((t) => t.max_attempts),
     inputs.map((t) => t.idempotency_key),
   ]);
@@ -86,7 +87,7 @@ export async function listTasks(db: Queryable, f: TaskFilter): Promise<{ tasks: 
   if (f.backend_type) add((n) => `backend_type = ${n}`, f.backend_type);
   // Containment uses the GIN index on parameters->'labels'.
   if (f.labels && Object.keys(f.labels).length > 0)
-    add((n) => `parameters -> 'labels' @> ${n}::jsonb`, JSON.stringify(f.labels));
+    add((n) => `parameters -> 'labels' @> ${n}::jsonb`, toStoredJson(f.labels));
   const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const total = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks ${clause}`, params);
   const page = await db.query<Row>(

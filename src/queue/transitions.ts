@@ -15,6 +15,7 @@
  * "complete vs reap" safe: whichever commits first wins and the other updates zero rows.
  * Terminal states are never matched by any statement here, so they never change.
  */
+import { toStoredJson } from '../db/text-codec.ts';
 import type { Queryable } from '../db/types.ts';
 import type { Row } from './rows.ts';
 
@@ -27,6 +28,10 @@ const TERMINAL_SET = `
 /** Columns that put a running task back in the queue for another claim. */
 const REQUEUE_SET = `
   status = 'pending', worker_id = NULL, lease_expires_at = NULL, deadline_at = NULL, updated_at = now()`;
+
+/** What a task that ran out of time records as its error. */
+const TIMEOUT_DETAILS = `jsonb_build_object('reason', 'timeout',
+  'message', 'Task exceeded its timeout of ' || (tasks.parameters ->> 'timeout_minutes') || ' minutes')`;
 
 /** The holder of the current attempt: the fence every worker report must pass. */
 const HELD_BY = (worker: string, attempt: string) =>
@@ -72,7 +77,7 @@ export async function complete(db: Queryable, items: readonly Completion[]): Pro
       items.map((i) => i.task_id),
       items.map((i) => i.worker_id),
       items.map((i) => i.attempt),
-      items.map((i) => JSON.stringify(i.result ?? null)),
+      items.map((i) => toStoredJson(i.result ?? null)),
     ],
   );
   return rows;
@@ -91,7 +96,7 @@ export async function fail(
        error_details = $4::jsonb, ${TERMINAL_SET}
      WHERE id = $1 AND ${HELD_BY('$2', '$3')}
      RETURNING *`,
-    [taskId, workerId, attempt, JSON.stringify(errorDetails)],
+    [taskId, workerId, attempt, toStoredJson(errorDetails)],
   );
   return rows[0];
 }
@@ -110,18 +115,28 @@ export async function retry(
      WHERE id = $1 AND ${HELD_BY('$2', '$3')}
        AND cancel_requested_at IS NULL AND attempt - releases < max_attempts
      RETURNING *`,
-    [taskId, workerId, attempt, JSON.stringify(errorDetails)],
+    [taskId, workerId, attempt, toStoredJson(errorDetails)],
   );
   return rows[0];
 }
 
 // Release (running → pending) by a worker shutting down: the attempt it used is not charged
 // (releases + 1), so a graceful restart never burns a task's only attempt.
+// A task past its deadline is not given back (it would be requeued with a fresh deadline):
+// it ends `timeout` in the same statement, as the reaper would have ended it.
 export async function release(db: Queryable, taskId: string, workerId: string, attempt: number | null) {
   const { rows } = await db.query<Row>(
-    `UPDATE tasks SET ${REQUEUE_SET}, releases = releases + 1
-     WHERE id = $1 AND ${HELD_BY('$2', '$3')} AND cancel_requested_at IS NULL
-     RETURNING *`,
+    `WITH expired AS (
+       UPDATE tasks SET status = 'timeout', error_details = ${TIMEOUT_DETAILS}, ${TERMINAL_SET}
+       WHERE id = $1 AND ${HELD_BY('$2', '$3')} AND deadline_at <= now()
+       RETURNING *
+     ), released AS (
+       UPDATE tasks SET ${REQUEUE_SET}, releases = releases + 1
+       WHERE id = $1 AND ${HELD_BY('$2', '$3')} AND cancel_requested_at IS NULL
+         AND (deadline_at IS NULL OR deadline_at > now())
+       RETURNING *
+     )
+     SELECT * FROM expired UNION ALL SELECT * FROM released`,
     [taskId, workerId, attempt],
   );
   return rows[0];
@@ -156,10 +171,7 @@ const pick = (guard: string, order: string) =>
 
 export const reapStatements = {
   // running → timeout: past its deadline, whoever holds it.
-  timeout: `UPDATE tasks SET status = 'timeout',
-      error_details = jsonb_build_object('reason', 'timeout',
-        'message', 'Task exceeded its timeout of ' || (parameters ->> 'timeout_minutes') || ' minutes'),
-      ${TERMINAL_SET}
+  timeout: `UPDATE tasks SET status = 'timeout', error_details = ${TIMEOUT_DETAILS}, ${TERMINAL_SET}
     WHERE ${pick(PAST_DEADLINE, 'deadline_at')} RETURNING id, status`,
   // running → cancelled: cancel requested and the holder never answered before its lease ran out.
   cancelLost: `UPDATE tasks SET status = 'cancelled', ${TERMINAL_SET}

@@ -101,6 +101,29 @@ export async function extendLeases(
   }));
 }
 
+/**
+ * Of the leases a heartbeat named but could not extend, the tasks this worker itself ended
+ * at that attempt (completed, or failed/cancelled by its own report) a moment before: a
+ * heartbeat racing the worker's own report, not a fencing refusal. The reaper's endings
+ * (timeout, "worker lost") are refusals: the worker had lost the task.
+ */
+export async function endedByHolder(
+  db: Queryable,
+  workerId: string,
+  leases: readonly Lease[],
+): Promise<Set<string>> {
+  const { rows } = await db.query<Row>(
+    `SELECT t.id FROM tasks t JOIN unnest($2::uuid[], $3::int[]) AS l(id, attempt)
+       ON t.id = l.id AND t.attempt = l.attempt
+     WHERE t.worker_id = $1
+       AND (t.status = 'completed'
+         OR (t.status IN ('failed', 'cancelled') AND t.error_details IS NOT NULL
+             AND t.error_details ->> 'reason' IS DISTINCT FROM 'worker lost'))`,
+    [workerId, leases.map((l) => l.task_id), leases.map((l) => l.attempt)],
+  );
+  return new Set(rows.map((r) => r.id as string));
+}
+
 export async function markStaleWorkersOffline(
   db: Queryable,
   heartbeatTimeoutSeconds: number,

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { createApp } from '../api/app.ts';
+import { checkAuthPlan } from '../api/auth.ts';
 import { CallbackDispatcher } from '../callbacks/dispatcher.ts';
 import type { Config } from '../config/index.ts';
 import { migrate, openDb } from '../db/index.ts';
@@ -31,6 +32,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const plan = internalWorkerPlan(config);
   // A typo in a backend name stops the server before it opens anything.
   checkWorkerPlan(plan.slots);
+  // Bad tokens, or an open API on a reachable address, stop it here too.
+  checkAuthPlan(config);
   const db = options.db ?? (await openDb(config));
   if (!options.db) await migrate(db);
   const queue = createQueue(db, {
@@ -41,7 +44,6 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const pool = new WorkerManager({ config, queue });
   const app = await createApp({ config, queue, pool });
   const log = app.log;
-  pool.setLogger(log);
 
   const reaper = new ReaperLoop(
     queue,
@@ -54,8 +56,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     },
     (err) => log.warn({ err }, 'reaper pass failed'),
   );
-  const callbacks = new CallbackDispatcher(queue, config, (err) =>
-    log.warn({ err }, 'callback delivery pass failed'),
+  const callbacks = new CallbackDispatcher(
+    queue,
+    config,
+    (err) => log.warn({ err }, 'callback delivery pass failed'),
+    { log },
   );
   if (config.ENABLE_BACKGROUND_TASKS) {
     reaper.start();
@@ -65,10 +70,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const url = await app.listen({ host: config.HOST, port: config.PORT });
   log.info({ url, database: db.kind }, 'Task Executor listening');
   const gatewayUrl = config.LLM_GATEWAY_URL || localGatewayUrl(config.HOST, app);
-  pool.setGateway({
-    access: (task) => app.gateway.access(task, gatewayUrl),
-    settled: (taskId) => app.gateway.settled(taskId),
-  });
+  pool.attach({ attempts: app.attempts, llmBaseUrl: gatewayUrl, logger: log });
   if (config.AUTO_START_WORKERS && plan.workers > 0) await pool.start();
 
   let closing: Promise<void> | undefined;

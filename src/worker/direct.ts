@@ -1,18 +1,12 @@
 /**
- * In-process transport: calls the queue directly. Completions are batched: every completion
- * that arrives within one short window is written by ONE fenced statement (queue.completeMany),
- * which is what lets a pool of in-process workers drain thousands of short tasks a second.
+ * In-process transport: the worker loop's calls go straight to the attempts service and the
+ * queue, no HTTP. Completions are batched there (one fenced statement per window). Standalone
+ * (tests, the queue benchmark) it claims without a gateway; the server attaches its attempts
+ * service and gateway address before it starts the pool.
  */
-import {
-  FENCING_CODES,
-  type Json,
-  type Lease,
-  type NewLog,
-  type Queue,
-  QueueError,
-  type Task,
-} from '../queue/index.ts';
-import type { ClaimedTask, LlmAccess, Registration, WorkerTransport } from './transport.ts';
+import { Attempts } from '../attempts/index.ts';
+import { FENCING_CODES, type Json, type Lease, type NewLog, type Queue, QueueError } from '../queue/index.ts';
+import type { ClaimedTask, Registration, WorkerTransport } from './transport.ts';
 
 /** Fencing refusals become `false`; anything else (database down…) is a real error. */
 async function fenced(op: Promise<unknown>): Promise<boolean> {
@@ -26,79 +20,26 @@ async function fenced(op: Promise<unknown>): Promise<boolean> {
   }
 }
 
-interface PendingCompletion {
-  task_id: string;
-  worker_id: string;
-  attempt: number;
-  result: Json;
-  resolve: (ok: boolean) => void;
-  reject: (err: unknown) => void;
-}
-
-export class CompletionBatcher {
-  private pending: PendingCompletion[] = [];
-  private scheduled = false;
-
-  constructor(
-    private readonly queue: Queue,
-    private readonly maxBatch = 256,
-  ) {}
-
-  complete(workerId: string, lease: Lease, result: Json): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({
-        task_id: lease.task_id,
-        worker_id: workerId,
-        attempt: lease.attempt,
-        result,
-        resolve,
-        reject,
-      });
-      if (this.pending.length >= this.maxBatch) void this.flush();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        // One macrotask: collects what the other workers finish in the same turn, adds ~no latency.
-        setImmediate(() => void this.flush());
-      }
-    });
-  }
-
-  /** Writes whatever is pending now (at shutdown, so no completion waits on a timer). */
-  async drain(): Promise<void> {
-    while (this.pending.length > 0) await this.flush();
-  }
-
-  private async flush(): Promise<void> {
-    this.scheduled = false;
-    const batch = this.pending.splice(0, this.maxBatch);
-    if (batch.length === 0) return;
-    try {
-      const ok = await this.queue.completeMany(batch);
-      for (const c of batch) c.resolve(ok.has(c.task_id));
-    } catch (err) {
-      for (const c of batch) c.reject(err);
-    }
-  }
-}
-
-/** What the in-process transport needs of the LLM gateway. */
-export interface GatewayLink {
-  access(task: Task): Promise<LlmAccess>;
-  /** Resolves when the task's LLM calls are all recorded. */
-  settled(taskId: string): Promise<void>;
+/** Where in-process attempts get their gateway, set once the server listens. */
+export interface AttemptsLink {
+  attempts: Attempts;
+  /** The gateway as this process's agents reach it (…/llm/v1); null: no gateway. */
+  llmBaseUrl: string | null;
 }
 
 export class DirectTransport implements WorkerTransport {
-  private gateway: GatewayLink | null = null;
+  private link: AttemptsLink;
 
-  constructor(
-    private readonly queue: Queue,
-    private readonly completions = new CompletionBatcher(queue),
-  ) {}
+  constructor(private readonly queue: Queue) {
+    this.link = { attempts: new Attempts(queue, null), llmBaseUrl: null };
+  }
 
-  /** The gateway exists (and knows its address) only once the server listens. */
-  setGateway(link: GatewayLink): void {
-    this.gateway = link;
+  attach(link: AttemptsLink): void {
+    this.link = link;
+  }
+
+  private attempts(): Attempts {
+    return this.link.attempts;
   }
 
   async register(reg: Registration): Promise<void> {
@@ -113,7 +54,7 @@ export class DirectTransport implements WorkerTransport {
     });
   }
 
-  async claim(workerId: string, max: number, waitMs: number, signal: AbortSignal) {
+  async claim(workerId: string, max: number, waitMs: number, signal: AbortSignal): Promise<ClaimedTask[]> {
     // A wake-up that lands while the claim statement runs would be missed by a wait begun
     // after it (costing a whole poll interval), so a latch set before the claim remembers it.
     let woken = false;
@@ -121,10 +62,9 @@ export class DirectTransport implements WorkerTransport {
       woken = true;
     });
     try {
-      const tasks: ClaimedTask[] = await this.queue.claim(workerId, max);
+      const tasks = await this.link.attempts.claim(workerId, max, this.link.llmBaseUrl);
       if (tasks.length === 0 && waitMs > 0 && !woken) await this.queue.notifier.waitForWake(waitMs, signal);
-      const gateway = this.gateway;
-      return gateway ? Promise.all(tasks.map(async (t) => ({ ...t, ...(await gateway.access(t)) }))) : tasks;
+      return tasks;
     } finally {
       off();
     }
@@ -139,26 +79,23 @@ export class DirectTransport implements WorkerTransport {
     return fenced(this.queue.appendLogs(workerId, lease.task_id, lease.attempt, logs));
   }
 
-  async complete(workerId: string, lease: Lease, result: Json) {
-    // The task's LLM calls are all recorded before it is seen finished.
-    await this.gateway?.settled(lease.task_id);
-    return this.completions.complete(workerId, lease, result);
+  complete(workerId: string, lease: Lease, result: Json) {
+    return this.attempts().completeHeld(workerId, lease, result);
   }
 
-  async fail(workerId: string, lease: Lease, error: Json, retry: boolean) {
-    await this.gateway?.settled(lease.task_id);
-    return fenced(this.queue.fail(workerId, lease.task_id, lease.attempt, error, retry));
+  fail(workerId: string, lease: Lease, error: Json, retry: boolean) {
+    return fenced(this.attempts().failHeld(workerId, lease, error, retry));
   }
 
   release(workerId: string, lease: Lease) {
-    return fenced(this.queue.release(workerId, lease.task_id, lease.attempt));
+    return fenced(this.attempts().releaseHeld(workerId, lease));
   }
 
   onCancel(fn: (taskId: string) => void) {
     return this.queue.notifier.onCancel(fn);
   }
 
-  close(): Promise<void> {
-    return this.completions.drain();
+  async close(): Promise<void> {
+    await this.link.attempts.drain();
   }
 }

@@ -8,7 +8,7 @@
 import { BACKEND_TYPES, type Backend, createBackend } from '../backends/index.ts';
 import { type Config, ConfigError } from '../config/index.ts';
 import type { Queue } from '../queue/index.ts';
-import { DirectTransport, type GatewayLink } from './direct.ts';
+import { type AttemptsLink, DirectTransport } from './direct.ts';
 import type { PoolStatus, WorkerPoolControl } from './pool.ts';
 import { type Logger, Worker } from './worker.ts';
 
@@ -74,14 +74,14 @@ export class WorkerManager implements WorkerPoolControl {
     this.logger = deps.logger ?? silent;
   }
 
-  /** The LLM gateway for the pool's tasks (the server sets it once it listens). */
-  setGateway(link: GatewayLink): void {
-    this.transport.setGateway(link);
-  }
-
-  /** The server's logger exists only once the app is built, after the pool. */
-  setLogger(logger: Logger): void {
-    this.logger = logger;
+  /**
+   * Connects the pool to the server once it listens: the attempts service (claims with their
+   * gateway tokens, reports), the gateway address for agents, and the server's logger. The
+   * one place the pool is wired; its workers claim nothing before it.
+   */
+  attach(link: AttemptsLink & { logger?: Logger }): void {
+    this.transport.attach(link);
+    if (link.logger) this.logger = link.logger;
   }
 
   status(): PoolStatus {
@@ -176,7 +176,7 @@ export class WorkerManager implements WorkerPoolControl {
       pollIntervalMs: c.WORKER_POLL_INTERVAL * 1000,
       heartbeatIntervalMs: c.HEARTBEAT_INTERVAL * 1000,
       dataDir: c.DATA_DIR,
-      // The logger is read through this object on every call, so setLogger reaches live workers.
+      // The logger is read through this object on every call, so attach reaches live workers.
       logger: {
         info: (o, m) => this.logger.info(o, m),
         warn: (o, m) => this.logger.warn(o, m),

@@ -12,8 +12,10 @@ import {
   CallsResponse,
   ConversationListQuery,
   ConversationListResponse,
+  ConversationQuery,
   ConversationStatsResponse,
   ConversationWithMessages,
+  MAX_MESSAGES_PAGE,
   MessagesQuery,
   MessagesResponse,
   TaskConversationsResponse,
@@ -21,6 +23,12 @@ import {
 import type { RouteOptions } from '../types.ts';
 
 const tags = ['llm conversations'];
+
+/** The paging query as the store takes it; a page is bounded, so no answer grows with the conversation. */
+const pageOf = (q: { after_seq?: number; limit?: number }) => ({
+  afterSeq: q.after_seq,
+  limit: q.limit ?? MAX_MESSAGES_PAGE,
+});
 
 export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { deps }) => {
   const store = deps.conversations;
@@ -85,14 +93,15 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
     {
       schema: {
         tags,
-        summary: 'One conversation with its messages (in seq order)',
+        summary: 'One conversation with its messages (in seq order, one page)',
         params: IdParams,
+        querystring: ConversationQuery,
         response: { 200: ConversationWithMessages, ...errors(404, 422, 503) },
       },
     },
     async (req) => {
       const conversation = await mustGet(req.params.id);
-      return { ...conversation, messages: await store.messages(conversation.id) };
+      return { ...conversation, ...(await store.messagePage(conversation.id, pageOf(req.query))) };
     },
   );
 
@@ -101,7 +110,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
     {
       schema: {
         tags,
-        summary: 'Messages of one conversation, optionally of one role',
+        summary: 'Messages of one conversation (one page), optionally of one role',
         params: IdParams,
         querystring: MessagesQuery,
         response: { 200: MessagesResponse, ...errors(404, 422, 503) },
@@ -109,10 +118,8 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
     },
     async (req) => {
       await mustGet(req.params.id);
-      return {
-        conversation_id: req.params.id,
-        messages: await store.messages(req.params.id, req.query.role),
-      };
+      const page = await store.messagePage(req.params.id, { ...pageOf(req.query), role: req.query.role });
+      return { conversation_id: req.params.id, ...page };
     },
   );
 

@@ -1,7 +1,9 @@
 /** /api/v1/tasks: submit (one or a batch), list, read, cancel, logs, stats. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { isCallbackDelivery } from '../../callbacks/signature.ts';
 import type { LogLevel, Task } from '../../queue/types.ts';
-import { invalid } from '../errors.ts';
+import { ApiError, invalid } from '../errors.ts';
 import { resolvePage } from '../pagination.ts';
 import { errors, IdParams } from '../schemas/common.ts';
 import {
@@ -25,6 +27,11 @@ import type { RouteOptions } from '../types.ts';
 const tags = ['tasks'];
 const DEFAULT_PAGE_SIZE = 50;
 const INCLUDED_LOGS = 1000;
+
+/** 409 for a request the callback dispatcher sent: a callback_url aimed at this API would loop. */
+async function refuseCallbackLoop(req: FastifyRequest): Promise<void> {
+  if (isCallbackDelivery(req.headers)) throw new ApiError('CALLBACK_LOOP');
+}
 
 /**
  * `label=key=value` (repeatable; `key:value` when there is no '=') → { key: value }. A key
@@ -55,8 +62,10 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
           'Returns 201 with the new task, or 200 with the existing one when the idempotency key (body field or `Idempotency-Key` header) was used before.',
         body: TaskCreateBody,
         headers: TaskCreateHeaders,
-        response: { 200: TaskSchema, 201: TaskSchema, ...errors(400, 413, 422, 503) },
+        response: { 200: TaskSchema, 201: TaskSchema, ...errors(400, 409, 413, 422, 503) },
       },
+      // Before the body is validated: a callback delivery of any shape must not create tasks.
+      preValidation: refuseCallbackLoop,
     },
     async (req, reply) => {
       const input = toNewTask(req.body, config, { header: req.headers['idempotency-key'] });
@@ -75,8 +84,10 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
           'Each item has the shape of a single submit. With an `Idempotency-Key` header, an item without its own key gets `<header>#<index>`, so retrying the same batch returns the same tasks.',
         body: TaskBatchBody,
         headers: TaskCreateHeaders,
-        response: { 201: BatchResponse, ...errors(400, 413, 422, 503) },
+        response: { 201: BatchResponse, ...errors(400, 409, 413, 422, 503) },
       },
+      // Before the body is validated: a callback delivery of any shape must not create tasks.
+      preValidation: refuseCallbackLoop,
     },
     async (req, reply) => {
       const header = req.headers['idempotency-key'];

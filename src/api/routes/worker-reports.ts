@@ -1,7 +1,8 @@
 /**
- * What a worker reports about a task it holds: logs, complete, fail, release. Every call is
- * fenced by the worker id (path) and, when given, the attempt from the claim; a worker that
- * no longer holds the current attempt gets 409 with the queue's reason as the code.
+ * What a worker reports about a task it holds: logs, complete, fail, release — translated to
+ * the attempts service, which checks the fence first (worker id from the path and, when given,
+ * the attempt from the claim), then settles that attempt's LLM calls, then ends it. A worker
+ * that no longer holds the current attempt gets 409 with the queue's reason as the code.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Json, NewLog } from '../../queue/types.ts';
@@ -37,7 +38,7 @@ function errorDetails(body: {
 }
 
 export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { deps }) => {
-  const { queue } = deps;
+  const { attempts } = deps;
 
   app.post(
     '/workers/:id/tasks/:task_id/logs',
@@ -60,7 +61,7 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         source: l.source ?? undefined,
         timestamp: l.timestamp ?? undefined,
       }));
-      const accepted = await queue.appendLogs(id, task_id, req.body.attempt ?? null, logs);
+      const accepted = await attempts.appendLogs(id, task_id, req.body.attempt ?? null, logs);
       return { accepted };
     },
   );
@@ -79,9 +80,7 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
     async (req) => {
       const { id, task_id } = req.params;
       checkBodyWorker(id, req.body.worker_id);
-      // The task's LLM calls are all recorded before it is seen finished.
-      await deps.gateway.settled(task_id);
-      return queue.complete(id, task_id, req.body.attempt ?? null, req.body.result as Json | undefined);
+      return attempts.complete(id, task_id, req.body.attempt ?? null, (req.body.result ?? null) as Json);
     },
   );
 
@@ -101,8 +100,7 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
     async (req) => {
       const { id, task_id } = req.params;
       checkBodyWorker(id, req.body.worker_id);
-      await deps.gateway.settled(task_id);
-      return queue.fail(
+      return attempts.fail(
         id,
         task_id,
         req.body.attempt ?? null,
@@ -127,7 +125,7 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
     (req) => {
       const { id, task_id } = req.params;
       checkBodyWorker(id, req.body.worker_id);
-      return queue.release(id, task_id, req.body.attempt ?? null);
+      return attempts.release(id, task_id, req.body.attempt ?? null);
     },
   );
 };

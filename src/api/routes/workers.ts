@@ -6,6 +6,7 @@ import { ApiError, invalid } from '../errors.ts';
 import { claimWithWait } from '../long-poll.ts';
 import { errors } from '../schemas/common.ts';
 import {
+  ClaimBody,
   ClaimQuery,
   ClaimResponse,
   HeartbeatAnyBody,
@@ -173,9 +174,10 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         tags,
         summary: 'Claim the next task (200 with the task, or 200 null)',
         description:
-          '`wait` (seconds, ≤ 60) long-polls: the call returns as soon as a task can be claimed. The task carries `attempt`, the fencing token for the calls that report on it, and `llm_base_url`/`llm_api_key`, the gateway address and this attempt’s token for its agent. Any body is ignored.',
+          '`wait` (seconds, ≤ 60) long-polls: the call returns as soon as a task can be claimed. The task carries `attempt`, the fencing token for the calls that report on it, and `llm_base_url`/`llm_api_key`, the gateway address and this attempt’s token for its agent. No body is needed; one may carry only `worker_id` (or `id`).',
         params: WorkerParams,
         querystring: ClaimQuery,
+        body: ClaimBody,
         response: { 200: ClaimResponse, ...errors(404, 422, 503) },
       },
     },
@@ -187,18 +189,19 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
       });
       const signal = AbortSignal.any([gone.signal, deps.closing]);
       const waitMs = (req.query.wait ?? 0) * 1000;
+      // The worker reached us at this address, so its agents can reach the gateway here too.
+      const base = config.LLM_GATEWAY_URL || `${req.protocol}://${req.host}/llm/v1`;
       const task = await claimWithWait(
-        queue,
+        deps.attempts,
+        queue.notifier,
         req.params.id,
-        waitMs,
-        config.WORKER_POLL_INTERVAL * 1000,
+        base,
+        { waitMs, pollMs: config.WORKER_POLL_INTERVAL * 1000 },
         signal,
       );
       // send(null) explicitly: returning null from an async handler would mean "no reply".
-      if (!task) return reply.send(null);
-      // The worker reached us at this address, so its agents can reach the gateway here too.
-      const base = config.LLM_GATEWAY_URL || `${req.protocol}://${req.host}/llm/v1`;
-      return reply.send({ ...task, ...(await deps.gateway.access(task, base)) });
+      // With a base URL the attempts service always adds llm_base_url and llm_api_key.
+      return reply.send(task as (typeof task & { llm_base_url: string; llm_api_key: string }) | null);
     },
   );
 };

@@ -108,9 +108,33 @@ export const CallsResponse = Type.Object({
   calls: Type.Array(CallSchema),
 });
 
+/** The most messages one answer carries; page with `after_seq` for more. */
+export const MAX_MESSAGES_PAGE = 1000;
+
+/** Paging of a conversation's messages, by seq (a monotonic cursor: a growing conversation pages safely). */
+export const MessagePageQuery = {
+  after_seq: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'Only messages with a larger seq (pass next_after_seq).' }),
+  ),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_MESSAGES_PAGE, default: MAX_MESSAGES_PAGE })),
+};
+
+const NextAfterSeq = Nullable(
+  Type.Integer({
+    description: 'Pass as after_seq for the next page; null when this page reached the last message.',
+  }),
+);
+
+export const ConversationQuery = Type.Object(MessagePageQuery);
+
 export const ConversationWithMessages = Type.Intersect([
   ConversationSchema,
-  Type.Object({ messages: Type.Array(MessageSchema) }),
+  Type.Object({
+    messages: Type.Array(MessageSchema, {
+      description: 'One page (limit, default 1000); message_count is the total.',
+    }),
+    next_after_seq: NextAfterSeq,
+  }),
 ]);
 
 export const ConversationListQuery = Type.Object({
@@ -132,11 +156,13 @@ export const TaskConversationsResponse = Type.Object({
 
 export const MessagesQuery = Type.Object({
   role: Type.Optional(Type.String({ maxLength: 32, description: 'system, user, assistant, tool…' })),
+  ...MessagePageQuery,
 });
 
 export const MessagesResponse = Type.Object({
   conversation_id: Uuid,
   messages: Type.Array(MessageSchema),
+  next_after_seq: NextAfterSeq,
 });
 
 export const ConversationStatsResponse = Type.Object({

@@ -1,4 +1,11 @@
-/** Worker request and response schemas. The seed's worker client must work unchanged with these. */
+/**
+ * Worker request and response schemas. The seed's worker client must work unchanged with these.
+ *
+ * The worker protocol's bodies are closed (`additionalProperties: false`): a misspelt field
+ * (`atempt`) is a 422 naming it, not a report that silently drops its fence. Every field the
+ * predecessor documents or its worker client (shared/seed/predecessor) sends stays accepted.
+ * Free-form maps (capabilities, metadata, context, result, error_details) stay open.
+ */
 import { Type } from 'typebox';
 import { WORKER_STATUSES } from '../../queue/types.ts';
 import { AnyJson, DateTime, JsonObject, Maybe, Nullable, Uuid } from './common.ts';
@@ -11,25 +18,31 @@ const MaxParallel = Type.Integer({
   maximum: 1000,
   description: 'Tasks run at once (default 1).',
 });
+/** The attempt column is an int4: a larger number is a 422 here, not a database error later. */
+const MAX_ATTEMPT = 2_147_483_647;
+const Closed = { additionalProperties: false } as const;
 const SupportedProblems = Type.Array(Type.String({ minLength: 1, maxLength: 200 }), {
   maxItems: 1000,
   description: 'Problem ids or globs (* and ?) this worker runs; empty = all.',
 });
 
-export const RegisterBody = Type.Object({
-  worker_id: Maybe(WorkerIdField),
-  id: Maybe(WorkerIdField),
-  backend_type: Maybe(Type.String({ pattern: BACKEND_TYPE_PATTERN, description: "Default 'command'." })),
-  capabilities: Maybe(
-    Type.Object(
-      { max_parallel_tasks: Maybe(MaxParallel), supported_problems: Maybe(SupportedProblems) },
-      { additionalProperties: true },
+export const RegisterBody = Type.Object(
+  {
+    worker_id: Maybe(WorkerIdField),
+    id: Maybe(WorkerIdField),
+    backend_type: Maybe(Type.String({ pattern: BACKEND_TYPE_PATTERN, description: "Default 'command'." })),
+    capabilities: Maybe(
+      Type.Object(
+        { max_parallel_tasks: Maybe(MaxParallel), supported_problems: Maybe(SupportedProblems) },
+        { additionalProperties: true },
+      ),
     ),
-  ),
-  max_parallel_tasks: Maybe(MaxParallel),
-  supported_problems: Maybe(SupportedProblems),
-  metadata: Maybe(JsonObject),
-});
+    max_parallel_tasks: Maybe(MaxParallel),
+    supported_problems: Maybe(SupportedProblems),
+    metadata: Maybe(JsonObject),
+  },
+  Closed,
+);
 
 export const WorkerSchema = Type.Object({
   id: Type.String(),
@@ -67,7 +80,10 @@ export const WorkerStatsResponse = Type.Object({
   average_execution_seconds: Nullable(Type.Number()),
 });
 
-const LeaseSchema = Type.Object({ task_id: Uuid, attempt: Type.Integer({ minimum: 0 }) });
+const LeaseSchema = Type.Object(
+  { task_id: Uuid, attempt: Type.Integer({ minimum: 0, maximum: MAX_ATTEMPT }) },
+  Closed,
+);
 
 const heartbeatFields = {
   status: Maybe(WorkerStatusEnum),
@@ -79,12 +95,11 @@ const heartbeatFields = {
     }),
   ),
 };
-export const HeartbeatBody = Type.Object(heartbeatFields);
-export const HeartbeatAnyBody = Type.Object({
-  worker_id: Maybe(WorkerIdField),
-  id: Maybe(WorkerIdField),
-  ...heartbeatFields,
-});
+export const HeartbeatBody = Type.Object(heartbeatFields, Closed);
+export const HeartbeatAnyBody = Type.Object(
+  { worker_id: Maybe(WorkerIdField), id: Maybe(WorkerIdField), ...heartbeatFields },
+  Closed,
+);
 
 export const HeartbeatResponse = Type.Object({
   worker_id: Type.String(),
@@ -105,6 +120,9 @@ export const ClaimQuery = Type.Object({
     }),
   ),
 });
+/** The claim needs no body; the seed's quick start repeats the worker id in one. */
+export const ClaimBody = Type.Object({ worker_id: Maybe(WorkerIdField), id: Maybe(WorkerIdField) }, Closed);
+
 export const ClaimedTaskSchema = Type.Intersect([
   TaskSchema,
   Type.Object({
@@ -122,39 +140,55 @@ export const ClaimResponse = Nullable(ClaimedTaskSchema);
 const Attempt = Maybe(
   Type.Integer({
     minimum: 1,
+    maximum: MAX_ATTEMPT,
     description: 'The attempt from the claim (fencing token). Omitted: fenced by worker id only.',
   }),
 );
 
-export const LogsAppendBody = Type.Object({
-  worker_id: Maybe(WorkerIdField),
-  attempt: Attempt,
-  logs: Type.Array(
-    Type.Object({
-      level: LogLevelEnum,
-      message: Type.String({ maxLength: 100_000 }),
-      context: Maybe(AnyJson),
-      timestamp: Maybe(DateTime),
-      source: Maybe(Type.String({ maxLength: 64 })),
-    }),
-    { maxItems: 1000 },
-  ),
-});
+export const LogsAppendBody = Type.Object(
+  {
+    worker_id: Maybe(WorkerIdField),
+    attempt: Attempt,
+    logs: Type.Array(
+      Type.Object(
+        {
+          level: LogLevelEnum,
+          message: Type.String({ maxLength: 100_000 }),
+          context: Maybe(AnyJson),
+          timestamp: Maybe(DateTime),
+          source: Maybe(Type.String({ maxLength: 64 })),
+        },
+        Closed,
+      ),
+      { maxItems: 1000 },
+    ),
+  },
+  Closed,
+);
 export const LogsAppendResponse = Type.Object({ accepted: Type.Integer() });
 
-export const CompleteBody = Type.Object({
-  worker_id: Maybe(WorkerIdField),
-  attempt: Attempt,
-  result: Type.Optional(AnyJson),
-});
+export const CompleteBody = Type.Object(
+  {
+    worker_id: Maybe(WorkerIdField),
+    attempt: Attempt,
+    result: Type.Optional(AnyJson),
+    // The seed's worker client posts its whole outcome: { success, result, execution_time }.
+    success: Maybe(Type.Boolean({ description: 'Sent by the seed’s worker client; not stored.' })),
+    execution_time: Maybe(Type.Unknown({ description: 'Sent by the seed’s worker client; not stored.' })),
+  },
+  Closed,
+);
 
-export const FailBody = Type.Object({
-  worker_id: Maybe(WorkerIdField),
-  attempt: Attempt,
-  error: Maybe(Type.String({ maxLength: 100_000 })),
-  error_message: Maybe(Type.String({ maxLength: 100_000 })),
-  error_details: Type.Optional(AnyJson),
-  retry: Maybe(Type.Boolean({ description: 'Put the task back in the queue while attempts remain.' })),
-});
+export const FailBody = Type.Object(
+  {
+    worker_id: Maybe(WorkerIdField),
+    attempt: Attempt,
+    error: Maybe(Type.String({ maxLength: 100_000 })),
+    error_message: Maybe(Type.String({ maxLength: 100_000 })),
+    error_details: Type.Optional(AnyJson),
+    retry: Maybe(Type.Boolean({ description: 'Put the task back in the queue while attempts remain.' })),
+  },
+  Closed,
+);
 
-export const ReleaseBody = Type.Object({ worker_id: Maybe(WorkerIdField), attempt: Attempt });
+export const ReleaseBody = Type.Object({ worker_id: Maybe(WorkerIdField), attempt: Attempt }, Closed);

@@ -1,0 +1,117 @@
+/**
+ * One attempt's life, for the HTTP routes and the in-process workers alike:
+ *
+ *   claim   — the claim and each attempt's gateway token together: the token key is loaded
+ *             before the claim, so minting (a pure HMAC) cannot fail after the claim has
+ *             committed and leave a task leased to a worker that never heard of it;
+ *   report  — complete or fail: the fence is checked first (a stale or foreign report is
+ *             refused before it can touch anything), then THIS attempt's LLM calls are settled
+ *             (cut after LLM_INFLIGHT_GRACE_SECONDS, never waited on past a hard limit), then
+ *             the fenced transition, pinned to the attempt the check saw;
+ *   release — a task given back: the same order;
+ *   logs    — the fenced append.
+ *
+ * In-process workers report through `completeHeld`/`failHeld`: their lease comes from this
+ * process's own claim, so the fence read is skipped (the transition is fenced anyway, and the
+ * settle is per attempt, so a stale lease can only cut its own dead calls), and completions
+ * are batched into one statement.
+ */
+import type { Json, Lease, NewLog, Queue, Task } from '../queue/index.ts';
+import { CompletionBatcher } from './completion-batcher.ts';
+
+/** What an attempt needs of the LLM gateway. */
+export interface AttemptGateway {
+  /** Loads the signing key (once) and gives the minting function. */
+  minter(): Promise<(taskId: string, attempt: number) => string>;
+  /** True once the attempt's calls are recorded; false when the hard limit ran out first. */
+  settled(taskId: string, attempt: number): Promise<boolean>;
+}
+
+export interface AttemptLogger {
+  warn(obj: object, msg?: string): void;
+}
+
+/** A claimed task with the gateway address and this attempt's token for its agent. */
+export type ClaimedAttempt = Task & { llm_base_url?: string; llm_api_key?: string };
+
+export class Attempts {
+  private readonly completions: CompletionBatcher;
+
+  constructor(
+    private readonly queue: Queue,
+    private readonly gateway: AttemptGateway | null,
+    private readonly logger: AttemptLogger = { warn() {} },
+  ) {
+    this.completions = new CompletionBatcher(queue);
+  }
+
+  /** Claims up to `max` tasks; with a gateway address, each carries its attempt's token. */
+  async claim(workerId: string, max: number, llmBaseUrl: string | null): Promise<ClaimedAttempt[]> {
+    const mint = this.gateway && llmBaseUrl ? await this.gateway.minter() : null;
+    const tasks = await this.queue.claim(workerId, max);
+    if (!mint || !llmBaseUrl) return tasks;
+    return tasks.map((t) => ({ ...t, llm_base_url: llmBaseUrl, llm_api_key: mint(t.id, t.attempt) }));
+  }
+
+  // ── reports over HTTP: the attempt may be missing (the predecessor's clients send none) ──
+
+  async complete(workerId: string, taskId: string, attempt: number | null, result: Json): Promise<Task> {
+    const current = await this.queue.assertHeld(workerId, taskId, attempt);
+    await this.settle(taskId, current);
+    return this.queue.complete(workerId, taskId, current, result);
+  }
+
+  async fail(
+    workerId: string,
+    taskId: string,
+    attempt: number | null,
+    error: Json,
+    retry: boolean,
+  ): Promise<Task> {
+    const current = await this.queue.assertHeld(workerId, taskId, attempt);
+    await this.settle(taskId, current);
+    return this.queue.fail(workerId, taskId, current, error, retry);
+  }
+
+  async release(workerId: string, taskId: string, attempt: number | null): Promise<Task> {
+    const current = await this.queue.assertHeld(workerId, taskId, attempt);
+    await this.settle(taskId, current);
+    return this.queue.release(workerId, taskId, current);
+  }
+
+  appendLogs(workerId: string, taskId: string, attempt: number | null, logs: readonly NewLog[]) {
+    return this.queue.appendLogs(workerId, taskId, attempt, logs);
+  }
+
+  // ── reports of in-process workers: the lease is their own ───────────────────
+
+  /** Resolves false when the fence refused it. */
+  async completeHeld(workerId: string, lease: Lease, result: Json): Promise<boolean> {
+    await this.settle(lease.task_id, lease.attempt);
+    return this.completions.complete(workerId, lease, result);
+  }
+
+  async failHeld(workerId: string, lease: Lease, error: Json, retry: boolean): Promise<void> {
+    await this.settle(lease.task_id, lease.attempt);
+    await this.queue.fail(workerId, lease.task_id, lease.attempt, error, retry);
+  }
+
+  async releaseHeld(workerId: string, lease: Lease): Promise<void> {
+    await this.settle(lease.task_id, lease.attempt);
+    await this.queue.release(workerId, lease.task_id, lease.attempt);
+  }
+
+  /** Writes pending batched completions (at shutdown). */
+  drain(): Promise<void> {
+    return this.completions.drain();
+  }
+
+  private async settle(taskId: string, attempt: number): Promise<void> {
+    if (!this.gateway) return;
+    if (!(await this.gateway.settled(taskId, attempt)))
+      this.logger.warn(
+        { task_id: taskId, attempt },
+        'reporting before every LLM call of the attempt was recorded (recording is stuck; see llm_calls_unrecorded_total)',
+      );
+  }
+}
