@@ -168,5 +168,23 @@ for (const mode of dbModes()) {
       assert.equal(messages.messages[0].content, odd);
       assert.equal(recorded[0]!.request.model, 'fake-chat');
     });
+
+    it('a claim retried with the same claim_id gets the same task back, not another one', async () => {
+      await addWorker(t.queue, 'worker-106-kind', { backend_type: 'bench-e', max_parallel: 2 });
+      const a = await submitOne(t.queue, { problem_id: 'attempts-claim-a', backend_type: 'bench-e' });
+      const b = await submitOne(t.queue, { problem_id: 'attempts-claim-b', backend_type: 'bench-e' });
+      const claimWith = async (id: string) =>
+        json(await post(t.url, `/api/v1/workers/worker-106-kind/claim?claim_id=${id}`, {}));
+      const first = await claimWith('c-1');
+      const retried = await claimWith('c-1');
+      assert.equal(first.id, a.id);
+      assert.equal(retried.id, a.id, 'the retry returns the task the lost response carried');
+      assert.equal(retried.attempt, 1, 'and does not claim it again');
+      assert.ok(retried.llm_api_key);
+      const next = await claimWith('c-2');
+      assert.equal(next.id, b.id);
+      const bad = await post(t.url, '/api/v1/workers/worker-106-kind/claim?claim_id=has%20space', {});
+      assert.equal(bad.status, 422);
+    });
   });
 }

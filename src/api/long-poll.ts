@@ -11,7 +11,7 @@ export async function claimWithWait(
   notifier: Queue['notifier'],
   workerId: string,
   llmBaseUrl: string,
-  timing: { waitMs: number; pollMs: number },
+  timing: { waitMs: number; pollMs: number; claimKey?: string | null },
   signal: AbortSignal,
 ): Promise<ClaimedAttempt | null> {
   const { waitMs, pollMs } = timing;
@@ -27,7 +27,7 @@ export async function claimWithWait(
       woken = false;
       // A task claimed for a client that has gone would sit leased until the reaper frees it.
       if (signal.aborted) return null;
-      const [task] = await attempts.claim(workerId, 1, llmBaseUrl);
+      const [task] = await attempts.claim(workerId, 1, llmBaseUrl, timing.claimKey ?? null);
       if (task && signal.aborted) {
         // The caller left while this claim ran: nobody will run it, so give it straight back
         // rather than leave it leased (and charged an attempt) until the reaper frees it.

@@ -45,10 +45,18 @@ export class Attempts {
     this.completions = new CompletionBatcher(queue);
   }
 
-  /** Claims up to `max` tasks; with a gateway address, each carries its attempt's token. */
-  async claim(workerId: string, max: number, llmBaseUrl: string | null): Promise<ClaimedAttempt[]> {
+  /**
+   * Claims up to `max` tasks; with a gateway address, each carries its attempt's token. A
+   * `claimKey` makes the claim idempotent: its retry returns the same tasks (and tokens).
+   */
+  async claim(
+    workerId: string,
+    max: number,
+    llmBaseUrl: string | null,
+    claimKey: string | null = null,
+  ): Promise<ClaimedAttempt[]> {
     const mint = this.gateway && llmBaseUrl ? await this.gateway.minter() : null;
-    const tasks = await this.queue.claim(workerId, max);
+    const tasks = await this.queue.claim(workerId, max, claimKey);
     if (!mint || !llmBaseUrl) return tasks;
     return tasks.map((t) => ({ ...t, llm_base_url: llmBaseUrl, llm_api_key: mint(t.id, t.attempt) }));
   }

@@ -190,9 +190,17 @@ export function createQueue(db: Db, opts: QueueOptions) {
       return refuse(taskId, workerId, attempt);
     },
 
-    /** Claims up to `max` tasks (bounded by the worker's free slots). Unknown worker → WORKER_NOT_FOUND. */
-    async claim(workerId: string, max = 1): Promise<Task[]> {
-      const rows = await tx.claim(db, workerId, max, opts.leaseSeconds);
+    /**
+     * Claims up to `max` tasks (bounded by the worker's free slots). Unknown worker →
+     * WORKER_NOT_FOUND. With a `claimKey`, a retry of the same claim (its response was lost)
+     * gets the tasks that claim handed out, instead of more.
+     */
+    async claim(workerId: string, max = 1, claimKey: string | null = null): Promise<Task[]> {
+      if (claimKey) {
+        const again = await tx.claimedWithKey(db, workerId, claimKey);
+        if (again.length > 0) return again.map(toTask);
+      }
+      const rows = await tx.claim(db, workerId, max, opts.leaseSeconds, claimKey);
       if (rows.length === 0 && !(await workers.getWorker(db, workerId)))
         throw new QueueError('WORKER_NOT_FOUND', `Worker ${workerId} is not registered`);
       if (rows.length > 0) events.emit('claimed', rows.length);

@@ -42,19 +42,30 @@ const HELD_BY = (worker: string, attempt: string) =>
 // statement: it records the worker's liveness, takes its row lock (so max_parallel_tasks holds
 // under concurrent claims by one worker), then reads tasks_claim_idx in (priority DESC, seq)
 // order with SKIP LOCKED and stops at the worker's free slots.
-const CLAIM_SQL = 'SELECT * FROM claim_tasks($1, $2, $3)';
+const CLAIM_SQL = 'SELECT * FROM claim_tasks($1, $2, $3, $4)';
 
 export async function claim(
   db: Queryable,
   workerId: string,
   max: number,
   leaseSeconds: number,
+  claimKey: string | null = null,
 ): Promise<Row[]> {
-  const { rows } = await db.query<Row>(CLAIM_SQL, [workerId, max, leaseSeconds]);
+  const { rows } = await db.query<Row>(CLAIM_SQL, [workerId, max, leaseSeconds, claimKey]);
   // UPDATE … FROM returns rows in no defined order; hand them out in claim order.
   return rows.sort(
     (a, b) => (b.priority as number) - (a.priority as number) || Number(a.seq) - Number(b.seq),
   );
+}
+
+/** What an earlier claim with this key handed this worker and it still holds (a retried claim). */
+export async function claimedWithKey(db: Queryable, workerId: string, claimKey: string): Promise<Row[]> {
+  const { rows } = await db.query<Row>(
+    `SELECT * FROM tasks WHERE worker_id = $1 AND status = 'running' AND claim_key = $2
+     ORDER BY priority DESC, seq`,
+    [workerId, claimKey],
+  );
+  return rows;
 }
 
 export interface Completion {

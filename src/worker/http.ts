@@ -3,6 +3,8 @@
  * refused, 502/503/504) is retried with backoff, because a worker should ride out an API
  * restart; a 409 is the queue saying "not yours any more" and is never retried.
  */
+
+import { randomUUID } from 'node:crypto';
 import type { Json, Lease, NewLog, Task, WorkerStatus } from '../queue/types.ts';
 import { type RawResponse, requestText } from './http-client.ts';
 import { type HeartbeatReply, HttpError, type Registration, type WorkerTransport } from './transport.ts';
@@ -60,7 +62,9 @@ export class HttpTransport implements WorkerTransport {
     const wait = Math.min(60, Math.floor(waitMs / 1000));
     const task = await this.call<Task | null>(
       'POST',
-      `/workers/${enc(workerId)}/claim?wait=${wait}`,
+      // One id per claim, reused by call()'s retries: a retry after a lost response gets the
+      // same task back instead of leaving it leased to nobody.
+      `/workers/${enc(workerId)}/claim?wait=${wait}&claim_id=${randomUUID()}`,
       undefined,
       signal,
       CALL_TIMEOUT_MS + wait * 1000,

@@ -196,7 +196,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         queue.notifier,
         req.params.id,
         base,
-        { waitMs, pollMs: config.WORKER_POLL_INTERVAL * 1000 },
+        { waitMs, pollMs: config.WORKER_POLL_INTERVAL * 1000, claimKey: req.query.claim_id ?? null },
         signal,
       );
       // send(null) explicitly: returning null from an async handler would mean "no reply".

@@ -119,6 +119,13 @@ export const ClaimQuery = Type.Object({
       description: 'Seconds to wait for a task (long-poll). Default 0.',
     }),
   ),
+  claim_id: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9._:-]{1,128}$',
+      description:
+        'Makes the claim idempotent: a retry with the same claim_id (after a lost response) returns the task that claim handed out, with a fresh gateway token, instead of claiming another.',
+    }),
+  ),
 });
 /** The claim needs no body; the seed's quick start repeats the worker id in one. */
 export const ClaimBody = Type.Object({ worker_id: Maybe(WorkerIdField), id: Maybe(WorkerIdField) }, Closed);
