@@ -4,6 +4,13 @@ export { pingDatabase } from './health.ts';
 export type { LogQuery } from './logs.ts';
 export { type CancelOutcome, createQueue, type Queue, type QueueOptions } from './queue.ts';
 export { reapOnce } from './reaper.ts';
+export {
+  NoFreeReplicaSlot,
+  REPLICA_SLOTS,
+  releaseReplicaSlot,
+  renewReplicaSlot,
+  takeReplicaSlot,
+} from './replicas.ts';
 export type { CreatedTask, TaskFilter, TaskStats } from './tasks.ts';
 export type { Completion } from './transitions.ts';
 export * from './types.ts';

@@ -13,6 +13,7 @@ import type { Db } from '../db/types.ts';
 import { createQueue, type Queue } from '../queue/index.ts';
 import { checkWorkerPlan, internalWorkerPlan, WorkerManager } from '../worker/manager.ts';
 import { ReaperLoop } from './reaper-loop.ts';
+import { ReplicaSlot } from './replica-slot.ts';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -41,9 +42,18 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     notifyDebounceMs: config.NOTIFY_DEBOUNCE_MS,
   });
   await queue.start();
-  const pool = new WorkerManager({ config, queue });
+  // This replica's block of in-process worker ids (the logger exists once the app does).
+  const logRef: { log?: FastifyInstance['log'] } = {};
+  const slot = await ReplicaSlot.take(db, () =>
+    logRef.log?.error(
+      { slot: slot.slot },
+      'replica slot taken over by another replica (this one missed its renewals): in-process worker ids may now collide',
+    ),
+  );
+  const pool = new WorkerManager({ config, queue, idBase: slot.idBase });
   const app = await createApp({ config, queue, pool });
   const log = app.log;
+  logRef.log = log;
 
   const reaper = new ReaperLoop(
     queue,
@@ -86,6 +96,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         await app.close();
         await reaper.stop();
         await callbacks.stop();
+        await slot.release();
         await queue.stop();
         if (!options.db) await db.close();
       })();

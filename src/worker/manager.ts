@@ -22,6 +22,11 @@ export interface WorkerManagerDeps {
   backendFactory?: (type: string) => Backend;
   /** Extra environment for each task's child processes. */
   envFor?: ConstructorParameters<typeof Worker>[0]['envFor'];
+  /**
+   * This replica's block of worker numbers (its replica slot × 50): ids run from idBase+1, so
+   * two API replicas never share a worker row. 0 for a single process.
+   */
+  idBase?: number;
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
@@ -157,12 +162,13 @@ export class WorkerManager implements WorkerPoolControl {
   /** The lowest number no live or draining worker uses, so ids stay small and never collide. */
   private freeId(): string {
     const used = new Set([...this.active, ...this.draining.keys()].map((w) => w.id));
-    for (let n = 1; ; n++) if (!used.has(internalWorkerId(n))) return internalWorkerId(n);
+    const base = this.deps.idBase ?? 0;
+    for (let n = 1; ; n++) if (!used.has(internalWorkerId(base + n))) return internalWorkerId(base + n);
   }
 
-  /** Worker n (1-based) drives slot n-1, cycling: ids and backends stay paired across scales. */
+  /** Worker n (1-based in this replica's block) drives slot n-1, cycling: ids and backends stay paired across scales. */
   private backendOf(id: string): string {
-    const n = Number(/^worker-(\d+)-internal$/.exec(id)?.[1] ?? 1);
+    const n = Number(/^worker-(\d+)-internal$/.exec(id)?.[1] ?? 1) - (this.deps.idBase ?? 0);
     return this.slots[(n - 1) % this.slots.length]!;
   }
 
