@@ -19,7 +19,7 @@ import type { Db } from '../db/types.ts';
 import { BoundedMap } from './bounded-map.ts';
 import { upstreamRequest } from './capture.ts';
 import { exchange } from './exchange.ts';
-import { BadMessage, type StoredMessage, toRequestMessages, toStoredMessage } from './messages.ts';
+import { BadMessage, type StoredMessage, toRequestMessages } from './messages.ts';
 import { createPriceBook } from './prices.ts';
 import { type Flight, RecordQueue } from './record-queue.ts';
 import { type CallRecord, createRecorder, type Recorded } from './recorder.ts';
