@@ -153,18 +153,17 @@ export class TaskRun {
         );
     else if (why === undefined) call = () => t.fail(id, lease, outcome.error, outcome.retryable ?? false);
     if (!call) return;
-    let accepted = await this.withRetry(call, outcome.status === 'completed');
-    if (accepted === 'too_large' && outcome.status === 'completed') {
-      // A result over the API's body limit can never be delivered as is: end the attempt as a
-      // failure that says so, rather than leave the task leased until the reaper takes it.
-      accepted = await this.withRetry(() =>
-        t.fail(
-          id,
-          lease,
-          { reason: 'result_too_large', message: 'The result exceeded the API body limit (413)' },
-          false,
-        ),
-      );
+    let accepted = await this.withRetry(call);
+    if (typeof accepted === 'object' && why !== 'shutdown') {
+      // The API refused the report for what it carried (a result over the body limit, a value
+      // it cannot take): sending it again cannot help. End the attempt now as a failure that
+      // says so, rather than leave the task leased until the reaper calls it "worker lost".
+      const { status, detail } = accepted;
+      const error =
+        status === 413
+          ? { reason: 'result_too_large', message: 'The result exceeded the API body limit (413)' }
+          : { reason: 'report_refused', message: `The API refused the report: ${detail}`.slice(0, 2000) };
+      accepted = await this.withRetry(() => t.fail(id, lease, error, false));
     }
     if (accepted === false)
       this.d.logger.info(
@@ -173,15 +172,20 @@ export class TaskRun {
       );
   }
 
+  /**
+   * The report's answer: true/false (accepted, or refused by the fence), a content refusal
+   * (HTTP 400/413/422, or a value that cannot even be serialised), or undefined when it could
+   * not be delivered at all (its lease will lapse).
+   */
   private async withRetry(
     call: () => Promise<boolean>,
-    tooLargeIsAnswer = false,
-  ): Promise<boolean | 'too_large' | undefined> {
+  ): Promise<boolean | { status: number | null; detail: string } | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await call();
       } catch (err) {
-        if (tooLargeIsAnswer && err instanceof HttpError && err.status === 413) return 'too_large';
+        const refused = contentRefusal(err);
+        if (refused) return refused;
         if (attempt >= REPORT_ATTEMPTS || !isTransient(err)) {
           this.d.logger.error(
             { err, task_id: this.task.id, attempt: this.task.attempt },
@@ -193,4 +197,14 @@ export class TaskRun {
       }
     }
   }
+}
+
+/** A refusal of what the report carried, as opposed to trouble reaching the API. */
+function contentRefusal(err: unknown): { status: number | null; detail: string } | null {
+  if (err instanceof HttpError && [400, 413, 422].includes(err.status))
+    return { status: err.status, detail: `HTTP ${err.status} ${err.code}: ${err.message}` };
+  // JSON.stringify of a cyclic or absurdly deep result, before anything was sent.
+  if (err instanceof RangeError || err instanceof TypeError)
+    return { status: null, detail: `${err.name}: ${err.message}` };
+  return null;
 }
