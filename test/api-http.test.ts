@@ -183,6 +183,7 @@ for (const mode of dbModes()) {
         cancelled: 0,
         timed_out: 1,
         workers_offline: 0,
+        leases_honoured: 0,
         terminal: [],
       });
       const res = await get('/metrics');

@@ -40,6 +40,7 @@ for (const mode of dbModes()) {
         cancelled: 0,
         timed_out: 0,
         workers_offline: 0,
+        leases_honoured: 0,
         terminal: [],
       });
       assert.ok(woken > 0, 'claimers are woken for the requeued task');
@@ -159,6 +160,7 @@ for (const mode of dbModes()) {
         cancelled: 0,
         timed_out: 0,
         workers_offline: 0,
+        leases_honoured: 0,
         terminal: [],
       });
       assert.deepEqual([await rawRow(db, pending.id), await rawRow(db, running.id)], before);
@@ -275,5 +277,35 @@ for (const mode of dbModes()) {
         assert.equal((await queue.mustGetTask(task.id)).status, 'pending');
       });
     }
+
+    it('after an outage (no pass for longer than a lease) honours running leases instead of reaping them', async (t) => {
+      const { db, queue } = await openQueue(t, mode, { leaseSeconds: 60 });
+      await addWorker(queue, 'w1');
+      const task = await submitOne(queue, { max_attempts: 1 });
+      await claimOne(queue, 'w1');
+      await reapOnce(queue, HOUR);
+      // Nobody could reach the database for ten minutes: the worker's heartbeats failed too.
+      await db.query(`UPDATE reaper_state SET last_pass_at = now() - interval '10 minutes'`);
+      await expireLease(db, task.id);
+      const first = await reapOnce(queue, HOUR, { outageAfterSeconds: 60 });
+      assert.equal(first?.leases_honoured, 1);
+      assert.equal(first?.failed, 0, 'no "worker lost" for an outage');
+      assert.equal((await queue.mustGetTask(task.id)).status, 'running');
+      // The worker, back in touch, reports as usual and is accepted.
+      const done = await queue.complete('w1', task.id, task.attempt + 1, { ok: true });
+      assert.equal(done.status, 'completed');
+    });
+
+    it('without an outage, an expired lease is reaped as before', async (t) => {
+      const { db, queue } = await openQueue(t, mode, { leaseSeconds: 60 });
+      await addWorker(queue, 'w1');
+      const task = await submitOne(queue, { max_attempts: 1 });
+      await claimOne(queue, 'w1');
+      await reapOnce(queue, HOUR);
+      await expireLease(db, task.id);
+      const again = await reapOnce(queue, HOUR, { outageAfterSeconds: 60 });
+      assert.equal(again?.leases_honoured, 0);
+      assert.equal(again?.failed, 1);
+    });
   });
 }

@@ -23,7 +23,14 @@ export interface ApiMetrics {
   close(): void;
 }
 
-const REAP_KINDS = ['requeued', 'failed', 'cancelled', 'timed_out', 'workers_offline'] as const;
+const REAP_KINDS = [
+  'requeued',
+  'failed',
+  'cancelled',
+  'timed_out',
+  'workers_offline',
+  'leases_honoured',
+] as const;
 
 export function createMetrics(queue: Queue, opts: { defaultMetrics?: boolean } = {}): ApiMetrics {
   const registry = new Registry();

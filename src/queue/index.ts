@@ -3,7 +3,7 @@ export { FENCING_CODES, QueueError, type QueueErrorCode } from './errors.ts';
 export { pingDatabase } from './health.ts';
 export type { LogQuery } from './logs.ts';
 export { type CancelOutcome, createQueue, type Queue, type QueueOptions } from './queue.ts';
-export { reapOnce } from './reaper.ts';
+export { type ReapOptions, reapOnce } from './reaper.ts';
 export {
   NoFreeReplicaSlot,
   REPLICA_SLOTS,

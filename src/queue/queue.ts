@@ -83,6 +83,8 @@ export function createQueue(db: Db, opts: QueueOptions) {
 
   return {
     db,
+    /** The lease a claim grants and a heartbeat extends, in seconds. */
+    leaseSeconds: opts.leaseSeconds,
     notifier,
     events,
     start: () => notifier.start(),

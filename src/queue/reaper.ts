@@ -4,6 +4,7 @@
  * theirs). Each statement re-checks its guard on the row it updates, so a task completed
  * between the scan and the update is never touched.
  */
+import type { Queryable } from '../db/types.ts';
 import type { Queue } from './queue.ts';
 import type { Row } from './rows.ts';
 import { reapStatements } from './transitions.ts';
@@ -12,8 +13,46 @@ import { markStaleWorkersOffline } from './workers.ts';
 
 const REAPER_LOCK = 7_413_002;
 const BATCH = 500;
+export interface ReapOptions {
+  /**
+   * A gap since the previous pass (of any replica) longer than this is an outage: the reaper
+   * loop passes max(lease, 3 × its interval). Unset: gaps are recorded, never judged.
+   */
+  outageAfterSeconds?: number;
+}
 
-export async function reapOnce(queue: Queue, heartbeatTimeoutSeconds: number): Promise<ReapResult | null> {
+/**
+ * Records this pass and says whether the previous one was an outage ago. Then no worker
+ * could have heartbeated either, so every running lease gets one more lease period from now —
+ * workers that finished or kept running during the outage report as usual — and this pass
+ * reaps no lost lease.
+ */
+async function honourLeasesAfterOutage(
+  q: Queryable,
+  leaseSeconds: number,
+  outageAfterSeconds: number | undefined,
+): Promise<number> {
+  const { rows } = await q.query<{ gap: number | null }>(
+    `WITH prev AS (SELECT last_pass_at FROM reaper_state WHERE id = 1),
+     upsert AS (INSERT INTO reaper_state (id, last_pass_at) VALUES (1, now())
+                ON CONFLICT (id) DO UPDATE SET last_pass_at = now())
+     SELECT extract(epoch FROM now() - (SELECT last_pass_at FROM prev))::float8 AS gap`,
+  );
+  const gap = rows[0]?.gap ?? null;
+  if (gap === null || outageAfterSeconds === undefined || gap <= outageAfterSeconds) return 0;
+  const r = await q.query(
+    `UPDATE tasks SET lease_expires_at = now() + $1::int * interval '1 second'
+     WHERE status = 'running' AND lease_expires_at < now() + $1::int * interval '1 second'`,
+    [leaseSeconds],
+  );
+  return r.rowCount;
+}
+
+export async function reapOnce(
+  queue: Queue,
+  heartbeatTimeoutSeconds: number,
+  options: ReapOptions = {},
+): Promise<ReapResult | null> {
   const result = await queue.withTransaction(async (q) => {
     const { rows } = await q.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [
       REAPER_LOCK,
@@ -25,6 +64,7 @@ export async function reapOnce(queue: Queue, heartbeatTimeoutSeconds: number): P
       cancelled: 0,
       timed_out: 0,
       workers_offline: 0,
+      leases_honoured: await honourLeasesAfterOutage(q, queue.leaseSeconds, options.outageAfterSeconds),
       terminal: [],
     };
     const run = async (sql: string): Promise<Row[]> => {

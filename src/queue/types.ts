@@ -120,6 +120,8 @@ export interface ReapResult {
   cancelled: number;
   timed_out: number;
   workers_offline: number;
+  /** Running leases extended because the previous pass was an outage ago (nothing reaped then). */
+  leases_honoured: number;
   /** Task ids that reached a terminal state in this pass. */
   terminal: string[];
 }

@@ -61,7 +61,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     config.WORKER_HEARTBEAT_TIMEOUT,
     (r) => {
       app.metrics.recordReap(r);
-      if (r.requeued + r.failed + r.cancelled + r.timed_out + r.workers_offline > 0)
+      if (r.requeued + r.failed + r.cancelled + r.timed_out + r.workers_offline + r.leases_honoured > 0)
         log.info({ reap: r }, 'reaper pass');
     },
     (err) => log.warn({ err }, 'reaper pass failed'),

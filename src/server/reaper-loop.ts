@@ -22,7 +22,10 @@ export class ReaperLoop {
   /** One pass now (skipped if one is already running). */
   async runOnce(): Promise<void> {
     if (this.current) return;
-    this.current = reapOnce(this.queue, this.heartbeatTimeoutSeconds)
+    // Passes normally come every interval; a gap of a lease (and several intervals) means nobody
+    // could reach the database, so leases that lapsed meanwhile are honoured, not reaped.
+    const outageAfterSeconds = Math.max(this.queue.leaseSeconds, 3 * this.intervalSeconds);
+    this.current = reapOnce(this.queue, this.heartbeatTimeoutSeconds, { outageAfterSeconds })
       .then((r) => r && this.onPass(r))
       .catch(this.onError)
       .finally(() => {
