@@ -193,71 +193,51 @@ function createPod(cluster: Cluster, deployment: DeploymentObject, hash: string,
   return pod;
 }
 
+/** An event about a pod, as `kubectl get events` and `describe pod` show it. */
+function podEvent(
+  cluster: Cluster,
+  pod: PodRecord,
+  e: { type?: 'Normal' | 'Warning'; reason: string; message: string; source?: string },
+  at: number,
+): void {
+  cluster.recordEvent(
+    {
+      kind: 'Pod',
+      name: pod.name,
+      type: e.type ?? 'Normal',
+      reason: e.reason,
+      message: e.message,
+      source: e.source ?? 'kubelet',
+    },
+    at,
+  );
+}
+
+const UNSCHEDULABLE =
+  "0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.";
+
 function recordPodStart(cluster: Cluster, pod: PodRecord, deployment: DeploymentObject, at: number): void {
-  const ns = cluster.namespace;
   if (!pod.node) {
-    const message =
-      "0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.";
-    cluster.recordEvent(
-      {
-        kind: 'Pod',
-        name: pod.name,
-        type: 'Warning',
-        reason: 'FailedScheduling',
-        message,
-        source: 'default-scheduler',
-      },
+    podEvent(
+      cluster,
+      pod,
+      { type: 'Warning', reason: 'FailedScheduling', message: UNSCHEDULABLE, source: 'default-scheduler' },
       at,
     );
     return;
   }
+  const scheduled = `Successfully assigned ${cluster.namespace}/${pod.name} to ${pod.node}`;
+  podEvent(cluster, pod, { reason: 'Scheduled', message: scheduled, source: 'default-scheduler' }, at);
   const container = deployment.spec.template.spec.containers[0];
-  cluster.recordEvent(
-    {
-      kind: 'Pod',
-      name: pod.name,
-      type: 'Normal',
-      reason: 'Scheduled',
-      message: `Successfully assigned ${ns}/${pod.name} to ${pod.node}`,
-      source: 'default-scheduler',
-    },
-    at,
-  );
   if (!container) return;
-  const image = container.image;
-  cluster.recordEvent(
-    {
-      kind: 'Pod',
-      name: pod.name,
-      type: 'Normal',
-      reason: 'Pulled',
-      message: `Container image "${image}" already present on machine`,
-      source: 'kubelet',
-    },
+  podEvent(
+    cluster,
+    pod,
+    { reason: 'Pulled', message: `Container image "${container.image}" already present on machine` },
     at + 1,
   );
-  cluster.recordEvent(
-    {
-      kind: 'Pod',
-      name: pod.name,
-      type: 'Normal',
-      reason: 'Created',
-      message: `Created container ${container.name}`,
-      source: 'kubelet',
-    },
-    at + 1,
-  );
-  cluster.recordEvent(
-    {
-      kind: 'Pod',
-      name: pod.name,
-      type: 'Normal',
-      reason: 'Started',
-      message: `Started container ${container.name}`,
-      source: 'kubelet',
-    },
-    at + 1,
-  );
+  podEvent(cluster, pod, { reason: 'Created', message: `Created container ${container.name}` }, at + 1);
+  podEvent(cluster, pod, { reason: 'Started', message: `Started container ${container.name}` }, at + 1);
 }
 
 function replicaSetName(deployment: DeploymentObject, hash: string): string {
@@ -268,19 +248,8 @@ function replicaSetName(deployment: DeploymentObject, hash: string): string {
 export function removePod(cluster: Cluster, pod: PodRecord, at: number): void {
   cluster.pods = cluster.pods.filter((p) => p !== pod);
   const container = cluster.deployments.get(pod.deployment)?.spec.template.spec.containers[0];
-  if (pod.node && container) {
-    cluster.recordEvent(
-      {
-        kind: 'Pod',
-        name: pod.name,
-        type: 'Normal',
-        reason: 'Killing',
-        message: `Stopping container ${container.name}`,
-        source: 'kubelet',
-      },
-      at,
-    );
-  }
+  if (pod.node && container)
+    podEvent(cluster, pod, { reason: 'Killing', message: `Stopping container ${container.name}` }, at);
 }
 
 /** One ReplicaSet controller pass: the right number of pods of the current template. */
