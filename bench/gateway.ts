@@ -6,13 +6,17 @@
  *      the first body chunk. Reported as p50/p99 of each and the difference of the medians.
  *   2. append cost: recording the call that adds message N to a conversation that already
  *      holds N−1, for N = 10, 100, 1000 (median over several conversations). Flat means the
- *      store never re-reads or rewrites history.
+ *      store never re-reads or rewrites history. Beside it, the in-flight row the gateway
+ *      writes before forwarding a call with the same prompt (the price of losing no call
+ *      when an API process dies).
  */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { createApp } from '../src/api/app.ts';
 import type { Config } from '../src/config/index.ts';
 import { loadConfig } from '../src/config/index.ts';
 import type { Db } from '../src/db/types.ts';
+import { createInFlightStore, promptBase } from '../src/gateway/in-flight.ts';
 import { toStoredMessage } from '../src/gateway/messages.ts';
 import { createRecorder } from '../src/gateway/recorder.ts';
 import { summarize } from '../src/gateway/summary.ts';
@@ -186,6 +190,7 @@ export async function gatewayLatency(queue: Queue, base: Config) {
 /** The cost of recording the call that appends message N to a conversation holding N−1. */
 export async function appendCost(db: Db, queue: Queue) {
   const recorder = createRecorder(db);
+  const inFlight = createInFlightStore(db, 'bench');
   await queue.registerWorker({
     id: 'worker-997-kind',
     backend_type: 'bench-append',
@@ -210,7 +215,7 @@ export async function appendCost(db: Db, queue: Queue) {
     choices: [{ index: 0, message: { role: 'assistant', content: `${filler}reply` }, finish_reason: 'stop' }],
   });
   const none = summarize(null);
-  const appendOne = async (n: number, round: number, withHead: boolean): Promise<number> => {
+  const appendOne = async (n: number, round: number, withHead: boolean) => {
     const conversationId = await recorder.openConversation(
       task!.task.id,
       1,
@@ -237,24 +242,41 @@ export async function appendCost(db: Db, queue: Queue) {
     const ms = performance.now() - t0;
     if (!r.prefixConsistent || r.newMessages !== 1)
       throw new Error(`append bench: expected one new message, got ${r.newMessages}`);
-    return ms;
+    // What the gateway writes before it forwards a call with this prompt (in-flight.ts).
+    const id = randomUUID();
+    const t1 = performance.now();
+    // As the gateway does, only the messages past the known head are written.
+    await inFlight.add(
+      { ...callRecord(conversationId, task!.task.id, prompt, none), id },
+      promptBase(before.head, prompt),
+    );
+    const inFlightMs = performance.now() - t1;
+    await inFlight.remove(id);
+    return { ms, inFlightMs };
   };
   // As the gateway records (the head the previous record left is known: one statement), and
   // without a known head (a transaction that locks the conversation row and reads it). Sizes
   // are interleaved round by round, so drift in the machine or the database hits all alike.
   const fast = new Map<number, number[]>(APPEND_SIZES.map((n) => [n, []]));
   const locked = new Map<number, number[]>(APPEND_SIZES.map((n) => [n, []]));
+  const inFlightWrites = new Map<number, number[]>(APPEND_SIZES.map((n) => [n, []]));
   for (let round = 0; round < APPEND_SAMPLES; round++) {
     for (const n of APPEND_SIZES) {
-      fast.get(n)!.push(await appendOne(n, round, true));
-      locked.get(n)!.push(await appendOne(n, round, false));
+      const withHead = await appendOne(n, round, true);
+      fast.get(n)!.push(withHead.ms);
+      inFlightWrites.get(n)!.push(withHead.inFlightMs);
+      locked.get(n)!.push((await appendOne(n, round, false)).ms);
     }
   }
-  const out: Record<`n_${number}`, { median_ms: number; locked_median_ms: number; samples: number }> = {};
+  const out: Record<
+    `n_${number}`,
+    { median_ms: number; locked_median_ms: number; in_flight_write_median_ms: number; samples: number }
+  > = {};
   for (const n of APPEND_SIZES)
     out[`n_${n}`] = {
       median_ms: median(fast.get(n)!),
       locked_median_ms: median(locked.get(n)!),
+      in_flight_write_median_ms: median(inFlightWrites.get(n)!),
       samples: fast.get(n)!.length,
     };
   const ratio = out[`n_${APPEND_SIZES.at(-1)!}`]!.median_ms / out[`n_${APPEND_SIZES[0]!}`]!.median_ms;
@@ -288,5 +310,6 @@ function callRecord(
     ttftMs: null,
     startedAt: now,
     completedAt: now,
+    inFlightId: null,
   };
 }

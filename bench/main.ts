@@ -193,6 +193,11 @@ async function gatewayBench(db: Parameters<typeof appendCost>[0], queue: Queue) 
       .map(([n, r]) => `${n.replace('n_', 'N=')} ${ms(r.median_ms)} (locked path ${ms(r.locked_median_ms)})`)
       .join(', ')} (1000 vs 10: ${append.ratio_1000_vs_10.toFixed(2)}×)`,
   );
+  console.log(
+    `in-flight row written before forwarding a call with a prompt of N messages: ${Object.entries(append.by_n)
+      .map(([n, r]) => `${n.replace('n_', 'N=')} ${ms(r.in_flight_write_median_ms)}`)
+      .join(', ')}`,
+  );
   return { latency, append };
 }
 

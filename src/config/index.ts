@@ -195,6 +195,12 @@ export const settingSpecs = {
     0,
     3600,
   ),
+  LLM_INFLIGHT_STALE_SECONDS: int(
+    60,
+    'An LLM call whose API process has not renewed it for this long is taken for lost with its process, and recorded as interrupted.',
+    5,
+    3600,
+  ),
   LLM_MAX_RESPONSE_BYTES: int(
     64 * 1024 * 1024,
     'Largest upstream answer the gateway reads for its record (a larger one is relayed, recorded cut, and ends upstream_error).',

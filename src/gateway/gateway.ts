@@ -12,6 +12,7 @@
  * and lets the worker paths wait (`settled`) until a task's calls are all recorded before
  * its completion or failure is written.
  */
+import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Config } from '../config/index.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
@@ -19,6 +20,8 @@ import type { Db } from '../db/types.ts';
 import { BoundedMap } from './bounded-map.ts';
 import { upstreamRequest } from './capture.ts';
 import { exchange } from './exchange.ts';
+import { FlightKeeper, keeperTiming, settleElsewhere } from './flight-keeper.ts';
+import { createInFlightStore, type InFlightCall, promptBase } from './in-flight.ts';
 import { BadMessage, type StoredMessage, toRequestMessages } from './messages.ts';
 import { createPriceBook } from './prices.ts';
 import { type Flight, RecordQueue } from './record-queue.ts';
@@ -110,6 +113,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const recorder = createRecorder(db);
   const price = createPriceBook(config.LLM_PRICES);
   const records = new RecordQueue(recorder, logger);
+  // This process's calls between forwarding and record, as other replicas and later
+  // processes see them (in-flight.ts, flight-keeper.ts).
+  const inFlight = createInFlightStore(db, randomUUID());
+  const keeper = new FlightKeeper(inFlight, records, logger, keeperTiming(config.LLM_INFLIGHT_STALE_SECONDS));
+  keeper.start();
   // The conversation id per (task, attempt, key) this process has seen: spares the join on
   // later calls (the token is still checked against the task every time).
   const conversationIds = new BoundedMap<string, string>(20_000);
@@ -147,19 +155,21 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       throw err;
     }
     const { messages: _, ...request } = parsed.body;
-    const flight = records.begin(claims.taskId, claims.attempt);
+    const flight = records.begin(claims.taskId, claims.attempt, randomUUID());
+    const t = { startedAt, started, refuse, rowAdded: false };
     // The flight settles on every path: handed to the record queue (which finishes it once
-    // written), or finished here when anything before that throws. A flight left open would
-    // hold the attempt's report until the settle limit.
+    // written, and whose record deletes its in-flight row), or finished here when anything
+    // before that throws. A flight left open would hold the attempt's report until the
+    // settle limit; a row left behind would be recorded later as interrupted.
     let handedOver = false;
     try {
-      handedOver = await relayAndRecord(call, claims, key.key, live, parsed, route, request, flight, {
-        startedAt,
-        started,
-        refuse,
-      });
+      handedOver = await relayAndRecord(call, claims, key.key, live, parsed, route, request, flight, t);
     } finally {
-      if (!handedOver) flight.finish();
+      if (!handedOver) {
+        flight.finish();
+        if (t.rowAdded)
+          inFlight.remove(flight.id).catch((err) => logger.warn({ err }, 'in-flight call row not removed'));
+      }
     }
   }
 
@@ -173,12 +183,29 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     route: Route,
     request: Obj,
     flight: Flight,
-    t: { startedAt: Date; started: number; refuse: (e: OpenAiError) => void },
+    t: { startedAt: Date; started: number; refuse: (e: OpenAiError) => void; rowAdded: boolean },
   ): Promise<boolean> {
-    let conversationId: string;
+    const { body, injected } = upstreamRequest(parsed.body, route.model, route.capture);
+    let pending: InFlightCall;
     try {
-      conversationId =
+      const conversationId =
         live.conversationId ?? (await openConversation(claims, key, parsed.model, request, live));
+      // Written before the call leaves, so no call can be lost with this process.
+      pending = {
+        id: flight.id,
+        conversationId,
+        taskId: claims.taskId,
+        attempt: claims.attempt,
+        upstream: route.upstream.name,
+        modelRequested: parsed.model,
+        stream: parsed.body.stream === true,
+        request,
+        injected,
+        prompt: parsed.prompt,
+        startedAt: t.startedAt,
+      };
+      await inFlight.add(pending, promptBase(records.headOf(conversationId), parsed.prompt));
+      t.rowAdded = true;
     } catch (err) {
       if (isDatabaseUnavailable(err)) {
         t.refuse(gatewayErrors.unavailable());
@@ -187,8 +214,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       throw err;
     }
     // The recorded conversation's id, so an agent can name it in its result without a lookup.
-    call.res.setHeader(CONVERSATION_ID_HEADER, conversationId);
-    const { body, injected } = upstreamRequest(parsed.body, route.model, route.capture);
+    call.res.setHeader(CONVERSATION_ID_HEADER, pending.conversationId);
     const result = await exchange({
       upstream: route.upstream,
       body,
@@ -203,16 +229,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     });
     try {
       const summary = summarize(result.response);
+      const { id, ...asked } = pending;
       const record: CallRecord = {
-        conversationId,
-        taskId: claims.taskId,
-        attempt: claims.attempt,
-        upstream: route.upstream.name,
-        modelRequested: parsed.model,
-        stream: parsed.body.stream === true,
-        request,
-        injected,
-        prompt: parsed.prompt,
+        ...asked,
         response: result.response,
         summary,
         status: result.status,
@@ -221,8 +240,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         cost: price([parsed.model, summary.model], summary.tokens, (summary.usage as Obj | null)?.cost),
         latencyMs: performance.now() - t.started,
         ttftMs: result.ttftMs,
-        startedAt: t.startedAt,
         completedAt: new Date(),
+        inFlightId: id,
       };
       records.add(record, flight, (recorded) => report(record, route.upstream.name, recorded));
       return true;
@@ -330,9 +349,17 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         .map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.owned_by }));
       return { status: 200, body: JSON.stringify({ object: 'list', data }) };
     },
-    settled: (taskId, attempt) =>
-      records.settled(taskId, attempt, config.LLM_INFLIGHT_GRACE_SECONDS * 1000, SETTLE_RECORD_LIMIT_MS),
+    async settled(taskId, attempt) {
+      const graceMs = config.LLM_INFLIGHT_GRACE_SECONDS * 1000;
+      // This process's calls of the attempt, and those other replicas relay, side by side.
+      const [here, elsewhere] = await Promise.all([
+        records.settled(taskId, attempt, graceMs, SETTLE_RECORD_LIMIT_MS),
+        settleElsewhere(inFlight, taskId, attempt, graceMs, SETTLE_RECORD_LIMIT_MS),
+      ]);
+      return here && elsewhere;
+    },
     async close() {
+      await keeper.stop();
       await records.drain();
       router.close();
     },

@@ -17,7 +17,7 @@
  */
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { BoundedMap } from './bounded-map.ts';
-import type { CallRecord, Head, Recorded, Recorder } from './recorder.ts';
+import { AlreadyRecorded, type CallRecord, type Head, type Recorded, type Recorder } from './recorder.ts';
 
 export interface RecordLogger {
   error(obj: object, msg: string): void;
@@ -27,6 +27,8 @@ const RETRY_DELAYS_MS = [100, 500, 2000];
 
 /** One call from the moment it is let through until its record is written. */
 export interface Flight {
+  /** The call's id (its row in llm_calls_in_flight). */
+  readonly id: string;
   /** Aborted when the task's attempt is being closed and the call overstayed the grace. */
   readonly signal: AbortSignal;
   /** Marks the call as done (recorded, or refused before anything was sent). */
@@ -44,29 +46,53 @@ export class RecordQueue {
   private readonly heads = new BoundedMap<string, Head>(20_000);
   private readonly chains = new Map<string, Promise<void>>();
   private readonly flights = new Map<string, Set<FlightState>>();
+  private readonly byId = new Map<string, FlightState>();
 
   constructor(
     private readonly recorder: Recorder,
     private readonly logger: RecordLogger,
   ) {}
 
-  /** Registers a call of the task's attempt that is about to be forwarded. */
-  begin(taskId: string, attempt: number): Flight {
+  /** Registers a call (id: its in-flight row) of the task's attempt that is about to be forwarded. */
+  begin(taskId: string, attempt: number, id: string): Flight {
     const key = attemptKey(taskId, attempt);
     const controller = new AbortController();
     let finish = () => {};
     const done = new Promise<void>((resolve) => {
       finish = resolve;
     });
-    const flight: FlightState = { signal: controller.signal, finish, done, abort: () => controller.abort() };
+    const flight: FlightState = {
+      id,
+      signal: controller.signal,
+      finish,
+      done,
+      abort: () => controller.abort(),
+    };
     const set = this.flights.get(key) ?? new Set<FlightState>();
     this.flights.set(key, set);
     set.add(flight);
+    this.byId.set(id, flight);
     void done.then(() => {
       set.delete(flight);
+      this.byId.delete(id);
       if (set.size === 0 && this.flights.get(key) === set) this.flights.delete(key);
     });
     return flight;
+  }
+
+  /** The conversation's head as this process's last record of it left it, when known. */
+  headOf(conversationId: string): Head | undefined {
+    return this.heads.get(conversationId);
+  }
+
+  /** The ids of the calls this process has let through and not yet recorded. */
+  liveIds(): string[] {
+    return [...this.byId.keys()];
+  }
+
+  /** Cuts these calls (another replica's report asked for it); unknown ids are ignored. */
+  cut(ids: readonly string[]): void {
+    for (const id of ids) this.byId.get(id)?.abort();
   }
 
   /**
@@ -136,6 +162,11 @@ export class RecordQueue {
         this.heads.set(id, r.head);
         return r;
       } catch (err) {
+        // A recovered call somebody else recorded first: nothing lost, nothing to retry.
+        if (err instanceof AlreadyRecorded) {
+          this.heads.delete(id);
+          return null;
+        }
         // The head may be what failed; the next try reads it under lock.
         this.heads.delete(id);
         const delay = RETRY_DELAYS_MS[attempt];

@@ -16,7 +16,14 @@ import type { Db, Queryable } from '../db/types.ts';
 import { PrefixHasher, type StoredMessage } from './messages.ts';
 import type { ResponseSummary } from './summary.ts';
 
-export type EndReason = 'done' | 'client_cancelled' | 'upstream_error' | 'timeout' | 'attempt_ended';
+export type EndReason =
+  | 'done'
+  | 'client_cancelled'
+  | 'upstream_error'
+  | 'timeout'
+  | 'attempt_ended'
+  // The API process relaying the call died; recorded afterwards from its in-flight row.
+  | 'interrupted';
 
 export interface CallRecord {
   conversationId: string;
@@ -39,6 +46,21 @@ export interface CallRecord {
   ttftMs: number | null;
   startedAt: Date;
   completedAt: Date;
+  /** The call's row in llm_calls_in_flight, deleted by the statement that records it. */
+  inFlightId: string | null;
+  /**
+   * Record only while that row still exists (a call recovered after its process died: two
+   * replicas finding the same orphan record it once). A live call's record lands regardless.
+   */
+  requireInFlight?: boolean;
+}
+
+/** A recovered call another process recorded first (its in-flight row was gone). */
+export class AlreadyRecorded extends Error {
+  override name = 'AlreadyRecorded';
+  constructor(readonly inFlightId: string | null) {
+    super(`call ${inFlightId} was recorded already`);
+  }
 }
 
 export interface Recorded {
@@ -126,7 +148,10 @@ export function createRecorder(db: Db) {
       return attemptProblem(rows[0], attempt);
     },
 
-    /** Records one call; `known` is the head the previous record returned, when there is one. */
+    /**
+     * Records one call; `known` is the head the previous record returned, when there is one.
+     * Throws AlreadyRecorded for a `requireInFlight` record whose in-flight row was gone.
+     */
     async record(c: CallRecord, known?: Head): Promise<Recorded> {
       if (known) {
         const plan = await planMessages(known, c.prompt, c.summary.reply, needsLock);
@@ -143,7 +168,8 @@ export function createRecorder(db: Db) {
         const plan = await planMessages(head, c.prompt, c.summary.reply, (hashes) =>
           deepestShared(tx, c.conversationId, hashes),
         );
-        await insertCall(tx, c, head, plan!);
+        // Under the lock only the in-flight condition can fail the statement.
+        if (!(await insertCall(tx, c, head, plan!))) throw new AlreadyRecorded(c.inFlightId);
         return recorded(head, plan!);
       });
     },
@@ -302,7 +328,8 @@ async function deepestShared(
 /**
  * One statement: the conversation's totals and head move only if its counters still equal
  * `before` (nobody recorded in between), and the new messages and the call row are inserted
- * only if they did. Returns false when the guard failed and nothing was written.
+ * and the call's in-flight row deleted only if they did. Returns false when the guard failed
+ * and nothing was written.
  */
 async function insertCall(db: Queryable, c: CallRecord, before: Head, plan: Plan): Promise<boolean> {
   const t = c.summary.tokens;
@@ -323,7 +350,10 @@ async function insertCall(db: Queryable, c: CallRecord, before: Head, plan: Plan
          head_seq = $37, head_depth = $38, head_hash = $39,
          ended_at = $35
        WHERE id = $1 AND call_count = $40 AND message_count = $41
+         AND (NOT $43::boolean OR EXISTS (SELECT 1 FROM llm_calls_in_flight WHERE id = $42::uuid))
        RETURNING id
+     ), landed AS (
+       DELETE FROM llm_calls_in_flight WHERE id = $42::uuid AND EXISTS (SELECT 1 FROM head)
      ), new_messages AS (
        INSERT INTO llm_messages (conversation_id, seq, parent_seq, depth, role, content, tool_calls,
                                  tool_call_id, name, metadata, prefix_hash)
@@ -388,6 +418,8 @@ async function insertCall(db: Queryable, c: CallRecord, before: Head, plan: Plan
       plan.head.hash,
       before.call_count,
       before.message_count,
+      c.inFlightId,
+      c.requireInFlight === true,
     ],
   );
   return rows[0]?.moved === 1;
