@@ -35,6 +35,29 @@ for (const mode of dbModes()) {
 
     const hello = { model: 'fake-chat', messages: [user('Hi')] };
 
+    it('refuses a call without a valid token before reading its body', async () => {
+      const c = await claimTask(h.t);
+      // Bodies the JSON parser or the depth limit would refuse: the token is looked at first.
+      for (const body of ['{"a":', `${'['.repeat(200)}${']'.repeat(200)}`]) {
+        for (const authorization of [undefined, 'Bearer garbage']) {
+          const res = await fetch(`${c.baseUrl}/chat/completions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+            body,
+          });
+          assert.equal(res.status, 401, `${authorization} ${body.slice(0, 10)}`);
+          assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'invalid_api_key');
+        }
+      }
+      // With the genuine token the same bad body is read, and refused for what it is.
+      const bad = await fetch(`${c.baseUrl}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${c.token}` },
+        body: '{"a":',
+      });
+      assert.equal(bad.status, 400);
+    });
+
     it('refuses a call without a token, with a garbage token or a forged one, before any upstream', async () => {
       const c = await claimTask(h.t);
       const other = await claimTask(h.t, { problem_id: 'p-2' });

@@ -16,9 +16,11 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     // SQLSTATE class 08 = connection exception; 57P01-03 = admin shutdown, crash shutdown, cannot connect now.
     if (/^08/.test(code) || /^57P0[1-3]$/.test(code)) return true;
   }
-  // The driver's words for a lost connection, and for a handle closed under us (PGlite after
-  // close(), a pg pool after end()): to a client both mean the same, no database right now.
-  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|PGlite is closed|Cannot use a pool after calling end/i.test(
+  // The driver's words for a lost connection, for a query the client stopped waiting for (no
+  // answer within statement_timeout and a margin: a half-open connection), and for a handle
+  // closed under us (PGlite after close(), a pg pool after end()): to a client all mean the
+  // same, no database right now.
+  return /Connection terminated|connection timeout|Query read timeout|Client has encountered a connection error|timeout exceeded when trying to connect|PGlite is closed|Cannot use a pool after calling end/i.test(
     err.message,
   );
 }

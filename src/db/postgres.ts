@@ -38,6 +38,31 @@ export function sessionOptions(limits: SessionLimits): string | undefined {
   return opts.length > 0 ? opts.join(' ') : undefined;
 }
 
+/**
+ * How long past statement_timeout the client itself waits for an answer. The server's limit
+ * cannot fire when the server never got the query, or its answer is lost on the way back (a
+ * half-open connection: a dead NAT entry, a partitioned link, a frozen peer): without a
+ * client-side limit such a query — and the pool connection it holds — waits forever, and once
+ * every pooled connection is stuck the API answers 503 for good, even after the path heals.
+ * Past the limit the query fails (a 503 for the API) and its connection is destroyed, not
+ * reused. 0 (no statement_timeout) means no client-side limit either.
+ */
+export const CLIENT_TIMEOUT_MARGIN_MS = 5000;
+
+export function clientTimeoutMs(statementTimeoutMs: number): number {
+  return statementTimeoutMs > 0 ? Math.trunc(statementTimeoutMs) + CLIENT_TIMEOUT_MARGIN_MS : 0;
+}
+
+/** `SET LOCAL statement_timeout = N` in a transaction (migrations lift the limit this way). */
+const SET_LOCAL_STATEMENT_TIMEOUT = /\bSET\s+LOCAL\s+statement_timeout\s*(?:=|TO)\s*'?(\d+)'?/i;
+
+/** The driver's error for a query the client gave up on (see clientTimeoutMs). */
+export const CLIENT_TIMEOUT_MESSAGE = 'Query read timeout';
+
+function isClientTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === CLIENT_TIMEOUT_MESSAGE;
+}
+
 export function createPostgresDb(
   connectionString: string,
   poolSize: number,
@@ -53,9 +78,18 @@ export function createPostgresDb(
   // An idle client's error (server restart) must not crash the process; the pool drops that client.
   pool.on('error', () => {});
   const listeners = new ListenerConnection(connectionString);
+  const guardMs = clientTimeoutMs(limits.statementTimeoutMs);
+  /** A query config with the client-side limit (none when ms is 0). */
+  const config = (text: string, params: readonly unknown[] | undefined, ms: number): pg.QueryConfig =>
+    ({
+      text,
+      values: params as unknown[] | undefined,
+      ...(ms > 0 ? { query_timeout: ms } : {}),
+    }) as pg.QueryConfig;
 
+  // pool.query gives a client that failed back with its error, so the pool destroys it.
   const query = async <R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> => {
-    const r = await pool.query(sql, params as unknown[] | undefined);
+    const r = await pool.query(config(sql, params, guardMs));
     return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
   };
 
@@ -63,31 +97,56 @@ export function createPostgresDb(
     kind: 'postgres',
     query,
     async exec(sql) {
-      await pool.query(sql);
+      await pool.query(config(sql, undefined, guardMs));
     },
     async transaction(fn) {
       const client = await pool.connect();
+      // The transaction's own limit follows a SET LOCAL statement_timeout (0 lifts it).
+      let txGuardMs = guardMs;
+      let broken: unknown;
+      // A checked-out client has no listener of the pool's: a connection lost meanwhile (the
+      // server restarted) is emitted as 'error' and, unheard, would crash the process. Heard,
+      // it fails the transaction's next query and the client is destroyed on release.
+      const onError = (err: Error) => {
+        broken = err;
+      };
+      client.on('error', onError);
+      const run = async (sql: string, params?: readonly unknown[]) => {
+        try {
+          return await client.query(config(sql, params, txGuardMs));
+        } catch (err) {
+          // The connection is in an unknown state (a reply may still come): never reuse it.
+          if (isClientTimeout(err)) broken = err;
+          throw err;
+        } finally {
+          const set = SET_LOCAL_STATEMENT_TIMEOUT.exec(sql);
+          if (set) txGuardMs = clientTimeoutMs(Number(set[1]));
+        }
+      };
       const tx: Queryable = {
         async query<R>(sql: string, params?: readonly unknown[]) {
-          const r = await client.query(sql, params as unknown[] | undefined);
+          const r = await run(sql, params);
           return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
         },
         async exec(sql: string) {
-          await client.query(sql);
+          await run(sql);
         },
       };
-      let broken: unknown;
       try {
-        await client.query('BEGIN');
+        await run('BEGIN');
         const out = await fn(tx);
-        await client.query('COMMIT');
+        await run('COMMIT');
         return out;
       } catch (err) {
-        await client.query('ROLLBACK').catch((e) => {
-          broken = e;
-        });
+        // After a client-side timeout a ROLLBACK would only queue behind the lost query;
+        // destroying the connection ends the transaction on the server all the same.
+        if (!broken)
+          await run('ROLLBACK').catch((e) => {
+            broken = e;
+          });
         throw err;
       } finally {
+        client.off('error', onError);
         client.release(broken instanceof Error ? broken : undefined);
       }
     },

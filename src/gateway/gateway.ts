@@ -80,6 +80,12 @@ const KEY_PATTERN = /^[\x21-\x7e](?:[\x20-\x7e]{0,198}[\x21-\x7e])?$/;
 export interface Gateway {
   /** The task-token issuer (its key is read from the database on first use). */
   tokens(): Promise<TokenIssuer>;
+  /**
+   * The token's signature alone (no database read once the key is loaded): run before a request
+   * body is read, so a caller without a valid token cannot make the server buffer and parse one.
+   * Null when it passes; otherwise the error to answer.
+   */
+  screen(authorization: string | undefined): Promise<OpenAiError | null>;
   chat(call: ChatCall): Promise<void>;
   /** The `/llm/v1/models` answer for a token: status and JSON body. */
   models(authorization: string | undefined): Promise<{ status: number; body: string }>;
@@ -336,8 +342,18 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     return id;
   }
 
+  async function screen(authorization: string | undefined): Promise<OpenAiError | null> {
+    try {
+      return (await claimsOf(authorization)) ? null : gatewayErrors.badToken();
+    } catch (err) {
+      if (isDatabaseUnavailable(err)) return gatewayErrors.unavailable();
+      throw err;
+    }
+  }
+
   return {
     tokens,
+    screen,
     chat,
     async models(authorization) {
       const claims = await claimsOf(authorization);

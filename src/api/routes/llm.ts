@@ -55,6 +55,16 @@ export const llmRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { 
     '/chat/completions',
     {
       bodyLimit: config.LLM_MAX_REQUEST_BYTES,
+      // Before the body is read: without a validly signed token, nothing is buffered or parsed.
+      onRequest: async (req, reply) => {
+        const refused = await gateway.screen(req.headers.authorization);
+        if (refused)
+          return reply
+            .code(refused.status)
+            .header('connection', 'close')
+            .type('application/json')
+            .send(errorJson(refused));
+      },
       schema: {
         tags,
         summary: 'OpenAI-compatible chat completions, recorded (streaming and not)',
