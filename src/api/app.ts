@@ -10,6 +10,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifySchema,
   type FastifyServerOptions,
   LogController,
 } from 'fastify';
@@ -19,7 +20,7 @@ import { type ConversationStore, createConversationStore } from '../gateway/conv
 import { createGateway, type Gateway } from '../gateway/gateway.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { WorkerPoolControl } from '../worker/pool.ts';
-import { installAuth } from './auth.ts';
+import { accessFor, installAuth } from './auth.ts';
 import { installBodyParser } from './body.ts';
 import { installErrorHandling } from './http.ts';
 import { type ApiMetrics, createMetrics } from './metrics.ts';
@@ -156,7 +157,29 @@ async function registerDocs(app: Api, config: Config): Promise<void> {
       info: {
         title: 'Task Executor',
         version: VERSION,
-        description: 'Runs LLM agents on AIOpsLab incidents over a fenced PostgreSQL task queue.',
+        description:
+          'Runs LLM agents on AIOpsLab incidents over a fenced PostgreSQL task queue.\n\n' +
+          'Authentication: when the server has API tokens (API_TOKENS / API_TOKENS_FILE), every ' +
+          'operation declaring `bearerAuth` needs `Authorization: Bearer <token>` of one of the roles ' +
+          'in its `x-roles` (401 without a valid token, 403 for another role); without tokens the API ' +
+          'is open. Operations declaring `security: []` are always public. The LLM gateway ' +
+          '(`taskToken`) always needs the per-attempt task token a claim hands out.',
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'An API token (role admin, client or worker) from API_TOKENS or API_TOKENS_FILE. Needed only when the server has tokens configured; `x-roles` on each operation lists the roles it accepts (admin always).',
+          },
+          taskToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'The per-attempt task token a claim hands out (`llm_api_key`); only the LLM gateway (/llm/v1) takes it, and it opens nothing else.',
+          },
+        },
       },
       tags: [
         { name: 'tasks' },
@@ -168,9 +191,47 @@ async function registerDocs(app: Api, config: Config): Promise<void> {
         { name: 'health' },
       ],
     },
+    // Each operation's security comes from the table the auth hook enforces (auth.ts), so the
+    // document cannot drift from what the server does.
+    transform: ({ schema, url, route }) => ({ schema: withSecurity(schema, route.method, url), url }),
   });
-  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  app.get('/openapi.json', { schema: { tags: ['health'], summary: 'This OpenAPI document' } }, () =>
+    app.swagger(),
+  );
   if (config.ENABLE_DOCS) await app.register(swaggerUi, { routePrefix: '/docs' });
+}
+
+/**
+ * The route's schema with `security` (and, for API tokens, the accepted roles as `x-roles` and
+ * in the description) as the auth table decides it. The route's own schema is not changed.
+ */
+function withSecurity(
+  schema: FastifySchema | undefined,
+  method: string | string[],
+  url: string,
+): FastifySchema {
+  // HEAD follows GET; a route registered for several methods is documented by its first.
+  const first = [method].flat().find((m) => m !== 'HEAD') ?? 'GET';
+  const { access } = accessFor(first, url);
+  const given: Record<string, unknown> = { ...schema };
+  const describe = (note: string) =>
+    typeof given.description === 'string' && given.description ? `${given.description}\n\n${note}` : note;
+  let extra: Record<string, unknown>;
+  if (access === 'public') extra = { security: [], description: describe('Public: no token needed.') };
+  else if (access === 'gateway')
+    extra = {
+      security: [{ taskToken: [] }],
+      description: describe('Bearer: the attempt’s task token (`llm_api_key` from the claim).'),
+    };
+  else {
+    const roles = ['admin', ...access];
+    extra = {
+      security: [{ bearerAuth: [] }],
+      'x-roles': roles,
+      description: describe(`Roles (when API tokens are configured): ${roles.join(', ')}.`),
+    };
+  }
+  return { ...given, ...extra };
 }
 
 /** The gateway as the attempts service uses it: minting tokens and settling an attempt's calls. */

@@ -1,10 +1,21 @@
 /**
- * A child process in a process group of its own, read line by line, stopped as a group.
- * Shared by every backend that spawns programs (the command backend now, the AIOpsLab
- * bridge later): an agent's shell easily leaves grandchildren (kubectl port-forward, a
- * sleeping retry loop), and signalling only the direct child would orphan them.
+ * A child process in a process group of its own, read line by line, stopped as a group, and
+ * never outliving the process that started it. Shared by every backend that spawns programs
+ * (the command backend now, the AIOpsLab bridge later): an agent's shell easily leaves
+ * grandchildren (kubectl port-forward, a sleeping retry loop), and signalling only the direct
+ * child would orphan them.
+ *
+ * Each program runs under a small supervisor (process-supervisor.mjs, where the design is
+ * explained) that holds the worker's IPC channel as its lifeline and stops the program's whole
+ * group when that channel closes — which the kernel does when the worker (remote, or the API
+ * process with its in-process workers) dies by any means, SIGKILL included. While the worker
+ * lives, everything works as before: the program leads a session and process group of its own,
+ * the worker signals that group (SIGTERM, SIGKILL after the grace) on cancel, deadline and
+ * shutdown, and reads the program's output from pipes the program writes to directly.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { LineSplitter } from './lines.ts';
 
 export interface ProcessSpec {
@@ -32,15 +43,67 @@ export interface ProcessExit {
 /** Longest stderr line kept in the tail (the full line, up to 16 KiB, is in the task log). */
 const TAIL_LINE_MAX = 2048;
 
+const SUPERVISOR = fileURLToPath(new URL('./process-supervisor.mjs', import.meta.url));
+
+/** What the supervisor says on its channel (see process-supervisor.mjs). */
+type SupervisorMessage =
+  | { type: 'started'; pid: number }
+  | { type: 'exit'; code: number | null; signal: NodeJS.Signals | null }
+  | { type: 'spawn_error'; message: string };
+
+function launchSupervisor(): ChildProcess {
+  return spawn(process.execPath, [SUPERVISOR], {
+    // A session of its own: signals to the worker's group (Ctrl-C) are not its business.
+    detached: true,
+    // fd 0 is the lifeline; the program itself gets /dev/null there, as before.
+    stdio: ['ipc', 'pipe', 'pipe'],
+    // The supervisor needs nothing from the environment, and must not pick up NODE_OPTIONS
+    // (a loader would slow every start); the program gets spec.env, sent on the channel.
+    env: {},
+  });
+}
+
+/**
+ * One supervisor started ahead of need, so that a run does not wait for Node to boot (tens of
+ * milliseconds, more on a loaded machine) before its program starts. While idle it holds
+ * nothing of this process open (its handles are unref'd), and it exits with this process like
+ * any supervisor. Made when a run ends, so a process that never runs a program never has one.
+ */
+let spare: ChildProcess | undefined;
+
+function prewarm(): void {
+  if (spare) return;
+  const c = launchSupervisor();
+  hold(c, false);
+  // Cannot even start Node: the next run will say so.
+  c.once('error', () => {});
+  c.once('exit', () => {
+    if (spare === c) spare = undefined;
+  });
+  spare = c;
+}
+
+function takeSupervisor(): ChildProcess {
+  const ready = spare?.connected ? spare : undefined;
+  spare = undefined;
+  const c = ready ?? launchSupervisor();
+  hold(c, true);
+  return c;
+}
+
+/** Whether the child's process, channel and pipes keep this process's event loop alive. */
+function hold(c: ChildProcess, held: boolean): void {
+  // The output pipes are sockets (stdio: 'pipe'), typed only as streams.
+  for (const h of [c, c.channel, c.stdout as Socket | null, c.stderr as Socket | null]) {
+    if (!h) continue;
+    if (held) h.ref();
+    else h.unref();
+  }
+}
+
 export function runProcess(spec: ProcessSpec): Promise<ProcessExit> {
   return new Promise((resolve) => {
-    const child = spawn(spec.file, spec.args, {
-      cwd: spec.cwd,
-      env: spec.env,
-      // Its own process group (pgid = pid), so -pid reaches everything it starts.
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = takeSupervisor();
     const tail: string[] = [];
     const keep = spec.tailLines ?? 20;
     const out = new LineSplitter(spec.onStdout);
@@ -49,35 +112,65 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessExit> {
       tail.push(line.length > TAIL_LINE_MAX ? `${line.slice(0, TAIL_LINE_MAX)} …[cut]` : line);
       if (tail.length > keep) tail.shift();
     });
-    child.stdout.setEncoding('utf8').on('data', (d: string) => out.push(d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => err.push(d));
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => out.push(d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => err.push(d));
 
+    /** The program's process group (its pid), once the supervisor has started it. */
+    let pgid: number | undefined;
+    /** Signals owed to the group: sent when asked, or as soon as the group is known. */
+    const owed = new Set<NodeJS.Signals>();
+    const signal = (sig: NodeJS.Signals) => {
+      owed.add(sig);
+      signalGroup(pgid, sig);
+    };
     let killTimer: NodeJS.Timeout | undefined;
     const stopGroup = () => {
       if (killTimer) return;
-      signalGroup(child.pid, 'SIGTERM');
-      killTimer = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), spec.killGraceMs);
+      signal('SIGTERM');
+      killTimer = setTimeout(() => signal('SIGKILL'), spec.killGraceMs);
       // The run has settled by then; this timer only finishes off a straggler.
       killTimer.unref();
     };
     if (spec.signal.aborted) stopGroup();
     else spec.signal.addEventListener('abort', stopGroup, { once: true });
 
+    let reported: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let spawnError: string | undefined;
-    child.once('error', (e) => {
-      spawnError = e.message;
+    child.on('message', (m: SupervisorMessage) => {
+      if (m?.type === 'started') {
+        pgid = m.pid;
+        // A stop asked for before the program existed reaches it now.
+        for (const sig of owed) signalGroup(pgid, sig);
+      } else if (m?.type === 'exit') reported = { code: m.code, signal: m.signal };
+      else if (m?.type === 'spawn_error') spawnError = m.message;
     });
-    // The leader is gone: what it left behind in its group is stopped the same way (SIGTERM,
-    // SIGKILL after the grace), so a background job cannot outlive its task, nor keep the
-    // output pipes open (which 'close' waits for, so that no last line is lost).
-    child.once('exit', stopGroup);
-    child.once('close', (code, signal) => {
+    const { file, args, cwd, env, killGraceMs } = spec;
+    // A failed send means the supervisor is already gone; its exit tells the rest.
+    child.send({ file, args, cwd, env, killGraceMs }, () => {});
+    child.once('error', (e) => {
+      spawnError ??= e.message;
+    });
+    // The supervisor exits once the program and all it left in its group are gone (it stops
+    // them: SIGTERM, SIGKILL after the grace). Should it have died first (killed on its own),
+    // the worker stops the group the same way, so that a background job cannot outlive its
+    // task, nor keep the output pipes open (which 'close' waits for, so that no last line is lost).
+    child.once('exit', () => {
+      // Ready a supervisor for the next run now, rather than while a program starts (when it
+      // would compete with it for the CPU).
+      prewarm();
+      stopGroup();
+    });
+    // After 'exit', the output pipes and the channel (so every message has been read).
+    child.once('close', (code, sig) => {
       spec.signal.removeEventListener('abort', stopGroup);
       // Keep the SIGKILL armed only while some member of the group still lives.
-      if (killTimer && !groupAlive(child.pid)) clearTimeout(killTimer);
+      if (killTimer && !groupAlive(pgid)) clearTimeout(killTimer);
       out.end();
       err.end();
-      resolve({ code, signal, stderrTail: tail, ...(spawnError ? { spawnError } : {}) });
+      // The program's own status, as the supervisor saw it; the supervisor's own when it could
+      // not say (it was killed, or could not start).
+      const status = reported ?? { code, signal: sig };
+      resolve({ ...status, stderrTail: tail, ...(spawnError ? { spawnError } : {}) });
     });
   });
 }
