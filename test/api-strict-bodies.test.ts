@@ -7,7 +7,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MAX_JSON_DEPTH } from '../src/api/body.ts';
-import { type Body, createTestApp, json, registerWorker, submitTask, type TestApp } from './helpers/app.ts';
+import {
+  type Body,
+  claimToken,
+  createTestApp,
+  json,
+  registerWorker,
+  submitTask,
+  type TestApp,
+} from './helpers/app.ts';
 import { dbModes } from './helpers/db.ts';
 
 const W = 'worker-001-kind';
@@ -181,8 +189,15 @@ for (const mode of dbModes()) {
     });
 
     it('answers the gateway’s refusals of the same bodies in OpenAI’s error shape', async () => {
+      // With a valid token: without one the gateway refuses before it reads any body.
+      const token = await claimToken(t, W);
       for (const payload of ['null', nested(MAX_JSON_DEPTH + 1)]) {
-        const res = await raw('/llm/v1/chat/completions', payload);
+        const res = await t.inject({
+          method: 'POST',
+          url: '/llm/v1/chat/completions',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          payload,
+        });
         assert.ok([400, 422].includes(res.statusCode), res.body);
         const body = json<Body>(res);
         assert.equal(body.error.type, 'invalid_request_error', res.body);

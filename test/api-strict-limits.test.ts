@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Body, createTestApp, type TestApp } from './helpers/app.ts';
+import { type Body, claimToken, createTestApp, registerWorker, type TestApp } from './helpers/app.ts';
 
 const LIMIT = 64 * 1024;
 /** Over the limit, under the drain bound (2× the limit): more than the socket buffers hold. */
@@ -149,9 +149,12 @@ describe('oversized bodies over real HTTP', () => {
       model: 'scripted:echo',
       messages: [{ role: 'user', content: 'x'.repeat(OVERSIZED) }],
     });
+    // A valid token: without one the gateway refuses before reading the body (401).
+    await registerWorker(t, 'worker-002-kind');
+    const token = await claimToken(t, 'worker-002-kind');
     const res = await fetch(`${t.url}/llm/v1/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer nope' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body,
     });
     assert.equal(res.status, 413);

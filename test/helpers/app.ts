@@ -90,3 +90,12 @@ export async function submitTask(
   if (res.statusCode !== 201) throw new Error(`submit failed: ${res.statusCode} ${res.body}`);
   return json<{ id: string }>(res);
 }
+
+/** Submits a task, claims it for the (registered) worker and returns the attempt's gateway token. */
+export async function claimToken(t: TestApp, workerId: string): Promise<string> {
+  await submitTask(t);
+  const res = await t.inject({ method: 'POST', url: `/api/v1/workers/${workerId}/claim` });
+  const token = res.statusCode === 200 ? (json<{ llm_api_key?: string }>(res).llm_api_key ?? null) : null;
+  if (!token) throw new Error(`claim gave no token: ${res.statusCode} ${res.body}`);
+  return token;
+}
