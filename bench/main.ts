@@ -9,7 +9,15 @@
  *      appending message N to a conversation (bench/gateway.ts).
  *   5. episodes: sandbox episodes by scripted:solver through queue, workers, agent and the
  *      recording gateway, as episodes/s and steps/s (bench/episodes.ts).
- * BENCH_ONLY=queue, gateway or episodes runs one part.
+ *   6. history (PostgreSQL only; skipped with a note on PGlite): heartbeat, claims, health,
+ *      metrics, stats and task lists over HTTP on an empty database and again after generating
+ *      a long-running fleet's history in SQL, with each request's growth against the target
+ *      (≤1.1×; /health and /metrics also <50 ms) (bench/history.ts, issue 9).
+ * BENCH_ONLY=queue, gateway, episodes or history runs one part.
+ * Sizes: BENCH_TASKS (20000), BENCH_WORKERS (4), BENCH_PARALLEL (64), BENCH_LATENCY_SAMPLES (200),
+ * BENCH_GATEWAY_CALLS (400), BENCH_APPEND_SAMPLES (31), BENCH_EPISODES (120),
+ * BENCH_EPISODE_ROUNDS (3), BENCH_HISTORY_TASKS (1000000 finished tasks), BENCH_HISTORY_LOGS
+ * (10000000 log lines; generation takes minutes at the defaults).
  * Prints text, then one JSON line (prefixed "BENCH_JSON ") for tooling.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -25,6 +33,7 @@ import { WorkerManager } from '../src/worker/manager.ts';
 import { median, openBenchDb, percentile } from './db.ts';
 import { episodeThroughput } from './episodes.ts';
 import { appendCost, gatewayLatency } from './gateway.ts';
+import { historyBench } from './history.ts';
 import { noopBackend, noopTasks } from './noop.ts';
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
@@ -237,6 +246,7 @@ async function main() {
     if (!ONLY || ONLY === 'queue') Object.assign(json, await queueBench(queue, base));
     if (!ONLY || ONLY === 'gateway') json.gateway = await gatewayBench(bench.db, queue);
     if (!ONLY || ONLY === 'episodes') json.episodes = await episodeBench();
+    if (!ONLY || ONLY === 'history') json.history = await historyBench(config.DATABASE_URL);
     console.log(`\nBENCH_JSON ${JSON.stringify(json)}`);
   } finally {
     await app.close();

@@ -8,12 +8,15 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { CallObservation } from '../gateway/gateway.ts';
 import type { Queue } from '../queue/queue.ts';
+import type { UpkeepResult } from '../queue/retention.ts';
 import type { ReapResult, TaskStatus, WorkerStatus } from '../queue/types.ts';
 
 export interface ApiMetrics {
   registry: Registry;
   /** Counts what one reaper pass did (requeued, failed, cancelled, timed out, workers marked offline). */
   recordReap(result: ReapResult): void;
+  /** Counts what one upkeep pass deleted (retention). */
+  recordUpkeep(result: UpkeepResult): void;
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
   /** One finished LLM gateway call. */
   observeLlmCall(o: CallObservation): void;
@@ -72,6 +75,12 @@ export function createMetrics(queue: Queue, opts: { defaultMetrics?: boolean } =
     labelNames: ['action'],
     registers,
   });
+  const retained = new Counter({
+    name: 'task_retention_deleted_total',
+    help: 'Rows deleted by RETENTION_DAYS: finished tasks, their logs, LLM messages and calls',
+    labelNames: ['kind'],
+    registers,
+  });
   const httpDuration = new Histogram({
     name: 'http_request_duration_seconds',
     help: 'HTTP request duration',
@@ -88,10 +97,14 @@ export function createMetrics(queue: Queue, opts: { defaultMetrics?: boolean } =
 
   async function readGauges(): Promise<void> {
     try {
-      const [stats, byWorker] = await Promise.all([queue.taskStats(false), queue.workerCountsByStatus()]);
-      for (const [status, n] of Object.entries(stats.by_status) as [TaskStatus, number][])
+      const [counts, oldest, byWorker] = await Promise.all([
+        queue.statusCounts(),
+        queue.oldestPendingAgeSeconds(),
+        queue.workerCountsByStatus(),
+      ]);
+      for (const [status, n] of Object.entries(counts) as [TaskStatus, number][])
         queueSize.set({ status }, n);
-      oldestPending.set(stats.oldest_pending_age_seconds ?? 0);
+      oldestPending.set(oldest ?? 0);
       for (const [status, n] of Object.entries(byWorker) as [WorkerStatus, number][])
         workers.set({ status }, n);
       dbUp.set(1);
@@ -105,6 +118,10 @@ export function createMetrics(queue: Queue, opts: { defaultMetrics?: boolean } =
     registry,
     recordReap(result) {
       for (const kind of REAP_KINDS) if (result[kind] > 0) reaped.inc({ action: kind }, result[kind]);
+    },
+    recordUpkeep(result) {
+      for (const kind of ['tasks', 'logs', 'llm_messages', 'llm_calls'] as const)
+        if (result[kind] > 0) retained.inc({ kind }, result[kind]);
     },
     observeRequest(method, route, statusCode, seconds) {
       httpDuration.observe({ method, route, status_code: String(statusCode) }, seconds);

@@ -105,6 +105,18 @@ export const settingSpecs = {
   ),
 
   TIMEOUT_CHECK_INTERVAL: int(5, 'Seconds between reaper passes.', 1, 3600),
+  RETENTION_DAYS: int(
+    0,
+    'Delete finished tasks (with their logs and LLM conversations) that ended more than this many days ago, in small batches; 0 keeps everything. Export what you need first.',
+    0,
+    36500,
+  ),
+  UPKEEP_INTERVAL_SECONDS: int(
+    300,
+    'Seconds between history upkeep passes (spent counter rows pruned; RETENTION_DAYS applied).',
+    10,
+    86400,
+  ),
   WORKER_POLL_INTERVAL: int(2, 'Seconds between claim polls when no wake-up arrives (the backstop).', 1, 600),
   WORKER_HEARTBEAT_TIMEOUT: int(
     60,

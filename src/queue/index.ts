@@ -11,6 +11,7 @@ export {
   renewReplicaSlot,
   takeReplicaSlot,
 } from './replicas.ts';
+export { STATS_WINDOWS, type StatsWindow, type WindowActivity } from './stats.ts';
 export type { CreatedTask, TaskFilter, TaskStats } from './tasks.ts';
 export type { Completion } from './transitions.ts';
 export * from './types.ts';

@@ -10,6 +10,7 @@ import { appendFenced, appendSystem, type LogQuery, readLogs } from './logs.ts';
 import { WakeNotifier } from './notifier.ts';
 import { unroutablePending, waitingReason } from './routing.ts';
 import { type Row, toTask } from './rows.ts';
+import { countsByStatus, oldestPendingAgeSeconds, type StatsWindow } from './stats.ts';
 import { type CreatedTask, getTask, insertTasks, listTasks, type TaskFilter, taskStats } from './tasks.ts';
 import * as tx from './transitions.ts';
 import type {
@@ -105,7 +106,11 @@ export function createQueue(db: Db, opts: QueueOptions) {
       return task;
     },
     listTasks: (f: TaskFilter) => listTasks(db, f),
-    taskStats: (withProblems = true) => taskStats(db, withProblems),
+    /** Counts now, averages over `window` (default the last hour). */
+    taskStats: (withProblems = true, window: StatsWindow = '1h') => taskStats(db, withProblems, window),
+    /** Tasks by status, from the counters (health and metrics read only this). */
+    statusCounts: () => countsByStatus(db),
+    oldestPendingAgeSeconds: () => oldestPendingAgeSeconds(db),
     readLogs: (taskId: string, q: LogQuery): Promise<TaskLog[]> => readLogs(db, taskId, q),
 
     async cancel(id: string): Promise<CancelOutcome> {
@@ -142,7 +147,7 @@ export function createQueue(db: Db, opts: QueueOptions) {
       return w;
     },
     listWorkers: (f?: { status?: WorkerStatus; backend_type?: string }) => workers.listWorkers(db, f),
-    workerStats: (id: string) => workers.workerStats(db, id),
+    workerStats: (id: string, window: StatsWindow = '1h') => workers.workerStats(db, id, window),
     workerCountsByStatus: () => workers.workerCountsByStatus(db),
 
     /**

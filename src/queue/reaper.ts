@@ -75,6 +75,9 @@ export async function reapOnce(
         if (r.rows.length < BATCH) return all;
       }
     };
+    // Workers before tasks: a claim locks its worker row and then (through the tasks
+    // triggers) counter rows; taking the locks in that same order here cannot deadlock with it.
+    out.workers_offline = await markStaleWorkersOffline(q, heartbeatTimeoutSeconds);
     // Deadlines first: a task both past its deadline and with a lost lease ended by time.
     const timedOut = await run(reapStatements.timeout);
     const cancelled = await run(reapStatements.cancelLost);
@@ -85,7 +88,6 @@ export async function reapOnce(
     out.requeued = requeued.length;
     out.failed = failed.length;
     out.terminal = [...timedOut, ...cancelled, ...failed].map((r) => r.id as string);
-    out.workers_offline = await markStaleWorkersOffline(q, heartbeatTimeoutSeconds);
     return { out, timedOut: timedOut.map((r) => r.id as string) };
   });
   if (!result) return null;

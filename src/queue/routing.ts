@@ -11,19 +11,21 @@ const CAN_RUN = `(t.backend_type IS NULL OR t.backend_type = w.backend_type)
   AND (cardinality(w.problem_patterns) = 0 OR t.problem_id LIKE ANY (w.problem_patterns))`;
 const LIVE = `w.status NOT IN ('offline', 'draining')`;
 
-/** Pending tasks that no live worker could claim, grouped by problem and backend. */
+/**
+ * Pending tasks that no live worker could claim, grouped by problem and backend. The pending
+ * counts come from task_counts, so a backlog of a million costs what a backlog of ten does.
+ */
 export async function unroutablePending(
   db: Queryable,
 ): Promise<{ problem_id: string; backend_type: string | null; count: number }[]> {
   const { rows } = await db.query<{ problem_id: string; backend_type: string | null; count: number }>(
-    `SELECT t.problem_id, t.backend_type, count(*)::int AS count
-     FROM tasks t
-     WHERE t.status = 'pending'
-       AND NOT EXISTS (SELECT 1 FROM workers w WHERE ${LIVE} AND ${CAN_RUN})
-     GROUP BY t.problem_id, t.backend_type
-     ORDER BY count DESC, t.problem_id`,
+    `SELECT t.problem_id, t.backend_type, t.count
+     FROM (SELECT problem_id, NULLIF(backend_type, '') AS backend_type, sum(n)::float8 AS count
+           FROM task_counts WHERE status = 'pending' GROUP BY 1, 2 HAVING sum(n) > 0) t
+     WHERE NOT EXISTS (SELECT 1 FROM workers w WHERE ${LIVE} AND ${CAN_RUN})
+     ORDER BY t.count DESC, t.problem_id`,
   );
-  return rows;
+  return rows.map((r) => ({ ...r, count: Number(r.count) }));
 }
 
 interface LiveWorker {

@@ -2,6 +2,18 @@
 import { toStoredJson } from '../db/text-codec.ts';
 import type { Queryable } from '../db/types.ts';
 import { type Row, toTask } from './rows.ts';
+import {
+  activity,
+  countMatching,
+  countsByProblem,
+  countsByStatus,
+  countsByWorker,
+  oldestPendingAgeSeconds,
+  type ProblemCounts,
+  ratio,
+  type StatsWindow,
+  type WindowActivity,
+} from './stats.ts';
 import type { NewTask, Task, TaskStatus } from './types.ts';
 
 export interface CreatedTask {
@@ -89,74 +101,67 @@ export async function listTasks(db: Queryable, f: TaskFilter): Promise<{ tasks: 
   if (f.labels && Object.keys(f.labels).length > 0)
     add((n) => `parameters -> 'labels' @> ${n}::jsonb`, toStoredJson(f.labels));
   const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-  const total = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks ${clause}`, params);
-  const page = await db.query<Row>(
-    `SELECT * FROM tasks ${clause} ORDER BY created_at DESC, seq DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-    [...params, f.limit, f.offset],
-  );
-  return { tasks: page.rows.map(toTask), total: total.rows[0]?.n ?? 0 };
+  const [total, page] = await Promise.all([
+    countTasks(db, f, clause, params),
+    db.query<Row>(
+      `SELECT * FROM tasks ${clause} ORDER BY created_at DESC, seq DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, f.limit, f.offset],
+    ),
+  ]);
+  return { tasks: page.rows.map(toTask), total };
+}
+
+/**
+ * The list's total: from the counters when the filter is one they know (status, problem,
+ * backend), so paging a million tasks does not count them on every page; a worker or label
+ * filter counts the matching rows through their indexes.
+ */
+async function countTasks(db: Queryable, f: TaskFilter, clause: string, params: unknown[]): Promise<number> {
+  const hasLabels = f.labels !== undefined && Object.keys(f.labels).length > 0;
+  if (!f.worker_id && !hasLabels) return countMatching(db, f);
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks ${clause}`, params);
+  return rows[0]?.n ?? 0;
 }
 
 export interface TaskStats {
+  /** Tasks in the table now, by status (exact, from the counters). */
   total: number;
   by_status: Record<TaskStatus, number>;
+  /** completed / (completed + failed + timeout) over the tasks in the table. */
   success_rate: number | null;
+  /** Averages over `window` (see WindowActivity). */
   average_wait_seconds: number | null;
   average_execution_seconds: number | null;
   oldest_pending_age_seconds: number | null;
-  by_problem: {
-    problem_id: string;
-    total: number;
-    completed: number;
-    failed: number;
-    success_rate: number | null;
-  }[];
+  window: WindowActivity;
+  by_problem: ProblemCounts[];
+  /** Tasks per worker (finished and running); empty unless asked for with the problems. */
+  by_worker: Record<string, number>;
 }
 
-export async function taskStats(db: Queryable, withProblems: boolean): Promise<TaskStats> {
-  const { rows } = await db.query<Row>(`SELECT status, count(*)::int AS n FROM tasks GROUP BY status`);
-  const by_status = { pending: 0, running: 0, completed: 0, failed: 0, timeout: 0, cancelled: 0 } as Record<
-    TaskStatus,
-    number
-  >;
-  for (const r of rows) by_status[r.status as TaskStatus] = Number(r.n);
-  const timing = await db.query<Row>(
-    `SELECT
-       avg(extract(epoch FROM started_at - created_at)) FILTER (WHERE started_at IS NOT NULL)::float8 AS wait,
-       avg(extract(epoch FROM completed_at - started_at))
-         FILTER (WHERE status = 'completed' AND started_at IS NOT NULL)::float8 AS exec,
-       (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM tasks WHERE status = 'pending') AS oldest
-     FROM tasks`,
-  );
-  const t = timing.rows[0] ?? {};
+/** Counts from the counter tables, averages over a window of the activity buckets. */
+export async function taskStats(
+  db: Queryable,
+  withProblems: boolean,
+  window: StatsWindow = '1h',
+): Promise<TaskStats> {
+  const [by_status, recent, oldest, by_problem, by_worker] = await Promise.all([
+    countsByStatus(db),
+    activity(db, window),
+    oldestPendingAgeSeconds(db),
+    withProblems ? countsByProblem(db, 500) : Promise.resolve([]),
+    withProblems ? countsByWorker(db, 500) : Promise.resolve({}),
+  ]);
   const finished = by_status.completed + by_status.failed + by_status.timeout;
-  const stats: TaskStats = {
+  return {
     total: Object.values(by_status).reduce((a, b) => a + b, 0),
     by_status,
-    success_rate: finished > 0 ? by_status.completed / finished : null,
-    average_wait_seconds: (t.wait as number | null) ?? null,
-    average_execution_seconds: (t.exec as number | null) ?? null,
-    oldest_pending_age_seconds: (t.oldest as number | null) ?? null,
-    by_problem: [],
+    success_rate: ratio(by_status.completed, finished),
+    average_wait_seconds: recent.average_wait_seconds,
+    average_execution_seconds: recent.average_execution_seconds,
+    oldest_pending_age_seconds: oldest,
+    window: recent,
+    by_problem,
+    by_worker,
   };
-  if (withProblems) {
-    const p = await db.query<Row>(
-      `SELECT problem_id, count(*)::int AS total,
-         count(*) FILTER (WHERE status = 'completed')::int AS completed,
-         count(*) FILTER (WHERE status IN ('failed', 'timeout'))::int AS failed
-       FROM tasks GROUP BY problem_id ORDER BY total DESC, problem_id LIMIT 500`,
-    );
-    stats.by_problem = p.rows.map((r) => {
-      const completed = Number(r.completed);
-      const failed = Number(r.failed);
-      return {
-        problem_id: r.problem_id as string,
-        total: Number(r.total),
-        completed,
-        failed,
-        success_rate: completed + failed > 0 ? completed / (completed + failed) : null,
-      };
-    });
-  }
-  return stats;
 }

@@ -1,6 +1,7 @@
 /** Worker registry: registration, heartbeats (which extend leases), reads. */
 import type { Queryable } from '../db/types.ts';
 import { type Row, toWorker } from './rows.ts';
+import { ratio, type StatsWindow, WINDOW_INTERVAL } from './stats.ts';
 import type { Lease, Worker, WorkerRegistration, WorkerStatus } from './types.ts';
 
 /** supported_problems (exact ids or globs with * and ?) → LIKE patterns, so the claim matches in SQL. */
@@ -10,17 +11,20 @@ export function globsToLikePatterns(globs: readonly string[]): string[] {
   );
 }
 
-// Counts are derived from tasks (never kept on the worker row), so completing a task
-// writes one row, not two, and the figures cannot drift.
+// Running tasks come from the running-task index (a worker holds few); finished counts from
+// worker_task_counts, which the tasks triggers keep (migration 0007). Nothing here reads the
+// worker's history, so a heartbeat or an empty claim costs the same after a million tasks.
 const WORKER_SELECT = `
-SELECT w.*, c.running_tasks, c.tasks_completed, c.tasks_failed, c.current_task_id
+SELECT w.*, r.running_tasks, r.current_task_id, c.tasks_completed, c.tasks_failed
 FROM workers w
 LEFT JOIN LATERAL (
-  SELECT count(*) FILTER (WHERE t.status = 'running')::int AS running_tasks,
-         count(*) FILTER (WHERE t.status = 'completed')::int AS tasks_completed,
-         count(*) FILTER (WHERE t.status IN ('failed', 'timeout'))::int AS tasks_failed,
-         (array_agg(t.id ORDER BY t.started_at DESC) FILTER (WHERE t.status = 'running'))[1] AS current_task_id
-  FROM tasks t WHERE t.worker_id = w.id
+  SELECT count(*)::int AS running_tasks, (array_agg(t.id ORDER BY t.started_at DESC))[1] AS current_task_id
+  FROM tasks t WHERE t.worker_id = w.id AND t.status = 'running'
+) r ON true
+LEFT JOIN LATERAL (
+  SELECT COALESCE(sum(n) FILTER (WHERE k.status = 'completed'), 0)::int AS tasks_completed,
+         COALESCE(sum(n) FILTER (WHERE k.status IN ('failed', 'timeout')), 0)::int AS tasks_failed
+  FROM worker_task_counts k WHERE k.worker_id = w.id
 ) c ON true`;
 
 export async function registerWorker(db: Queryable, reg: WorkerRegistration): Promise<Worker> {
@@ -138,33 +142,74 @@ export async function markStaleWorkersOffline(
 
 export interface WorkerStats {
   worker_id: string;
+  /** All-time counts (the worker's finished tasks still in the table, and those it runs now). */
   tasks_completed: number;
   tasks_failed: number;
+  tasks_cancelled: number;
+  tasks_running: number;
   tasks_total: number;
   success_rate: number | null;
+  /** Over `window`: the worker's completions in it and their mean run time. */
   average_execution_seconds: number | null;
+  window: { window: StatsWindow; since: string | null; completed: number; failed: number };
 }
 
-export async function workerStats(db: Queryable, id: string): Promise<WorkerStats> {
-  const { rows } = await db.query<Row>(
-    `SELECT count(*) FILTER (WHERE status = 'completed')::int AS completed,
-            count(*) FILTER (WHERE status IN ('failed', 'timeout'))::int AS failed,
-            count(*)::int AS total,
-            avg(extract(epoch FROM completed_at - started_at))
-              FILTER (WHERE status = 'completed' AND started_at IS NOT NULL)::float8 AS avg_exec
-     FROM tasks WHERE worker_id = $1`,
-    [id],
-  );
-  const r = rows[0] ?? {};
-  const completed = Number(r.completed ?? 0);
-  const failed = Number(r.failed ?? 0);
+export async function workerStats(
+  db: Queryable,
+  id: string,
+  window: StatsWindow = '1h',
+): Promise<WorkerStats> {
+  const [totals, recent] = await Promise.all([
+    db.query<Row>(
+      `SELECT COALESCE(sum(n) FILTER (WHERE status = 'completed'), 0)::float8 AS completed,
+              COALESCE(sum(n) FILTER (WHERE status IN ('failed', 'timeout')), 0)::float8 AS failed,
+              COALESCE(sum(n) FILTER (WHERE status = 'cancelled'), 0)::float8 AS cancelled,
+              COALESCE(sum(run_seconds) FILTER (WHERE status = 'completed'), 0)::float8 AS run,
+              (SELECT count(*) FROM tasks WHERE worker_id = $1 AND status = 'running')::int AS running
+       FROM worker_task_counts WHERE worker_id = $1`,
+      [id],
+    ),
+    window === 'all' ? Promise.resolve(null) : workerWindow(db, id, window),
+  ]);
+  const t = totals.rows[0] ?? {};
+  const completed = Number(t.completed ?? 0);
+  const failed = Number(t.failed ?? 0);
+  const cancelled = Number(t.cancelled ?? 0);
+  const running = Number(t.running ?? 0);
   return {
     worker_id: id,
     tasks_completed: completed,
     tasks_failed: failed,
-    tasks_total: Number(r.total ?? 0),
-    success_rate: completed + failed > 0 ? completed / (completed + failed) : null,
-    average_execution_seconds: (r.avg_exec as number | null) ?? null,
+    tasks_cancelled: cancelled,
+    tasks_running: running,
+    tasks_total: completed + failed + cancelled + running,
+    success_rate: ratio(completed, completed + failed),
+    average_execution_seconds: recent ? recent.average : completed > 0 ? Number(t.run) / completed : null,
+    window: recent
+      ? { window, since: recent.since, completed: recent.completed, failed: recent.failed }
+      : { window, since: null, completed, failed },
+  };
+}
+
+/** A worker's tasks finished in the window, read over the (worker, status, completed_at) index. */
+async function workerWindow(db: Queryable, id: string, window: Exclude<StatsWindow, 'all'>) {
+  const { rows } = await db.query<Row>(
+    `WITH w AS (SELECT date_trunc('minute', now() - $2::interval) AS since)
+     SELECT (SELECT since FROM w) AS since,
+       count(*) FILTER (WHERE status = 'completed')::int AS completed,
+       count(*) FILTER (WHERE status <> 'completed')::int AS failed,
+       avg(extract(epoch FROM completed_at - started_at)) FILTER (WHERE status = 'completed')::float8 AS average
+     FROM tasks
+     WHERE worker_id = $1 AND status IN ('completed', 'failed', 'timeout')
+       AND completed_at >= (SELECT since FROM w)`,
+    [id, WINDOW_INTERVAL[window]],
+  );
+  const r = rows[0] ?? {};
+  return {
+    since: r.since ? new Date(r.since as string).toISOString() : null,
+    completed: Number(r.completed ?? 0),
+    failed: Number(r.failed ?? 0),
+    average: (r.average as number | null) ?? null,
   };
 }
 

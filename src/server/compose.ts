@@ -14,6 +14,7 @@ import { createQueue, type Queue } from '../queue/index.ts';
 import { checkWorkerPlan, internalWorkerPlan, WorkerManager } from '../worker/manager.ts';
 import { ReaperLoop } from './reaper-loop.ts';
 import { ReplicaSlot } from './replica-slot.ts';
+import { UpkeepLoop } from './upkeep-loop.ts';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -72,9 +73,20 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     (err) => log.warn({ err }, 'callback delivery pass failed'),
     { log },
   );
+  const upkeep = new UpkeepLoop(
+    db,
+    config.UPKEEP_INTERVAL_SECONDS,
+    { retentionDays: config.RETENTION_DAYS },
+    (r) => {
+      app.metrics.recordUpkeep(r);
+      if (r.tasks > 0) log.info({ retention: r }, 'retention pass deleted expired tasks');
+    },
+    (err) => log.warn({ err }, 'upkeep pass failed'),
+  );
   if (config.ENABLE_BACKGROUND_TASKS) {
     reaper.start();
     callbacks.start();
+    upkeep.start();
   }
 
   const url = await app.listen({ host: config.HOST, port: config.PORT });
@@ -96,6 +108,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         await app.close();
         await reaper.stop();
         await callbacks.stop();
+        await upkeep.stop();
         await slot.release();
         await queue.stop();
         if (!options.db) await db.close();

@@ -5,6 +5,7 @@ import { pingDatabase } from '../../queue/health.ts';
 import type { TaskStatus, WorkerStatus } from '../../queue/types.ts';
 import { isDbDown } from '../errors.ts';
 import { errors, Nullable } from '../schemas/common.ts';
+import { QueueStatsResponse, WindowQuery } from '../schemas/stats.ts';
 import type { RouteDeps, RouteOptions } from '../types.ts';
 
 const tags = ['health'];
@@ -24,21 +25,6 @@ const HealthResponse = Type.Object({
   version: Type.String(),
 });
 
-const QueueStatsResponse = Type.Object({
-  total: Type.Integer(),
-  pending: Type.Integer(),
-  running: Type.Integer(),
-  completed: Type.Integer(),
-  failed: Type.Integer(),
-  timeout: Type.Integer(),
-  cancelled: Type.Integer(),
-  by_status: Counts,
-  success_rate: Nullable(Type.Number({ description: 'completed / (completed + failed + timeout)' })),
-  average_wait_seconds: Nullable(Type.Number()),
-  average_execution_seconds: Nullable(Type.Number()),
-  oldest_pending_age_seconds: Nullable(Type.Number()),
-});
-
 const EMPTY_WORKERS: Record<WorkerStatus, number> = { idle: 0, busy: 0, offline: 0, draining: 0 };
 
 async function health(deps: RouteDeps) {
@@ -46,8 +32,8 @@ async function health(deps: RouteDeps) {
   const kind = queue.db.kind;
   try {
     const latency = await pingDatabase(queue.db);
-    const [stats, workers, unroutable] = await Promise.all([
-      queue.taskStats(false),
+    const [counts, workers, unroutable] = await Promise.all([
+      queue.statusCounts(),
       queue.workerCountsByStatus(),
       queue.unroutablePending(),
     ]);
@@ -58,7 +44,7 @@ async function health(deps: RouteDeps) {
         status: serving > 0 ? ('healthy' as const) : ('degraded' as const),
         database: { ok: true, latency_ms: Math.round(latency * 100) / 100, kind },
         workers,
-        queue: stats.by_status as Record<TaskStatus, number>,
+        queue: counts as Record<TaskStatus, number>,
         unroutable_pending: unroutable.reduce((n, u) => n + u.count, 0),
         version,
       },
@@ -132,11 +118,14 @@ export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
       schema: {
         tags,
         summary: 'Counts per status, success rate, wait and run times, oldest pending age',
-        response: { 200: QueueStatsResponse, ...errors(503) },
+        description:
+          'Counts are exact and current (kept by the transitions themselves). Averages cover `window` (default the last hour), said in the response.',
+        querystring: WindowQuery,
+        response: { 200: QueueStatsResponse, ...errors(422, 503) },
       },
     },
-    async () => {
-      const s = await queue.taskStats(false);
+    async (req) => {
+      const s = await queue.taskStats(false, req.query.window ?? '1h');
       return {
         total: s.total,
         ...s.by_status,
@@ -144,7 +133,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         success_rate: s.success_rate,
         average_wait_seconds: s.average_wait_seconds,
         average_execution_seconds: s.average_execution_seconds,
+        average_wait_time: s.average_wait_seconds,
+        average_execution_time: s.average_execution_seconds,
         oldest_pending_age_seconds: s.oldest_pending_age_seconds,
+        window: s.window,
       };
     },
   );

@@ -6,6 +6,7 @@ import type { LogLevel, Task } from '../../queue/types.ts';
 import { ApiError, invalid } from '../errors.ts';
 import { resolvePage } from '../pagination.ts';
 import { errors, IdParams } from '../schemas/common.ts';
+import { TaskStatsResponse, WindowQuery } from '../schemas/stats.ts';
 import {
   BatchResponse,
   CancelResponse,
@@ -18,7 +19,6 @@ import {
   TaskListQuery,
   TaskListResponse,
   TaskSchema,
-  TaskStatsResponse,
   TaskWithLogs,
 } from '../schemas/tasks.ts';
 import { toNewTask } from '../task-input.ts';
@@ -135,11 +135,31 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
     {
       schema: {
         tags,
-        summary: 'Counts by status, success rate, timings, per-problem breakdown',
-        response: { 200: TaskStatsResponse, ...errors(503) },
+        summary: 'Counts by status, success rate, timings, per-problem and per-worker breakdown',
+        description:
+          'Counts are exact and current; averages cover `window` (default the last hour), said in the response.',
+        querystring: WindowQuery,
+        response: { 200: TaskStatsResponse, ...errors(422, 503) },
       },
     },
-    () => queue.taskStats(true),
+    async (req) => {
+      const s = await queue.taskStats(true, req.query.window ?? '1h');
+      const c = s.by_status;
+      return {
+        ...s,
+        success_rate: s.success_rate ?? 0,
+        total_tasks: s.total,
+        pending_tasks: c.pending,
+        running_tasks: c.running,
+        completed_tasks: c.completed,
+        failed_tasks: c.failed,
+        timeout_tasks: c.timeout,
+        cancelled_tasks: c.cancelled,
+        avg_execution_time: s.average_execution_seconds,
+        tasks_by_problem: Object.fromEntries(s.by_problem.map((p) => [p.problem_id, p.total])),
+        tasks_by_worker: s.by_worker,
+      };
+    },
   );
 
   app.get(

@@ -5,6 +5,7 @@ import type { Lease, WorkerRegistration } from '../../queue/types.ts';
 import { ApiError, invalid } from '../errors.ts';
 import { claimWithWait } from '../long-poll.ts';
 import { errors } from '../schemas/common.ts';
+import { WindowQuery, WorkerStatsResponse } from '../schemas/stats.ts';
 import {
   ClaimBody,
   ClaimQuery,
@@ -17,7 +18,6 @@ import {
   WorkerListResponse,
   WorkerParams,
   WorkerSchema,
-  WorkerStatsResponse,
 } from '../schemas/workers.ts';
 import type { RouteDeps, RouteOptions } from '../types.ts';
 
@@ -144,13 +144,23 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
       schema: {
         tags,
         summary: 'Success rate and average run time of one worker',
+        description: 'Counts are all-time; the average covers `window` (default the last hour).',
         params: WorkerParams,
-        response: { 200: WorkerStatsResponse, ...errors(404, 503) },
+        querystring: WindowQuery,
+        response: { 200: WorkerStatsResponse, ...errors(404, 422, 503) },
       },
     },
     async (req) => {
-      await queue.mustGetWorker(req.params.id);
-      return queue.workerStats(req.params.id);
+      const worker = await queue.mustGetWorker(req.params.id);
+      const s = await queue.workerStats(req.params.id, req.query.window ?? '1h');
+      return {
+        ...s,
+        success_rate: s.success_rate ?? 0,
+        total_tasks: s.tasks_total,
+        average_task_duration: s.average_execution_seconds,
+        uptime_seconds: Math.max(0, (Date.now() - Date.parse(worker.registered_at)) / 1000),
+        current_status: worker.status,
+      };
     },
   );
 

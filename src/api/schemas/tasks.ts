@@ -191,24 +191,3 @@ export const LogsResponse = Type.Object({
   logs: Type.Array(TaskLogSchema),
   next_after: Type.Integer({ description: 'Pass as `after` to read what comes next.' }),
 });
-
-export const TaskStatsResponse = Type.Object(
-  {
-    total: Type.Integer(),
-    by_status: Type.Record(Type.String(), Type.Integer()),
-    success_rate: Nullable(Type.Number()),
-    average_wait_seconds: Nullable(Type.Number()),
-    average_execution_seconds: Nullable(Type.Number()),
-    oldest_pending_age_seconds: Nullable(Type.Number()),
-    by_problem: Type.Array(
-      Type.Object({
-        problem_id: Type.String(),
-        total: Type.Integer(),
-        completed: Type.Integer(),
-        failed: Type.Integer(),
-        success_rate: Nullable(Type.Number()),
-      }),
-    ),
-  },
-  { additionalProperties: true },
-);

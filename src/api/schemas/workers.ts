@@ -71,15 +71,6 @@ export const WorkerTaskParams = Type.Object({
   task_id: Uuid,
 });
 
-export const WorkerStatsResponse = Type.Object({
-  worker_id: Type.String(),
-  tasks_completed: Type.Integer(),
-  tasks_failed: Type.Integer(),
-  tasks_total: Type.Integer(),
-  success_rate: Nullable(Type.Number()),
-  average_execution_seconds: Nullable(Type.Number()),
-});
-
 const LeaseSchema = Type.Object(
   { task_id: Uuid, attempt: Type.Integer({ minimum: 0, maximum: MAX_ATTEMPT }) },
   Closed,

@@ -1,0 +1,99 @@
+/**
+ * History upkeep, every UPKEEP_INTERVAL_SECONDS: prunes spent counter rows and, with
+ * RETENTION_DAYS set, deletes finished tasks that ended longer ago than that, with their logs
+ * and LLM records. Deletion goes in small batches, each its own short transaction, with a pause
+ * between them, so claims and reports never queue behind it. Several replicas may run it: a
+ * batch re-checks its rows, so the worst case is wasted work, never a wrong delete.
+ */
+import type { Db } from '../db/types.ts';
+import {
+  deleteChildBatch,
+  deleteTasks,
+  expiredTaskIds,
+  pruneCounters,
+  type UpkeepResult,
+} from '../queue/retention.ts';
+
+export interface UpkeepOptions {
+  retentionDays: number;
+  /** Tasks per batch; their children go in chunks of childBatch rows. */
+  taskBatch?: number;
+  childBatch?: number;
+  /** Pause between batches, so a long backlog of deletions yields to the queue. */
+  pauseMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One full pass: prune, then delete expired tasks batch by batch until none is left (or stopped). */
+export async function upkeepOnce(
+  db: Db,
+  opts: UpkeepOptions,
+  stopped: () => boolean = () => false,
+): Promise<UpkeepResult> {
+  const out: UpkeepResult = { counter_rows: 0, tasks: 0, logs: 0, llm_messages: 0, llm_calls: 0 };
+  out.counter_rows = await pruneCounters(db);
+  if (opts.retentionDays <= 0) return out;
+  const taskBatch = opts.taskBatch ?? 200;
+  const childBatch = opts.childBatch ?? 5000;
+  while (!stopped()) {
+    const ids = await expiredTaskIds(db, opts.retentionDays, taskBatch);
+    if (ids.length === 0) break;
+    out.logs += await drain((n) => deleteChildBatch.logs(db, ids, n), childBatch, stopped);
+    out.llm_calls += await drain((n) => deleteChildBatch.llmCalls(db, ids, n), childBatch, stopped);
+    out.llm_messages += await drain((n) => deleteChildBatch.llmMessages(db, ids, n), childBatch, stopped);
+    if (stopped()) break;
+    out.tasks += await deleteTasks(db, ids, opts.retentionDays);
+    await sleep(opts.pauseMs ?? 20);
+    if (ids.length < taskBatch) break;
+  }
+  return out;
+}
+
+async function drain(step: (limit: number) => Promise<number>, limit: number, stopped: () => boolean) {
+  let total = 0;
+  while (!stopped()) {
+    const n = await step(limit);
+    total += n;
+    if (n < limit) break;
+  }
+  return total;
+}
+
+export class UpkeepLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private current: Promise<unknown> | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly intervalSeconds: number,
+    private readonly opts: UpkeepOptions,
+    private readonly onPass: (r: UpkeepResult) => void,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.runOnce(), this.intervalSeconds * 1000);
+    this.timer.unref();
+    void this.runOnce();
+  }
+
+  /** One pass now (skipped if one is already running). */
+  async runOnce(): Promise<void> {
+    if (this.current) return;
+    this.current = upkeepOnce(this.db, this.opts, () => this.stopping)
+      .then(this.onPass)
+      .catch(this.onError)
+      .finally(() => {
+        this.current = undefined;
+      });
+    await this.current;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.timer);
+    await this.current;
+  }
+}
