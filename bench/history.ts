@@ -1,12 +1,13 @@
 /**
  * History benchmark (issue 9): do the hot paths stay flat as history grows? The same requests,
- * over HTTP against one in-process API server with no load (no in-process workers, one
- * registered remote worker that is only measured), first on an empty database and then on the
- * same server and database after generating BENCH_HISTORY_TASKS finished tasks and
- * BENCH_HISTORY_LOGS log lines in SQL (bench/history-data.ts) and VACUUM ANALYZE.
+ * over HTTP, against two in-process API servers with no load (no in-process workers, one
+ * registered remote worker that is only measured) on the same PostgreSQL server: one on an
+ * empty database, one on a database holding BENCH_HISTORY_TASKS finished tasks and
+ * BENCH_HISTORY_LOGS log lines generated in SQL (bench/history-data.ts), then VACUUM ANALYZE.
  *
- * Each figure is the median of 40 requests after 5 warm-up ones. The requests go round-robin
- * (one of each per round), so drift in the machine or the database weighs on all of them alike.
+ * Each figure is the median of 40 requests after 5 warm-up ones. The two servers are measured
+ * side by side — each request goes to both, in alternating order, round after round — so load
+ * on the machine from anything else weighs on both figures alike and the ratio stays honest.
  * Target: every request within 1.1× its empty-database time; /health and /metrics also under
  * 50 ms with history. PostgreSQL only: on PGlite the part is skipped (see SKIPPED).
  */
@@ -113,19 +114,24 @@ function probes(base: string): Probe[] {
   ];
 }
 
-/** Median ms per probe, round-robin over WARMUP + SAMPLES rounds. */
-async function measure(list: Probe[], phase: string): Promise<number[]> {
-  const samples = list.map((): number[] => []);
+/**
+ * Median ms per probe on each side, round-robin over WARMUP + SAMPLES rounds; every request
+ * goes to both sides, the first side alternating by round.
+ */
+async function measure(empty: Probe[], full: Probe[]): Promise<[number[], number[]]> {
+  const samples = [empty.map((): number[] => []), full.map((): number[] => [])];
+  const sides = [empty, full];
   for (let round = 0; round < WARMUP + SAMPLES; round++) {
-    for (const [i, probe] of list.entries()) {
-      const t0 = performance.now();
-      await probe.run();
-      if (round >= WARMUP) samples[i]!.push(performance.now() - t0);
+    for (let i = 0; i < empty.length; i++) {
+      for (const side of round % 2 === 0 ? [0, 1] : [1, 0]) {
+        const t0 = performance.now();
+        await sides[side]![i]!.run();
+        if (round >= WARMUP) samples[side]![i]!.push(performance.now() - t0);
+      }
     }
-    if ((round + 1) % 10 === 0)
-      process.stderr.write(`history: ${phase}, round ${round + 1}/${WARMUP + SAMPLES}\n`);
+    if ((round + 1) % 10 === 0) process.stderr.write(`history: round ${round + 1}/${WARMUP + SAMPLES}\n`);
   }
-  return samples.map((s) => median(s));
+  return [samples[0]!.map((s) => median(s)), samples[1]!.map((s) => median(s))];
 }
 
 function judge(list: Probe[], empty: number[], full: number[]): HistoryRow[] {
@@ -158,7 +164,9 @@ function printTable(rows: HistoryRow[], h: HistoryFigures): void {
   console.log(
     `  generated in ${(h.tasks_seconds + h.logs_seconds).toFixed(1)} s (tasks ${h.tasks_seconds.toFixed(1)} s, logs ${h.logs_seconds.toFixed(1)} s), VACUUM ANALYZE ${h.vacuum_analyze_seconds.toFixed(1)} s; tasks ${n(h.tasks_table_mb)} MB, task_logs ${n(h.task_logs_table_mb)} MB, database ${n(h.database_mb)} MB (with indexes)`,
   );
-  console.log(`  median of ${SAMPLES} requests after ${WARMUP} warm-up, one server with no load:\n`);
+  console.log(
+    `  median of ${SAMPLES} requests after ${WARMUP} warm-up, two servers with no load, measured side by side:\n`,
+  );
   console.log(`| request | empty database | with history | growth | target |`);
   console.log('|---|---|---|---|---|');
   for (const r of rows)
@@ -196,6 +204,13 @@ async function withServer<T>(fn: (base: string, queue: Queue) => Promise<T>): Pr
   }
 }
 
+const register = (base: string) =>
+  call(base, 'POST', '/api/v1/workers/register', {
+    worker_id: WORKER,
+    backend_type: 'noop',
+    max_parallel_tasks: 1,
+  });
+
 export async function historyBench(databaseUrl: string) {
   if (!databaseUrl) {
     console.log(SKIPPED);
@@ -206,18 +221,22 @@ export async function historyBench(databaseUrl: string) {
     ['BENCH_HISTORY_LOGS', LOGS],
   ] as const)
     if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${name} must be a whole number ≥ 0, got ${v}`);
-  return withServer(async (base, queue) => {
-    await call(base, 'POST', '/api/v1/workers/register', {
-      worker_id: WORKER,
-      backend_type: 'noop',
-      max_parallel_tasks: 1,
-    });
-    const list = probes(base);
-    const empty = await measure(list, 'empty database');
-    const figures = await generateHistory(queue.db, { tasks: TASKS, logs: LOGS, measuredWorker: WORKER });
-    const full = await measure(list, 'with history');
-    const rows = judge(list, empty, full);
-    printTable(rows, figures);
-    return { samples: SAMPLES, warmup: WARMUP, history: figures, requests: rows };
-  });
+  return withServer((emptyBase, emptyQueue) =>
+    withServer(async (fullBase, fullQueue) => {
+      await register(emptyBase);
+      await register(fullBase);
+      const figures = await generateHistory(fullQueue.db, {
+        tasks: TASKS,
+        logs: LOGS,
+        measuredWorker: WORKER,
+      });
+      // The empty side gets the same VACUUM ANALYZE, so both start from fresh statistics.
+      await emptyQueue.db.query('VACUUM ANALYZE');
+      const list = probes(emptyBase);
+      const [empty, full] = await measure(list, probes(fullBase));
+      const rows = judge(list, empty, full);
+      printTable(rows, figures);
+      return { samples: SAMPLES, warmup: WARMUP, history: figures, requests: rows };
+    }),
+  );
 }

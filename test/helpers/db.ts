@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { migrate } from '../../src/db/index.ts';
+import { listMigrations } from '../../src/db/migrate.ts';
 import { createPgliteDb } from '../../src/db/pglite.ts';
 import { createPostgresDb } from '../../src/db/postgres.ts';
 import type { Db } from '../../src/db/types.ts';
@@ -26,7 +27,17 @@ export interface TestDb {
   drop(): Promise<void>;
 }
 
-export async function createTestDb(mode: DbMode, poolSize = 10): Promise<TestDb> {
+/**
+ * A migrated scratch database. `migrateTo` stops at that schema version (to test a migration
+ * on data written by the schema before it); such PGlite databases are made from scratch.
+ */
+export async function createTestDb(mode: DbMode, poolSize = 10, migrateTo?: number): Promise<TestDb> {
+  const upTo = migrateTo === undefined ? undefined : listMigrations().filter((m) => m.version <= migrateTo);
+  if (mode === 'pglite' && upTo) {
+    const db = await createPgliteDb();
+    await migrate(db, upTo);
+    return { db, url: undefined, drop: () => db.close() };
+  }
   if (mode === 'pglite') return freshPglite();
   const base = process.env.TEST_DATABASE_URL!;
   const name = `te_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
@@ -45,7 +56,7 @@ export async function createTestDb(mode: DbMode, poolSize = 10): Promise<TestDb>
     await a.end();
   };
   try {
-    await migrate(db);
+    await migrate(db, upTo);
   } catch (err) {
     await dropDb().catch(() => {});
     throw err;

@@ -69,6 +69,15 @@ BEGIN
   SELECT problem_id, COALESCE(backend_type, ''), status, (pg_backend_pid() % 8)::smallint, count(*)
   FROM new_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
   ON CONFLICT (problem_id, backend_type, status, stripe) DO UPDATE SET n = c.n + EXCLUDED.n;
+  -- Rows inserted already finished (imports, generated history) count for their worker too.
+  INSERT INTO worker_task_counts AS c (worker_id, status, stripe, n, run_seconds)
+  SELECT worker_id, status, (pg_backend_pid() % 8)::smallint, count(*),
+         COALESCE(sum(GREATEST(0, extract(epoch FROM completed_at - started_at))) FILTER (WHERE status = 'completed'), 0)
+  FROM new_rows
+  WHERE worker_id IS NOT NULL AND status IN ('completed', 'failed', 'timeout', 'cancelled')
+  GROUP BY 1, 2 ORDER BY 1, 2
+  ON CONFLICT (worker_id, status, stripe) DO UPDATE
+    SET n = c.n + EXCLUDED.n, run_seconds = c.run_seconds + EXCLUDED.run_seconds;
   RETURN NULL;
 END $$;
 
@@ -82,7 +91,7 @@ BEGIN
   ON CONFLICT (problem_id, backend_type, status, stripe) DO UPDATE SET n = c.n + EXCLUDED.n;
   INSERT INTO worker_task_counts AS c (worker_id, status, stripe, n, run_seconds)
   SELECT worker_id, status, s, -count(*),
-         -COALESCE(sum(extract(epoch FROM completed_at - started_at)) FILTER (WHERE status = 'completed'), 0)
+         -COALESCE(sum(GREATEST(0, extract(epoch FROM completed_at - started_at))) FILTER (WHERE status = 'completed'), 0)
   FROM old_rows
   WHERE worker_id IS NOT NULL AND status IN ('completed', 'failed', 'timeout', 'cancelled')
   GROUP BY 1, 2 ORDER BY 1, 2
@@ -166,7 +175,7 @@ INSERT INTO task_counts (problem_id, backend_type, status, stripe, n)
 SELECT problem_id, COALESCE(backend_type, ''), status, 0, count(*) FROM tasks GROUP BY 1, 2, 3;
 INSERT INTO worker_task_counts (worker_id, status, stripe, n, run_seconds)
 SELECT worker_id, status, 0, count(*),
-       COALESCE(sum(extract(epoch FROM completed_at - started_at)) FILTER (WHERE status = 'completed'), 0)
+       COALESCE(sum(GREATEST(0, extract(epoch FROM completed_at - started_at))) FILTER (WHERE status = 'completed'), 0)
 FROM tasks WHERE worker_id IS NOT NULL AND status IN ('completed', 'failed', 'timeout', 'cancelled')
 GROUP BY 1, 2;
 INSERT INTO task_activity (bucket, stripe, claims, wait_seconds, completed, failed, cancelled, run_seconds)
