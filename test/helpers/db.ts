@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { migrate } from '../../src/db/index.ts';
+import type { Migration } from '../../src/db/migrate.ts';
 import { createPgliteDb } from '../../src/db/pglite.ts';
 import { createPostgresDb } from '../../src/db/postgres.ts';
 import type { Db } from '../../src/db/types.ts';
@@ -26,8 +27,12 @@ export interface TestDb {
   drop(): Promise<void>;
 }
 
-export async function createTestDb(mode: DbMode, poolSize = 10): Promise<TestDb> {
-  if (mode === 'pglite') return freshPglite();
+/**
+ * `migrations` (default: all) lets a migration's test start from the schema before it; such a
+ * PGlite database is initialised from scratch (seconds), not copied from the template.
+ */
+export async function createTestDb(mode: DbMode, poolSize = 10, migrations?: Migration[]): Promise<TestDb> {
+  if (mode === 'pglite') return migrations ? scratchPglite(migrations) : freshPglite();
   const base = process.env.TEST_DATABASE_URL!;
   const name = `te_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: base });
@@ -45,7 +50,7 @@ export async function createTestDb(mode: DbMode, poolSize = 10): Promise<TestDb>
     await a.end();
   };
   try {
-    await migrate(db);
+    await migrate(db, migrations);
   } catch (err) {
     await dropDb().catch(() => {});
     throw err;
@@ -108,6 +113,20 @@ async function freshPglite(): Promise<TestDb> {
   const dir = join(root!, `db-${++copies}`);
   cpSync(tpl, dir, { recursive: true });
   const db = await createPgliteDb(dir);
+  return {
+    db,
+    url: undefined,
+    async drop() {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function scratchPglite(migrations: Migration[]): Promise<TestDb> {
+  const dir = mkdtempSync(join(scratchRoot(), `${PREFIX}${process.pid}-scratch-`));
+  const db = await createPgliteDb(dir);
+  await migrate(db, migrations);
   return {
     db,
     url: undefined,
