@@ -41,9 +41,11 @@ for (const mode of dbModes()) {
     }
 
     async function calls(taskId: string): Promise<J[]> {
-      const list = await json(await fetch(`${t.url}/api/v1/llm-conversations/task/${taskId}/conversations`));
+      const list = (await json(
+        await fetch(`${t.url}/api/v1/llm-conversations/task/${taskId}/conversations`),
+      )) as J[];
       const out: J[] = [];
-      for (const c of list.conversations) {
+      for (const c of list) {
         const page = await json(await fetch(`${t.url}/api/v1/llm-conversations/${c.id}/calls?limit=1000`));
         out.push(...page.calls);
       }
@@ -162,9 +164,7 @@ for (const mode of dbModes()) {
       assert.equal(recorded.length, 2, 'both calls recorded');
       assert.equal(recorded[1]!.prefix_consistent, true);
       const list = await json(await fetch(`${t.url}/api/v1/llm-conversations/task/${task.id}/conversations`));
-      const messages = await json(
-        await fetch(`${t.url}/api/v1/llm-conversations/${list.conversations[0].id}/messages`),
-      );
+      const messages = await json(await fetch(`${t.url}/api/v1/llm-conversations/${list[0].id}/messages`));
       assert.equal(messages.messages[0].content, odd);
       assert.equal(recorded[0]!.request.model, 'fake-chat');
     });

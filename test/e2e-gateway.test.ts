@@ -63,7 +63,7 @@ for (const mode of dbModes()) {
       assert.equal(r.compatible_key_is_task_token, true);
       assert.equal(r.openrouter_key, null, 'server keys never reach the agent');
       assert.match(r.reply, /submit\(/);
-      const { conversations } = await json(
+      const conversations = await json(
         await fetch(`${base}/api/v1/llm-conversations/task/${task.id}/conversations`),
       );
       assert.equal(conversations.length, 1);

@@ -65,9 +65,11 @@ for (const mode of dbModes()) {
     }
 
     async function calls(task: J): Promise<J[]> {
-      const list = await json(await fetch(`${base}/api/v1/llm-conversations/task/${task.id}/conversations`));
+      const list = (await json(
+        await fetch(`${base}/api/v1/llm-conversations/task/${task.id}/conversations`),
+      )) as J[];
       const out: J[] = [];
-      for (const c of list.conversations ?? list) {
+      for (const c of list) {
         const page = await json(await fetch(`${base}/api/v1/llm-conversations/${c.id}/calls?limit=1000`));
         out.push(...page.calls);
       }

@@ -148,10 +148,10 @@ for (const mode of dbModes()) {
       assert.deepEqual(
         conversations.map((x: Body) => [x.attempt, x.conversation_key, x.call_count, x.metadata.worker_id]),
         [
-          [1, 'default', 1, c.workerId],
           [2, 'default', 1, 'worker-950-kind'],
+          [1, 'default', 1, c.workerId],
         ],
-        'one conversation per attempt',
+        'one conversation per attempt, newest first',
       );
       assert.equal(conversations[0].success, null, 'a superseded attempt is undecided');
     });

@@ -19,6 +19,7 @@ import {
   near,
   report,
   startHarness,
+  taskConversations,
   waitForTaskCalls,
 } from './helpers/gateway.ts';
 
@@ -51,10 +52,7 @@ for (const mode of dbModes()) {
       await waitForTaskCalls(h.t, b.task.id, 2);
       await waitForTaskCalls(h.t, c.task.id, 1);
       const convOf = async (task: Claimed, key: string) =>
-        byKey(
-          (await getJson(h.t, `/api/v1/llm-conversations/task/${task.task.id}/conversations`)).conversations,
-          key,
-        ).id as string;
+        byKey(await taskConversations(h.t, task.task.id), key).id as string;
       return {
         a,
         b,
@@ -179,26 +177,38 @@ for (const mode of dbModes()) {
       }
     });
 
-    it('serves a task’s conversations in the order they started', async () => {
+    it('serves a task’s conversations as a list, newest first, with the count in X-Total-Count', async () => {
       const w = await populate();
-      const ofA = await getJson(h.t, `/api/v1/llm-conversations/task/${w.a.task.id}/conversations`);
-      assert.equal(ofA.task_id, w.a.task.id);
-      assert.equal(ofA.total, 2);
+      const path = (id: string) => `${h.t.url}/api/v1/llm-conversations/task/${id}/conversations`;
+      const ofA = await getStatus(path(w.a.task.id));
+      assert.equal(ofA.status, 200, ofA.text);
+      assert.equal(ofA.headers.get('x-total-count'), '2');
+      const listA = JSON.parse(ofA.text);
+      assert.ok(Array.isArray(listA), 'a bare list, as the Python task executor answered');
       assert.deepEqual(
-        ofA.conversations.map((x: Body) => [x.id, x.conversation_key, x.model_name]),
+        listA.map((x: Body) => [x.id, x.task_id, x.conversation_key, x.model_name]),
         [
-          [w.ids.aDefault, 'default', 'scripted:echo'],
-          [w.ids.aCritic, 'critic', 'fake-chat'],
+          [w.ids.aCritic, w.a.task.id, 'critic', 'fake-chat'],
+          [w.ids.aDefault, w.a.task.id, 'default', 'scripted:echo'],
         ],
       );
-      const ofB = await getJson(h.t, `/api/v1/llm-conversations/task/${w.b.task.id}/conversations`);
       assert.deepEqual(
-        ofB.conversations.map((x: Body) => x.id),
+        (await taskConversations(h.t, w.b.task.id)).map((x: Body) => x.id),
         [w.ids.bDefault],
       );
-      const nobody = randomUUID();
-      const empty = await getJson(h.t, `/api/v1/llm-conversations/task/${nobody}/conversations`);
-      assert.deepEqual(empty, { task_id: nobody, conversations: [], total: 0 });
+
+      const bare = await claimTask(h.t, { problem_id: 'p-quiet' });
+      const none = await getStatus(path(bare.task.id));
+      assert.deepEqual(
+        [none.status, none.headers.get('x-total-count'), JSON.parse(none.text)],
+        [200, '0', []],
+      );
+
+      const unknown = await getStatus(path(randomUUID()));
+      assert.equal(unknown.status, 404, unknown.text);
+      assert.equal(JSON.parse(unknown.text).code, 'TASK_NOT_FOUND');
+      const bad = await getStatus(path('not-a-uuid'));
+      assert.equal(bad.status, 422, bad.text);
     });
 
     it('pages a conversation’s calls with after_seq and leaves responses out on request', async () => {
@@ -308,6 +318,11 @@ for (const mode of dbModes()) {
       );
       near(stats.total_cost, pricedCost, 'total_cost');
       assert.equal(stats.success_ratio, null, 'nothing decided while every task runs');
+      // The Python task executor's fields, by its rules.
+      assert.deepEqual(stats.conversations_by_model, { 'scripted:echo': 2, 'fake-chat': 2 });
+      near(stats.avg_messages_per_conversation, messages / 4, 'avg_messages_per_conversation');
+      assert.equal(stats.total_tokens_consumed, stats.total_tokens);
+      assert.deepEqual([stats.successful_conversations, stats.success_rate], [0, 0]);
 
       const byModel = new Map<string, Body>(stats.by_model.map((m: Body) => [m.model_name, m]));
       assert.equal(byModel.size, 2, JSON.stringify(stats.by_model));
@@ -347,6 +362,8 @@ for (const mode of dbModes()) {
       );
       const after = await getJson(h.t, '/api/v1/llm-conversations/stats/summary');
       near(after.success_ratio, 2 / 3, 'success_ratio over decided conversations');
+      assert.equal(after.successful_conversations, 2);
+      near(after.success_rate, 2 / 4, 'success_rate over all conversations (the Python executor’s rule)');
     });
   });
 }

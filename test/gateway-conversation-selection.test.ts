@@ -17,10 +17,13 @@ import {
   recorded,
   report,
   startHarness,
+  taskConversations,
   user,
   viaGateway,
   waitForTaskCalls,
 } from './helpers/gateway.ts';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 for (const mode of dbModes()) {
   describe(`gateway conversation selection (${mode})`, () => {
@@ -60,18 +63,19 @@ for (const mode of dbModes()) {
       );
       assert.deepEqual(
         conversations.map((x: Body) => x.conversation_key),
-        ['default', 'planner', 'critic'],
-        'in the order they started',
+        ['critic', 'planner', 'default'],
+        'newest first',
       );
       assert.deepEqual(
         ['default', 'planner', 'critic'].map((k) => byKey(conversations, k).call_count),
         [2, 2, 1],
       );
       assert.equal(new Set(conversations.map((x: Body) => x.id)).size, 3, 'distinct conversations');
+      assert.equal(new Set(conversations.map((x: Body) => x.session_id)).size, 3, 'distinct sessions');
       for (const conv of conversations) {
         assert.equal(conv.task_id, c.task.id);
         assert.equal(conv.attempt, 1);
-        assert.equal(conv.session_id, conv.conversation_key);
+        assert.match(conv.session_id, UUID_RE, 'a session id of its own, a UUID');
         assert.deepEqual(conv.metadata, { problem_id: 'p-conv', worker_id: c.workerId, attempt: 1 });
         assert.equal(conv.success, null, 'undecided while the task runs');
       }
@@ -120,9 +124,10 @@ for (const mode of dbModes()) {
       assert.deepEqual(
         conversations.map((x: Body) => [x.conversation_key, x.call_count]),
         [
-          ['critic', 2],
           ['default', 1],
+          ['critic', 2],
         ],
+        'newest first',
       );
       const { calls } = await getJson(
         h.t,
@@ -155,10 +160,7 @@ for (const mode of dbModes()) {
         const body = action === 'complete' ? { result: {} } : { error: 'boom' };
         await report(h.t, c, action, { ...body, attempt: c.task.attempt });
         // Read at once, without waiting: the report waited for the records.
-        const { conversations } = await getJson(
-          h.t,
-          `/api/v1/llm-conversations/task/${c.task.id}/conversations`,
-        );
+        const conversations = await taskConversations(h.t, c.task.id);
         assert.equal(conversations.length, n, action);
         assert.deepEqual(
           conversations.map((x: Body) => [x.call_count, x.message_count, x.success]),
@@ -204,10 +206,7 @@ for (const mode of dbModes()) {
       for (let i = 0; i < 100 && h.fake.requests.length === 0; i++) await sleep(10);
       assert.equal(h.fake.requests.length, 1, 'the slow call reached the upstream');
       await report(h.t, c, 'complete', { result: {}, attempt: c.task.attempt });
-      const { conversations } = await getJson(
-        h.t,
-        `/api/v1/llm-conversations/task/${c.task.id}/conversations`,
-      );
+      const conversations = await taskConversations(h.t, c.task.id);
       const calls = conversations.reduce((n: number, x: Body) => n + x.call_count, 0);
       assert.equal((await slow).status, 200);
       assert.equal(calls, 1, 'the in-flight call is part of the finished task’s record');

@@ -19,7 +19,13 @@ import {
   user,
 } from './helpers/conversation-store.ts';
 import { dbModes } from './helpers/db.ts';
-import { claimTask, type GatewayHarness, getJson, startHarness, viaGateway } from './helpers/gateway.ts';
+import {
+  claimTask,
+  type GatewayHarness,
+  startHarness,
+  taskConversations,
+  viaGateway,
+} from './helpers/gateway.ts';
 
 for (const mode of dbModes()) {
   describe(`gateway conversation store: tool calls and concurrency (${mode})`, () => {
@@ -161,10 +167,7 @@ for (const mode of dbModes()) {
       );
 
       const { conversation, calls, messages: stored } = await snapshot(h.t, c.task.id, N);
-      const { conversations } = await getJson(
-        h.t,
-        `/api/v1/llm-conversations/task/${c.task.id}/conversations`,
-      );
+      const conversations = await taskConversations(h.t, c.task.id);
       assert.equal(conversations.length, 1, 'one conversation despite the racing first calls');
       assert.equal(conversation.call_count, N);
       assert.deepEqual(

@@ -75,9 +75,9 @@ test('an LLM call in flight when the API is killed is recorded as interrupted af
     const second = await serve();
     const calls = await waitFor(
       async () => {
-        const { conversations } = (await (
+        const conversations = (await (
           await call(second, `/api/v1/llm-conversations/task/${task.id}/conversations`)
-        ).json()) as { conversations: Body[] };
+        ).json()) as Body[];
         if (conversations.length === 0) return null;
         const { calls } = (await (
           await call(second, `/api/v1/llm-conversations/${conversations[0]!.id}/calls`)

@@ -5,19 +5,34 @@
 import { decodeText, fromStoredJson } from '../db/text-codec.ts';
 import type { Queryable } from '../db/types.ts';
 
+/** The Python task executor's cost breakdown of a conversation (its `total_cost` was this object). */
+export interface CostBreakdown {
+  input_tokens: number;
+  output_tokens: number;
+  /** USD; null when no call had a known price. */
+  total_cost: number | null;
+}
+
 export interface Conversation {
   id: string;
   task_id: string | null;
-  session_id: string | null;
+  /** A UUID of its own per conversation (the key the agent chose is conversation_key). */
+  session_id: string;
   model_name: string | null;
   model_config: unknown;
+  /** model_config under the Python task executor's name. */
+  llm_config: unknown;
   started_at: string;
   ended_at: string | null;
   message_count: number;
+  /** message_count under the Python task executor's name. */
+  total_messages: number;
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
   cost: number | null;
+  /** cost as the Python task executor's object: tokens in and out, and the price. */
+  total_cost: CostBreakdown;
   success: boolean | null;
   metadata: unknown;
   attempt: number | null;
@@ -39,6 +54,8 @@ export interface Message {
   name: string | null;
   metadata: unknown;
   created_at: string;
+  /** created_at under the Python task executor's name for a message's time. */
+  timestamp: string;
   parent_seq: number | null;
   depth: number;
 }
@@ -91,6 +108,15 @@ export interface ConversationFilter {
 
 export interface ConversationStats {
   total_conversations: number;
+  /** Conversations per model (those with a model name), as the Python task executor counted them. */
+  conversations_by_model: Record<string, number>;
+  avg_messages_per_conversation: number;
+  /** total_tokens under the Python task executor's name. */
+  total_tokens_consumed: number;
+  /** Conversations whose attempt completed its task. */
+  successful_conversations: number;
+  /** successful_conversations over all conversations, 0 when there are none (the Python executor's rule). */
+  success_rate: number;
   total_messages: number;
   total_calls: number;
   prompt_tokens: number;
@@ -116,22 +142,37 @@ const iso = (v: unknown) => (v == null ? null : new Date(v as string | Date).toI
 const num = (v: unknown) => Number(v ?? 0);
 const numOrNull = (v: unknown) => (v == null ? null : Number(v));
 
+/**
+ * The served conversation. Every field the Python task executor's clients read is here under
+ * its name too (total_messages, llm_config, total_cost as its object, metadata.success), beside
+ * ours, so both kinds of client read the same answer (issue 10).
+ */
 function toConversation(r: Row): Conversation {
+  const modelConfig = fromStoredJson(r.model_config ?? {});
+  const cost = r.cost == null ? null : Number(r.cost);
+  const success = (r.outcome as boolean | null) ?? null;
   return {
     id: r.id as string,
     task_id: (r.task_id as string | null) ?? null,
-    session_id: (r.session_id as string | null) ?? null,
+    session_id: r.session_id as string,
     model_name: (r.model_name as string | null) ?? null,
-    model_config: fromStoredJson(r.model_config ?? {}),
+    model_config: modelConfig,
+    llm_config: modelConfig,
     started_at: iso(r.started_at)!,
     ended_at: iso(r.ended_at),
     message_count: num(r.message_count),
+    total_messages: num(r.message_count),
     prompt_tokens: num(r.prompt_tokens),
     completion_tokens: num(r.completion_tokens),
     total_tokens: num(r.total_tokens),
-    cost: r.cost == null ? null : Number(r.cost),
-    success: (r.outcome as boolean | null) ?? null,
-    metadata: fromStoredJson(r.metadata ?? {}),
+    cost,
+    total_cost: {
+      input_tokens: num(r.prompt_tokens),
+      output_tokens: num(r.completion_tokens),
+      total_cost: cost,
+    },
+    success,
+    metadata: withSuccess(fromStoredJson(r.metadata ?? {}), success),
     attempt: numOrNull(r.attempt),
     conversation_key: (r.conversation_key as string | null) ?? null,
     call_count: num(r.call_count),
@@ -139,6 +180,17 @@ function toConversation(r: Row): Conversation {
     reasoning_tokens: num(r.reasoning_tokens),
     unpriced_calls: num(r.unpriced_calls),
   };
+}
+
+/**
+ * The Python task executor wrote `success` into a conversation's metadata when it ended, and
+ * its readers look there; ours is decided at read time, so it is added here once known (a
+ * value stored under that key wins).
+ */
+function withSuccess(metadata: unknown, success: boolean | null): unknown {
+  if (success === null || !metadata || typeof metadata !== 'object' || Array.isArray(metadata))
+    return metadata;
+  return 'success' in metadata ? metadata : { ...metadata, success };
 }
 
 function toMessage(r: Row): Message {
@@ -154,6 +206,7 @@ function toMessage(r: Row): Message {
     name: r.name == null ? null : decodeText(r.name as string),
     metadata: fromStoredJson(r.metadata ?? {}),
     created_at: iso(r.created_at)!,
+    timestamp: iso(r.created_at)!,
     parent_seq: numOrNull(r.parent_seq),
     depth: num(r.depth),
   };
@@ -230,9 +283,15 @@ export function createConversationStore(db: Queryable) {
       return rows[0] ? toConversation(rows[0]) : null;
     },
 
-    async listByTask(taskId: string): Promise<Conversation[]> {
+    /**
+     * A task's conversations, newest first (the order the Python task executor listed them in),
+     * or null when there is no such task.
+     */
+    async listByTask(taskId: string): Promise<Conversation[] | null> {
+      const task = await db.query<Row>('SELECT 1 FROM tasks WHERE id = $1', [taskId]);
+      if (task.rows.length === 0) return null;
       const { rows } = await db.query<Row>(
-        `${CONVERSATIONS} WHERE c.task_id = $1 ORDER BY c.started_at, c.seq`,
+        `${CONVERSATIONS} WHERE c.task_id = $1 ORDER BY c.started_at DESC, c.seq DESC`,
         [taskId],
       );
       return rows.map(toConversation);
@@ -304,8 +363,18 @@ export function createConversationStore(db: Queryable) {
       );
       const t = totals.rows[0] ?? {};
       const decided = num(t.decided);
+      const conversations = num(t.conversations);
+      const succeeded = num(t.succeeded);
+      const byModelNamed = byModel.rows.filter((r) => r.model_name != null);
       return {
-        total_conversations: num(t.conversations),
+        total_conversations: conversations,
+        conversations_by_model: Object.fromEntries(
+          byModelNamed.map((r) => [r.model_name as string, num(r.conversations)]),
+        ),
+        avg_messages_per_conversation: conversations > 0 ? num(t.messages) / conversations : 0,
+        total_tokens_consumed: num(t.total_tokens),
+        successful_conversations: succeeded,
+        success_rate: conversations > 0 ? succeeded / conversations : 0,
         total_messages: num(t.messages),
         total_calls: num(t.calls),
         prompt_tokens: num(t.prompt_tokens),
@@ -315,7 +384,7 @@ export function createConversationStore(db: Queryable) {
         reasoning_tokens: num(t.reasoning_tokens),
         total_cost: num(t.cost),
         unpriced_calls: num(t.unpriced_calls),
-        success_ratio: decided > 0 ? num(t.succeeded) / decided : null,
+        success_ratio: decided > 0 ? succeeded / decided : null,
         by_model: byModel.rows.map((r) => ({
           model_name: (r.model_name as string | null) ?? null,
           conversations: num(r.conversations),

@@ -84,6 +84,20 @@ function attemptProblem(t: { status: string; attempt: number } | undefined, atte
   return null;
 }
 
+/**
+ * What a new conversation's metadata says about where it ran, as the Python task executor's
+ * did (its README: problem_id, worker_id, kind cluster). The cluster is the one the worker
+ * registered (metadata.kind_cluster), when it named one; it is served under both names that
+ * executor's readers know (kind_cluster from the worker client, cluster_name from its store).
+ */
+function conversationMetadata(
+  t: { problem_id: string; worker_id: string | null; kind_cluster: string | null },
+  attempt: number,
+): Record<string, unknown> {
+  const cluster = t.kind_cluster ? { kind_cluster: t.kind_cluster, cluster_name: t.kind_cluster } : {};
+  return { problem_id: t.problem_id, worker_id: t.worker_id, attempt, ...cluster };
+}
+
 export interface Head {
   message_count: number;
   call_count: number;
@@ -111,10 +125,13 @@ export function createRecorder(db: Db) {
         attempt: number;
         problem_id: string;
         worker_id: string | null;
+        kind_cluster: string | null;
         conversation_id: string | null;
       }>(
-        `SELECT t.status, t.attempt, t.problem_id, t.worker_id, c.id AS conversation_id
+        `SELECT t.status, t.attempt, t.problem_id, t.worker_id, w.metadata->>'kind_cluster' AS kind_cluster,
+                c.id AS conversation_id
          FROM tasks t
+         LEFT JOIN workers w ON w.id = t.worker_id
          LEFT JOIN llm_conversations c ON c.task_id = t.id AND c.attempt = $2 AND c.conversation_key = $3
          WHERE t.id = $1`,
         [taskId, attempt, key],
@@ -122,11 +139,7 @@ export function createRecorder(db: Db) {
       const t = rows[0];
       const why = attemptProblem(t, attempt);
       if (why || !t) return { ok: false, why: why ?? '' };
-      return {
-        ok: true,
-        conversationId: t.conversation_id,
-        metadata: { problem_id: t.problem_id, worker_id: t.worker_id, attempt },
-      };
+      return { ok: true, conversationId: t.conversation_id, metadata: conversationMetadata(t, attempt) };
     },
 
     /** The attempt's conversation under `key`, created on its first call. */
@@ -186,9 +199,10 @@ async function createConversation(
   first: { model: string; config: Record<string, unknown>; metadata: Record<string, unknown> },
 ): Promise<string> {
   // Two first calls can race (an agent running threads); the unique key picks one row.
+  // session_id is left to its default, a fresh UUID (migration 0009).
   const inserted = await db.query<{ id: string }>(
-    `INSERT INTO llm_conversations (task_id, attempt, conversation_key, session_id, model_name, model_config, metadata)
-     VALUES ($1, $2, $3, $3, $4, $5, $6)
+    `INSERT INTO llm_conversations (task_id, attempt, conversation_key, model_name, model_config, metadata)
+     VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (task_id, attempt, conversation_key) DO NOTHING
      RETURNING id`,
     [taskId, attempt, key, first.model, toStoredJson(first.config), toStoredJson(first.metadata)],

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestApp } from './app.ts';
-import { type Claimed, getJson, type Rows, user, viaGateway } from './gateway.ts';
+import { type Claimed, getJson, type Rows, taskConversations, user, viaGateway } from './gateway.ts';
 
 export { user };
 
@@ -63,7 +63,7 @@ export async function snapshot(
 ): Promise<Snapshot> {
   let conversation: Doc;
   for (let i = 0; ; i++) {
-    const { conversations } = await getJson(t, `/api/v1/llm-conversations/task/${taskId}/conversations`);
+    const conversations = await taskConversations(t, taskId);
     const hits = (conversations as Rows).filter((x) => x.conversation_key === key);
     assert.equal(hits.length, 1, `one conversation with key ${key}: ${JSON.stringify(conversations)}`);
     conversation = hits[0];

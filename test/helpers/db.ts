@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { migrate } from '../../src/db/index.ts';
-import { listMigrations } from '../../src/db/migrate.ts';
+import type { Migration } from '../../src/db/migrate.ts';
 import { createPgliteDb } from '../../src/db/pglite.ts';
 import { createPostgresDb } from '../../src/db/postgres.ts';
 import type { Db } from '../../src/db/types.ts';
@@ -28,17 +28,11 @@ export interface TestDb {
 }
 
 /**
- * A migrated scratch database. `migrateTo` stops at that schema version (to test a migration
- * on data written by the schema before it); such PGlite databases are made from scratch.
+ * `migrations` (default: all) lets a migration's test start from the schema before it; such a
+ * PGlite database is initialised from scratch (seconds), not copied from the template.
  */
-export async function createTestDb(mode: DbMode, poolSize = 10, migrateTo?: number): Promise<TestDb> {
-  const upTo = migrateTo === undefined ? undefined : listMigrations().filter((m) => m.version <= migrateTo);
-  if (mode === 'pglite' && upTo) {
-    const db = await createPgliteDb();
-    await migrate(db, upTo);
-    return { db, url: undefined, drop: () => db.close() };
-  }
-  if (mode === 'pglite') return freshPglite();
+export async function createTestDb(mode: DbMode, poolSize = 10, migrations?: Migration[]): Promise<TestDb> {
+  if (mode === 'pglite') return migrations ? scratchPglite(migrations) : freshPglite();
   const base = process.env.TEST_DATABASE_URL!;
   const name = `te_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: base });
@@ -56,7 +50,7 @@ export async function createTestDb(mode: DbMode, poolSize = 10, migrateTo?: numb
     await a.end();
   };
   try {
-    await migrate(db, upTo);
+    await migrate(db, migrations);
   } catch (err) {
     await dropDb().catch(() => {});
     throw err;
@@ -119,6 +113,20 @@ async function freshPglite(): Promise<TestDb> {
   const dir = join(root!, `db-${++copies}`);
   cpSync(tpl, dir, { recursive: true });
   const db = await createPgliteDb(dir);
+  return {
+    db,
+    url: undefined,
+    async drop() {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function scratchPglite(migrations: Migration[]): Promise<TestDb> {
+  const dir = mkdtempSync(join(scratchRoot(), `${PREFIX}${process.pid}-scratch-`));
+  const db = await createPgliteDb(dir);
+  await migrate(db, migrations);
   return {
     db,
     url: undefined,

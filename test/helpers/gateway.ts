@@ -125,9 +125,18 @@ export async function getJson(t: TestApp, path: string): Promise<Body> {
   return (await res.json()) as Body;
 }
 
+/** A task's conversations: the endpoint answers a bare list, newest first (as the Python executor did). */
+export async function taskConversations(t: TestApp, taskId: string): Promise<Rows> {
+  const res = await fetch(`${t.url}/api/v1/llm-conversations/task/${taskId}/conversations`);
+  if (res.status !== 200) throw new Error(`conversations of ${taskId}: ${res.status} ${await res.text()}`);
+  const list = (await res.json()) as unknown;
+  assert.ok(Array.isArray(list), `a list: ${JSON.stringify(list)}`);
+  return list;
+}
+
 /** The task's conversations, and the calls of its first one. */
 export async function recorded(t: TestApp, taskId: string): Promise<{ conversations: Rows; calls: Rows }> {
-  const { conversations } = await getJson(t, `/api/v1/llm-conversations/task/${taskId}/conversations`);
+  const conversations = await taskConversations(t, taskId);
   if (conversations.length === 0) return { conversations, calls: [] };
   const { calls } = await getJson(t, `/api/v1/llm-conversations/${conversations[0].id}/calls`);
   return { conversations, calls };
@@ -220,7 +229,7 @@ export async function converse(
 export async function waitForTaskCalls(t: TestApp, taskId: string, n: number): Promise<Rows> {
   let total = 0;
   for (let i = 0; i < 100; i++) {
-    const { conversations } = await getJson(t, `/api/v1/llm-conversations/task/${taskId}/conversations`);
+    const conversations = await taskConversations(t, taskId);
     total = conversations.reduce((sum: number, x: Body) => sum + x.call_count, 0);
     if (total >= n) return conversations;
     await sleep(50);

@@ -22,6 +22,14 @@ export function startCli(args: string[], env: Record<string, string>): CliProces
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return watchChild(child, (signal) => child.kill(signal));
+}
+
+/**
+ * Collects a child's stdout and stderr, resolves waits for lines of it, and stops it with
+ * `kill` (the child alone, or its whole process group).
+ */
+export function watchChild(child: ChildProcess, kill: (signal: NodeJS.Signals) => void): CliProcess {
   let out = '';
   const waiters = new Set<() => void>();
   const onData = (d: Buffer) => {
@@ -62,8 +70,8 @@ export function startCli(args: string[], env: Record<string, string>): CliProces
       });
     },
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill(signal);
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      kill(signal);
       const [code] = (await exited) as [number | null];
       return code;
     },

@@ -1,6 +1,8 @@
 /**
  * /api/v1/llm-conversations: read the recorded LLM sessions. `stats/summary` and
  * `task/:task_id/...` are static prefixes, which the router matches before `:id`.
+ * The answers keep the Python task executor's shapes (a bare list for a task's conversations,
+ * page_size 20 by default) with our fields added (issue 10).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
@@ -23,6 +25,9 @@ import {
 import type { RouteOptions } from '../types.ts';
 
 const tags = ['llm conversations'];
+
+/** The Python task executor's default page size for the conversation list. */
+const DEFAULT_PAGE_SIZE = 20;
 
 /** The paging query as the store takes it; a page is bounded, so no answer grows with the conversation. */
 const pageOf = (q: { after_seq?: number; limit?: number }) => ({
@@ -49,7 +54,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
       },
     },
     async (req) => {
-      const page = resolvePage(req.query, 50);
+      const page = resolvePage(req.query, DEFAULT_PAGE_SIZE);
       const { conversations, total } = await store.list({
         task_id: req.query.task_id,
         model_name: req.query.model_name,
@@ -77,14 +82,17 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
     {
       schema: {
         tags,
-        summary: 'All conversations of one task, in order',
+        summary: 'All conversations of one task, newest first (a list; X-Total-Count holds its length)',
         params: Type.Object({ task_id: Uuid }),
-        response: { 200: TaskConversationsResponse, ...errors(422, 503) },
+        response: { 200: TaskConversationsResponse, ...errors(404, 422, 503) },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const conversations = await store.listByTask(req.params.task_id);
-      return { task_id: req.params.task_id, conversations, total: conversations.length };
+      if (!conversations) throw new ApiError('TASK_NOT_FOUND', `Task ${req.params.task_id} not found`);
+      // The list is the body (what the Python executor's clients iterate); the count rides in a header.
+      reply.header('x-total-count', String(conversations.length));
+      return conversations;
     },
   );
 
@@ -119,7 +127,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
     async (req) => {
       await mustGet(req.params.id);
       const page = await store.messagePage(req.params.id, { ...pageOf(req.query), role: req.query.role });
-      return { conversation_id: req.params.id, ...page };
+      return { conversation_id: req.params.id, total_messages: page.messages.length, ...page };
     },
   );
 

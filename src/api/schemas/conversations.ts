@@ -1,27 +1,47 @@
-/** LLM conversation schemas: what the gateway recorded, read back. */
+/**
+ * LLM conversation schemas: what the gateway recorded, read back. Each answer carries the
+ * Python task executor's fields under its names too (`seed:` in the descriptions), so its
+ * clients read ours unchanged (issue 10).
+ */
 import { Type } from 'typebox';
 import { AnyJson, DateTime, Nullable, PaginationFields, PaginationQuery, Uuid } from './common.ts';
 
 export const ConversationSchema = Type.Object({
   id: Uuid,
   task_id: Nullable(Uuid),
-  session_id: Nullable(Type.String()),
+  session_id: Type.String({
+    format: 'uuid',
+    description: 'A UUID per conversation; the key the agent named it by is conversation_key.',
+  }),
   model_name: Nullable(Type.String()),
   model_config: AnyJson,
+  llm_config: Type.Unknown({ description: 'seed: model_config.' }),
   started_at: DateTime,
   ended_at: Nullable(DateTime),
   message_count: Type.Integer(),
+  total_messages: Type.Integer({ description: 'seed: message_count.' }),
   prompt_tokens: Type.Integer(),
   completion_tokens: Type.Integer(),
   total_tokens: Type.Integer(),
-  cost: Nullable(Type.Number()),
+  cost: Nullable(Type.Number({ description: 'USD of the priced calls; null when none had a price.' })),
+  total_cost: Type.Object(
+    {
+      input_tokens: Type.Integer(),
+      output_tokens: Type.Integer(),
+      total_cost: Nullable(Type.Number({ description: 'USD: cost.' })),
+    },
+    { description: 'seed: the cost breakdown object (prompt_tokens, completion_tokens, cost).' },
+  ),
   success: Nullable(
     Type.Boolean({
       description:
         'Whether this attempt completed the task; null while it runs or when a later attempt took over.',
     }),
   ),
-  metadata: AnyJson,
+  metadata: Type.Unknown({
+    description:
+      'problem_id, worker_id, attempt, and kind_cluster/cluster_name when the worker registered one; success once known.',
+  }),
   attempt: Nullable(Type.Integer({ description: 'The task attempt this conversation belongs to.' })),
   conversation_key: Nullable(
     Type.String({ description: 'X-Conversation-Id / metadata.conversation_id, or "default".' }),
@@ -45,6 +65,7 @@ export const MessageSchema = Type.Object({
   name: Nullable(Type.String()),
   metadata: AnyJson,
   created_at: DateTime,
+  timestamp: Type.String({ format: 'date-time', description: 'seed: created_at.' }),
   parent_seq: Nullable(
     Type.Integer({ description: 'The message before this one in the prompt it arrived in (null: first).' }),
   ),
@@ -148,10 +169,9 @@ export const ConversationListResponse = Type.Object({
   ...PaginationFields,
 });
 
-export const TaskConversationsResponse = Type.Object({
-  task_id: Uuid,
-  conversations: Type.Array(ConversationSchema),
-  total: Type.Integer(),
+/** A bare list, as the Python task executor answered; X-Total-Count carries the count. */
+export const TaskConversationsResponse = Type.Array(ConversationSchema, {
+  description: 'The task’s conversations, newest first.',
 });
 
 export const MessagesQuery = Type.Object({
@@ -161,12 +181,24 @@ export const MessagesQuery = Type.Object({
 
 export const MessagesResponse = Type.Object({
   conversation_id: Uuid,
+  total_messages: Type.Integer({ description: 'seed: how many messages this answer carries.' }),
   messages: Type.Array(MessageSchema),
   next_after_seq: NextAfterSeq,
 });
 
 export const ConversationStatsResponse = Type.Object({
   total_conversations: Type.Integer(),
+  conversations_by_model: Type.Record(Type.String(), Type.Integer(), {
+    description: 'seed: model name → conversations (conversations without a model are left out).',
+  }),
+  avg_messages_per_conversation: Type.Number({ description: 'seed: 0 when there are no conversations.' }),
+  total_tokens_consumed: Type.Integer({ description: 'seed: total_tokens.' }),
+  successful_conversations: Type.Integer({
+    description: 'seed: conversations whose attempt completed its task.',
+  }),
+  success_rate: Type.Number({
+    description: 'seed: successful_conversations / total_conversations, 0 when there are none.',
+  }),
   total_messages: Type.Integer(),
   total_calls: Type.Integer(),
   prompt_tokens: Type.Integer(),
