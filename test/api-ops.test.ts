@@ -57,13 +57,19 @@ describe('internal workers', () => {
     const s = json<Body>(await t.inject({ method: 'GET', url: '/api/v1/workers/internal/status' }));
     assert.equal(s.enabled, true);
     assert.equal(s.num_workers, 2);
-    assert.equal(s.workers[1].worker_id, 'worker-002-internal');
+    assert.equal(s.worker_list[1].worker_id, 'worker-002-internal');
+    // The predecessor's shape: a map by id, each with status and has_executor.
+    assert.deepEqual(Object.keys(s.workers), ['worker-001-internal', 'worker-002-internal']);
+    assert.equal(s.workers['worker-002-internal'].status, 'idle');
+    assert.equal(s.workers['worker-002-internal'].has_executor, true);
   });
 
   it('scales within 0–50 and refuses anything else with 422 before touching the pool', async () => {
     const res = await post('scale?num_workers=5');
     assert.equal(res.statusCode, 200);
-    assert.equal(json(res).num_workers, 5);
+    const scaled = json<Body>(res);
+    assert.equal(scaled.num_workers, 5);
+    assert.deepEqual([scaled.status, scaled.previous_workers, scaled.current_workers], ['scaled', 2, 5]);
     assert.equal((await post('scale?num_workers=0')).statusCode, 200);
     for (const bad of ['51', '-1', 'many', ''])
       assert.equal((await post(`scale?num_workers=${bad}`)).statusCode, 422);
@@ -72,8 +78,11 @@ describe('internal workers', () => {
   });
 
   it('stops and starts the pool', async () => {
-    assert.equal(json(await post('stop')).running, false);
-    assert.equal(json(await post('start')).running, true);
+    const stopped = json<Body>(await post('stop'));
+    assert.deepEqual([stopped.running, stopped.status, stopped.stopped_count], [false, 'stopped', 0]);
+    const started = json<Body>(await post('start'));
+    assert.deepEqual([started.running, started.status], [true, 'started']);
+    assert.equal(started.workers, 0, 'the predecessor’s start answered a count');
     assert.deepEqual(pool.calls.slice(-2), ['stop', 'start']);
   });
 

@@ -205,8 +205,14 @@ for (const mode of dbModes()) {
   describe(`the predecessor's integration and curl scripts against ours (${mode})`, () => {
     let api: ServeProcess;
     before(async () => {
-      // As a new user starts it: three in-process workers, started with the server.
-      api = await startServe(mode, {});
+      // As the predecessor's user ran it: three in-process workers that take every problem and
+      // run AIOpsLab, which is not installed here, so every task fails. (Our default in-process
+      // workers drive the offline sandbox and take only its problems: a problem no live worker
+      // offers waits with a waiting_reason instead — see README, "Differences".)
+      api = await startServe(mode, {
+        INTERNAL_WORKER_BACKEND: 'command',
+        COMMAND_BACKEND_CMD: 'echo "AIOpsLab is not installed on this machine" >&2; exit 1',
+      });
     });
     after(() => api?.close());
 
@@ -235,7 +241,7 @@ for (const mode of dbModes()) {
           lineOf(out, 'API is healthy'),
         ),
       );
-      // Steps 5 and 8: the predecessor's in-process workers took every task and ended it.
+      // Steps 5 and 8: the in-process workers take every task and end it (failed).
       e.check('step 5: the task was processed (completed or failed) within 10 s', () =>
         assert.match(
           out,

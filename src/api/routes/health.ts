@@ -15,8 +15,16 @@ const HealthResponse = Type.Object({
   status: Type.Enum(['healthy', 'degraded', 'unhealthy'], {
     description: 'degraded: no worker is idle, busy or draining; unhealthy (503): no database.',
   }),
-  database: Type.Object({ ok: Type.Boolean(), latency_ms: Nullable(Type.Number()), kind: Type.String() }),
-  workers: Counts,
+  timestamp: Type.String({ format: 'date-time' }),
+  database: Type.Object({
+    ok: Type.Boolean(),
+    connected: Type.Boolean({ description: 'The predecessor’s name for ok.' }),
+    latency_ms: Nullable(Type.Number()),
+    kind: Type.String(),
+  }),
+  workers: Type.Record(Type.String(), Type.Integer(), {
+    description: 'Workers by status, and `total` (every registered worker).',
+  }),
   queue: Counts,
   unroutable_pending: Type.Integer({
     description:
@@ -42,8 +50,9 @@ async function health(deps: RouteDeps) {
       code: 200 as const,
       body: {
         status: serving > 0 ? ('healthy' as const) : ('degraded' as const),
-        database: { ok: true, latency_ms: Math.round(latency * 100) / 100, kind },
-        workers,
+        timestamp: new Date().toISOString(),
+        database: { ok: true, connected: true, latency_ms: Math.round(latency * 100) / 100, kind },
+        workers: { total: Object.values(workers).reduce((a, b) => a + b, 0), ...workers },
         queue: counts as Record<TaskStatus, number>,
         unroutable_pending: unroutable.reduce((n, u) => n + u.count, 0),
         version,
@@ -55,8 +64,9 @@ async function health(deps: RouteDeps) {
       code: 503 as const,
       body: {
         status: 'unhealthy' as const,
-        database: { ok: false, latency_ms: null, kind },
-        workers: EMPTY_WORKERS,
+        timestamp: new Date().toISOString(),
+        database: { ok: false, connected: false, latency_ms: null, kind },
+        workers: { total: 0, ...EMPTY_WORKERS },
         queue: {},
         unroutable_pending: 0,
         version,
