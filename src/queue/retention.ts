@@ -23,10 +23,13 @@ export async function pruneCounters(db: Queryable): Promise<number> {
   const buckets = await db.query(
     `DELETE FROM task_activity WHERE bucket > '-infinity' AND bucket < now() - interval '${ACTIVITY_KEEP}'`,
   );
+  const workerBuckets = await db.query(
+    `DELETE FROM worker_activity WHERE bucket < now() - interval '${ACTIVITY_KEEP}'`,
+  );
   // A zero row may be re-created by the next transition; deleting it only keeps the table small.
   const counts = await db.query('DELETE FROM task_counts WHERE n = 0');
   const workers = await db.query('DELETE FROM worker_task_counts WHERE n = 0 AND run_seconds = 0');
-  return buckets.rowCount + counts.rowCount + workers.rowCount;
+  return buckets.rowCount + workerBuckets.rowCount + counts.rowCount + workers.rowCount;
 }
 
 /**

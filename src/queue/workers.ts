@@ -191,25 +191,23 @@ export async function workerStats(
   };
 }
 
-/** A worker's tasks finished in the window, read over the (worker, status, completed_at) index. */
+/** A worker's tasks finished in the window, from its minute buckets (worker_activity). */
 async function workerWindow(db: Queryable, id: string, window: Exclude<StatsWindow, 'all'>) {
   const { rows } = await db.query<Row>(
-    `WITH w AS (SELECT date_trunc('minute', now() - $2::interval) AS since)
-     SELECT (SELECT since FROM w) AS since,
-       count(*) FILTER (WHERE status = 'completed')::int AS completed,
-       count(*) FILTER (WHERE status <> 'completed')::int AS failed,
-       avg(extract(epoch FROM completed_at - started_at)) FILTER (WHERE status = 'completed')::float8 AS average
-     FROM tasks
-     WHERE worker_id = $1 AND status IN ('completed', 'failed', 'timeout')
-       AND completed_at >= (SELECT since FROM w)`,
+    `SELECT date_trunc('minute', now() - $2::interval) AS since,
+       COALESCE(sum(completed), 0)::float8 AS completed, COALESCE(sum(failed), 0)::float8 AS failed,
+       COALESCE(sum(run_seconds), 0)::float8 AS run
+     FROM worker_activity
+     WHERE worker_id = $1 AND bucket >= date_trunc('minute', now() - $2::interval)`,
     [id, WINDOW_INTERVAL[window]],
   );
   const r = rows[0] ?? {};
+  const completed = Number(r.completed ?? 0);
   return {
     since: r.since ? new Date(r.since as string).toISOString() : null,
-    completed: Number(r.completed ?? 0),
+    completed,
     failed: Number(r.failed ?? 0),
-    average: (r.average as number | null) ?? null,
+    average: completed > 0 ? Number(r.run) / completed : null,
   };
 }
 

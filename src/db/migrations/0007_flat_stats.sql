@@ -51,10 +51,17 @@ CREATE TABLE worker_task_counts (
   PRIMARY KEY (worker_id, status, stripe)
 );
 
--- A worker's recent completions (its stats' window averages) read this index over the window
--- only. It replaces (worker_id, status): same writes, since status changes touch it anyway.
-DROP INDEX tasks_worker_status_idx;
-CREATE INDEX tasks_worker_status_idx ON tasks (worker_id, status, completed_at);
+-- A worker's finished tasks per minute: its stats' window figures sum at most 60 (1h) or 1,440
+-- (24h) rows of its own. One worker's reports rarely race, so no stripes. Pruned with
+-- task_activity.
+CREATE TABLE worker_activity (
+  worker_id   text NOT NULL,
+  bucket      timestamptz NOT NULL,
+  completed   bigint NOT NULL DEFAULT 0,
+  failed      bigint NOT NULL DEFAULT 0,
+  run_seconds double precision NOT NULL DEFAULT 0,
+  PRIMARY KEY (worker_id, bucket)
+);
 
 -- The triggers fire inside claim_tasks(), whose SET clauses disable sorts and scans for its own
 -- statement; left in force, they priced these small sorts at 10^10 and so switched JIT
@@ -62,22 +69,63 @@ CREATE INDEX tasks_worker_status_idx ON tasks (worker_id, status, completed_at);
 -- turns JIT off (its statements touch a handful of rows).
 -- Counter rows are added in key order, so two statements on one stripe lock them in the same
 -- order and cannot deadlock on them.
-CREATE FUNCTION tasks_counters_insert() RETURNS trigger LANGUAGE plpgsql 
+-- Rows inserted already finished (imports, generated history) are counted as what happened:
+-- for their worker, and in the activity of the minute they ended (the last two days' buckets,
+-- which is as far back as windows reach) and in the all-time row.
+CREATE FUNCTION tasks_counters_insert() RETURNS trigger LANGUAGE plpgsql
 SET enable_sort = on SET enable_seqscan = on SET enable_bitmapscan = on SET jit = off AS $$
+DECLARE
+  s smallint := (pg_backend_pid() % 8)::smallint;
+  ignored integer;
 BEGIN
   INSERT INTO task_counts AS c (problem_id, backend_type, status, stripe, n)
-  SELECT problem_id, COALESCE(backend_type, ''), status, (pg_backend_pid() % 8)::smallint, count(*)
+  SELECT problem_id, COALESCE(backend_type, ''), status, s, count(*)
   FROM new_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
   ON CONFLICT (problem_id, backend_type, status, stripe) DO UPDATE SET n = c.n + EXCLUDED.n;
-  -- Rows inserted already finished (imports, generated history) count for their worker too.
-  INSERT INTO worker_task_counts AS c (worker_id, status, stripe, n, run_seconds)
-  SELECT worker_id, status, (pg_backend_pid() % 8)::smallint, count(*),
-         COALESCE(sum(GREATEST(0, extract(epoch FROM completed_at - started_at))) FILTER (WHERE status = 'completed'), 0)
-  FROM new_rows
-  WHERE worker_id IS NOT NULL AND status IN ('completed', 'failed', 'timeout', 'cancelled')
-  GROUP BY 1, 2 ORDER BY 1, 2
-  ON CONFLICT (worker_id, status, stripe) DO UPDATE
-    SET n = c.n + EXCLUDED.n, run_seconds = c.run_seconds + EXCLUDED.run_seconds;
+  IF NOT EXISTS (SELECT 1 FROM new_rows WHERE completed_at IS NOT NULL AND status <> 'pending' AND status <> 'running') THEN
+    RETURN NULL;
+  END IF;
+  WITH finished AS MATERIALIZED (
+    SELECT worker_id, status, completed_at,
+           CASE WHEN status = 'completed' AND started_at IS NOT NULL
+                THEN GREATEST(0, extract(epoch FROM completed_at - started_at)) END AS ran,
+           CASE WHEN completed_at > now() - interval '2 days'
+                THEN date_trunc('minute', completed_at) END AS minute
+    FROM new_rows
+    WHERE completed_at IS NOT NULL AND status IN ('completed', 'failed', 'timeout', 'cancelled')
+  ), per_worker AS (
+    INSERT INTO worker_task_counts AS c (worker_id, status, stripe, n, run_seconds)
+    SELECT worker_id, status, s, count(*), COALESCE(sum(ran), 0)
+    FROM finished WHERE worker_id IS NOT NULL
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (worker_id, status, stripe) DO UPDATE
+      SET n = c.n + EXCLUDED.n, run_seconds = c.run_seconds + EXCLUDED.run_seconds
+    RETURNING 1
+  ), activity AS (
+    INSERT INTO task_activity AS a (bucket, stripe, completed, failed, cancelled, run_seconds)
+    SELECT b.bucket, s, count(*) FILTER (WHERE f.status = 'completed'),
+           count(*) FILTER (WHERE f.status IN ('failed', 'timeout')),
+           count(*) FILTER (WHERE f.status = 'cancelled'), COALESCE(sum(f.ran), 0)
+    FROM finished f
+    CROSS JOIN LATERAL (VALUES ('-infinity'::timestamptz), (f.minute)) AS b(bucket)
+    WHERE b.bucket IS NOT NULL
+    GROUP BY 1 ORDER BY 1
+    ON CONFLICT (bucket, stripe) DO UPDATE SET completed = a.completed + EXCLUDED.completed,
+      failed = a.failed + EXCLUDED.failed, cancelled = a.cancelled + EXCLUDED.cancelled,
+      run_seconds = a.run_seconds + EXCLUDED.run_seconds
+    RETURNING 1
+  ), worker_recent AS (
+    INSERT INTO worker_activity AS a (worker_id, bucket, completed, failed, run_seconds)
+    SELECT worker_id, minute, count(*) FILTER (WHERE status = 'completed'),
+           count(*) FILTER (WHERE status IN ('failed', 'timeout')), COALESCE(sum(ran), 0)
+    FROM finished WHERE worker_id IS NOT NULL AND minute IS NOT NULL AND status <> 'cancelled'
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (worker_id, bucket) DO UPDATE
+      SET completed = a.completed + EXCLUDED.completed, failed = a.failed + EXCLUDED.failed,
+          run_seconds = a.run_seconds + EXCLUDED.run_seconds
+    RETURNING 1
+  )
+  SELECT 1 INTO ignored;
   RETURN NULL;
 END $$;
 
@@ -102,7 +150,7 @@ END $$;
 
 -- Most UPDATE statements on tasks change no status (lease extensions, cancel requests,
 -- callback bookkeeping): the first query finds no changed row and the function returns.
--- Otherwise one statement adds the changes to all three counter tables (data-modifying CTEs
+-- Otherwise one statement adds the changes to all four counter tables (data-modifying CTEs
 -- always run to completion, read or not).
 CREATE FUNCTION tasks_counters_update() RETURNS trigger LANGUAGE plpgsql 
 SET enable_sort = on SET enable_seqscan = on SET enable_bitmapscan = on SET jit = off AS $$
@@ -157,6 +205,19 @@ BEGIN
     ON CONFLICT (worker_id, status, stripe) DO UPDATE
       SET n = c.n + EXCLUDED.n, run_seconds = c.run_seconds + EXCLUDED.run_seconds
     RETURNING 1
+  ), worker_recent AS (
+    INSERT INTO worker_activity AS a (worker_id, bucket, completed, failed, run_seconds)
+    SELECT worker_id, date_trunc('minute', now()),
+           count(*) FILTER (WHERE new_status = 'completed'),
+           count(*) FILTER (WHERE new_status IN ('failed', 'timeout')),
+           COALESCE(sum(ran), 0)
+    FROM changed
+    WHERE worker_id IS NOT NULL AND new_status IN ('completed', 'failed', 'timeout')
+    GROUP BY 1 ORDER BY 1
+    ON CONFLICT (worker_id, bucket) DO UPDATE
+      SET completed = a.completed + EXCLUDED.completed, failed = a.failed + EXCLUDED.failed,
+          run_seconds = a.run_seconds + EXCLUDED.run_seconds
+    RETURNING 1
   )
   SELECT 1 INTO ignored;
   RETURN NULL;
@@ -169,7 +230,8 @@ CREATE TRIGGER tasks_counters_update AFTER UPDATE ON tasks
 CREATE TRIGGER tasks_counters_delete AFTER DELETE ON tasks
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION tasks_counters_delete();
 
--- Existing rows, counted once. Writers of older builds would race the count: hold them off.
+-- Existing rows, counted once, as the insert trigger would have counted them (claims and queue
+-- waits too, from started_at). Writers of older builds would race the count: hold them off.
 LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE;
 INSERT INTO task_counts (problem_id, backend_type, status, stripe, n)
 SELECT problem_id, COALESCE(backend_type, ''), status, 0, count(*) FROM tasks GROUP BY 1, 2, 3;
@@ -186,3 +248,20 @@ SELECT '-infinity', 0, count(started_at),
        count(*) FILTER (WHERE status = 'cancelled'),
        COALESCE(sum(GREATEST(0, extract(epoch FROM completed_at - started_at))) FILTER (WHERE status = 'completed'), 0)
 FROM tasks;
+INSERT INTO task_activity (bucket, stripe, completed, failed, cancelled, run_seconds)
+SELECT date_trunc('minute', completed_at), 0,
+       count(*) FILTER (WHERE status = 'completed'),
+       count(*) FILTER (WHERE status IN ('failed', 'timeout')),
+       count(*) FILTER (WHERE status = 'cancelled'),
+       COALESCE(sum(GREATEST(0, extract(epoch FROM completed_at - started_at))) FILTER (WHERE status = 'completed'), 0)
+FROM tasks
+WHERE status IN ('completed', 'failed', 'timeout', 'cancelled') AND completed_at > now() - interval '2 days'
+GROUP BY 1;
+INSERT INTO worker_activity (worker_id, bucket, completed, failed, run_seconds)
+SELECT worker_id, date_trunc('minute', completed_at),
+       count(*) FILTER (WHERE status = 'completed'),
+       count(*) FILTER (WHERE status IN ('failed', 'timeout')),
+       COALESCE(sum(GREATEST(0, extract(epoch FROM completed_at - started_at))) FILTER (WHERE status = 'completed'), 0)
+FROM tasks
+WHERE worker_id IS NOT NULL AND status IN ('completed', 'failed', 'timeout') AND completed_at > now() - interval '2 days'
+GROUP BY 1, 2;

@@ -1,0 +1,11 @@
+import pg from 'pg';
+import { createPostgresDb } from './src/db/postgres.ts';
+import { migrate } from './src/db/index.ts';
+import { generateHistory } from './bench/history-data.ts';
+const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+await admin.connect(); await admin.query('DROP DATABASE IF EXISTS t9h'); await admin.query('CREATE DATABASE t9h'); await admin.end();
+const db = createPostgresDb('postgres://postgres@127.0.0.1:5432/t9h', 4);
+await migrate(db);
+await db.query(`INSERT INTO workers (id, backend_type) VALUES ('worker-300-kind', 'noop')`);
+await generateHistory(db, { tasks: 1_000_000, logs: 0, measuredWorker: 'worker-300-kind' });
+await db.close();
