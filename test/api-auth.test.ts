@@ -118,7 +118,7 @@ for (const mode of dbModes()) {
 
     it('lets each role call its routes and refuses the others with 403 FORBIDDEN', async () => {
       // Register first so the worker routes answer with their own outcomes, not 404s only.
-      assert.equal((await call(PROBES.find((p) => p.group === 'register')!, 'worker')).statusCode, 200);
+      assert.equal((await call(PROBES.find((p) => p.group === 'register')!, 'worker')).statusCode, 201);
       for (const probe of PROBES) {
         for (const who of ['admin', 'client', 'worker'] as const) {
           const res = await call(probe, who);
@@ -223,7 +223,7 @@ for (const mode of dbModes()) {
         url: '/api/v1/workers/register',
         payload: { worker_id: W },
       });
-      assert.equal(reg.statusCode, 200);
+      assert.equal(reg.statusCode, 201);
       // A token sent anyway is ignored, not refused.
       const list = await app.inject({ method: 'GET', url: '/api/v1/tasks', headers: auth('admin') });
       assert.equal(list.statusCode, 200);

@@ -40,7 +40,7 @@ for (const mode of dbModes()) {
         backend_type: 'orchestrator',
         capabilities: { max_parallel_tasks: 1, supported_problems: ['k8s_*'] },
       });
-      assert.equal(reg.status, 200);
+      assert.equal(reg.status, 201);
       assert.equal((await call('POST', `/api/v1/workers/${W}/heartbeat`, { status: 'idle' })).status, 200);
 
       const claimed = await call('POST', `/api/v1/workers/${W}/claim`, { worker_id: W });
@@ -75,9 +75,16 @@ for (const mode of dbModes()) {
       assert.equal(task.body!.worker_id, W);
       const read = await call('GET', `/api/v1/tasks/${taskId}/logs?limit=50`);
       assert.deepEqual(
-        read.body!.logs.map((l: Body) => l.message),
-        ['started', 'submitted diagnosis'],
+        read.body!.logs.map((l: Body) => `${l.source}: ${l.message}`),
+        [
+          'server: Task created (problem k8s_target_port-misconfig-detection-1, priority 5, backend orchestrator)',
+          `server: Claimed by worker ${W} (attempt 1 of 1)`,
+          'worker: started',
+          'worker: submitted diagnosis',
+          `server: Completed (reported by worker ${W}, attempt 1)`,
+        ],
       );
+      assert.equal(read.body!.total, 5);
       const stats = await call('GET', '/api/v1/tasks/stats');
       assert.equal(stats.body!.by_status.completed, 1);
       const convs = await call('GET', `/api/v1/llm-conversations?task_id=${taskId}`);

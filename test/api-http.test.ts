@@ -84,7 +84,9 @@ for (const mode of dbModes()) {
         },
       });
       assert.equal(res.statusCode, 200, res.body);
-      const logs = json<Body>(await t.inject({ method: 'GET', url: `/api/v1/tasks/${task.id}/logs` })).logs;
+      const logs = json<Body>(
+        await t.inject({ method: 'GET', url: `/api/v1/tasks/${task.id}/logs?source=worker` }),
+      ).logs;
       assert.deepEqual(
         logs.map((l: Body) => l.message),
         [odd, 'next'],

@@ -99,7 +99,6 @@ for (const mode of dbModes()) {
           { logs: [{ level: 'info', message: 'm', lvl: 1 }] },
           'logs[0].lvl',
         ],
-        [`/api/v1/workers/${W}/tasks/${id}/complete`, { atempt: 99, result: {} }, 'atempt'],
         [`/api/v1/workers/${W}/tasks/${id}/fail`, { attempt: 1, reason: 'x' }, 'reason'],
         [`/api/v1/workers/${W}/tasks/${id}/release`, { attempt: 1, now: true }, 'now'],
       ];
@@ -110,15 +109,23 @@ for (const mode of dbModes()) {
         assert.deepEqual(errors, [{ field, reason: 'is not an accepted field or key' }], url);
       }
       assert.equal(await statusOf(id), 'running');
-      const logs = json<Body>(await t.inject({ method: 'GET', url: `/api/v1/tasks/${id}/logs` }));
+      const logs = json<Body>(
+        await t.inject({ method: 'GET', url: `/api/v1/tasks/${id}/logs?source=worker` }),
+      );
       assert.deepEqual(logs.logs, []);
-      await post(`/api/v1/workers/${W}/tasks/${id}/complete`, {});
+      // complete is the one open body: the predecessor stored the whole body as the result,
+      // so an unknown field is part of what is reported (and a misspelt attempt fences nothing).
+      const done = await post(`/api/v1/workers/${W}/tasks/${id}/complete`, { atempt: 99, result: {} });
+      assert.equal(done.statusCode, 200, done.body);
+      assert.deepEqual(json<Body>(done).result, { atempt: 99, result: {} });
     });
 
     it('keeps accepting the predecessor’s documented request shapes', async () => {
       const ok = async (url: string, payload: unknown) => {
         const res = await post(url, payload);
-        assert.equal(res.statusCode, 200, `${url} ${JSON.stringify(payload)} → ${res.body}`);
+        // Register answers 201, as the predecessor did.
+        const expected = url.endsWith('/register') ? 201 : 200;
+        assert.equal(res.statusCode, expected, `${url} ${JSON.stringify(payload)} → ${res.body}`);
         return json<Body>(res);
       };
       // API_DOCUMENTATION.md and the worker client's register; `id` is the other accepted spelling.
@@ -134,11 +141,8 @@ for (const mode of dbModes()) {
       // The seed's complete posts its whole outcome; its fail posts { error }.
       const a = await claimOne();
       await ok(`/api/v1/workers/${W}/heartbeat`, { status: 'busy', current_task_id: a });
-      await ok(`/api/v1/workers/${W}/tasks/${a}/complete`, {
-        success: true,
-        result: { steps: 3 },
-        execution_time: '2025-01-14T10:30:50',
-      });
+      const outcome = { success: true, result: { steps: 3 }, execution_time: '2025-01-14T10:30:50' };
+      assert.deepEqual((await ok(`/api/v1/workers/${W}/tasks/${a}/complete`, outcome)).result, outcome);
       const b = await claimOne();
       await ok(`/api/v1/workers/${W}/tasks/${b}/fail`, { error: 'AIOpsLab import error' });
       const c = await claimOne();
@@ -167,7 +171,7 @@ for (const mode of dbModes()) {
     it(`refuses a body nested deeper than ${MAX_JSON_DEPTH} levels with 422, never a 500`, async () => {
       const deep = (depth: number) => `{"worker_id":"${W}","metadata":${nested(depth - 1)}}`;
       const fits = await raw('/api/v1/workers/register', deep(MAX_JSON_DEPTH));
-      assert.equal(fits.statusCode, 200, fits.body);
+      assert.equal(fits.statusCode, 201, fits.body);
       for (const depth of [MAX_JSON_DEPTH + 1, 5000, 100_000]) {
         const res = await raw('/api/v1/workers/register', deep(depth));
         assert.equal(res.statusCode, 422, `${depth}: ${res.body.slice(0, 200)}`);
@@ -203,6 +207,15 @@ for (const mode of dbModes()) {
         assert.equal(body.error.type, 'invalid_request_error', res.body);
         assert.equal(typeof body.error.message, 'string');
       }
+      // A body that is not JSON: 415, in the gateway's shape too.
+      const text = await t.inject({
+        method: 'POST',
+        url: '/llm/v1/chat/completions',
+        headers: { 'content-type': 'text/plain', authorization: `Bearer ${token}` },
+        payload: 'hello',
+      });
+      assert.equal(text.statusCode, 415, text.body);
+      assert.equal(json<Body>(text).error.code, 'unsupported_media_type');
     });
   });
 }

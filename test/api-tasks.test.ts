@@ -35,7 +35,9 @@ for (const mode of dbModes()) {
       assert.equal(task.parameters.max_steps, 25);
       assert.equal(task.parameters.timeout_minutes, 30);
       assert.deepEqual(task.parameters.agent_config, { temperature: 0, model: 'model-x' });
-      assert.equal(task.parameters.backend_type, undefined, 'column options are not copied into parameters');
+      // Echoed in parameters as the predecessor kept them there.
+      assert.equal(task.parameters.backend_type, 'orchestrator');
+      assert.equal(task.parameters.priority, 7);
     });
 
     it('accepts options at the top level, which win over parameters', async () => {
@@ -254,15 +256,20 @@ for (const mode of dbModes()) {
       assert.equal(stats.by_problem[0].problem_id, 'p-1');
     });
 
-    it('cancels a pending task at once, and refuses to cancel a finished one with 409', async () => {
+    it('cancels a pending task at once, and refuses to cancel a finished one with 400 (as the predecessor)', async () => {
       const a = await submitTask(t);
       const res = await post(`/api/v1/tasks/${a.id}/cancel`, undefined);
       assert.equal(res.statusCode, 200);
       assert.equal(json(res).outcome, 'cancelled');
       assert.equal(json(res).status, 'cancelled');
+      // The predecessor's documented answer, beside the task.
+      assert.equal(json(res).task_id, a.id);
+      assert.equal(json(res).message, 'Task cancelled successfully');
       const again = await t.inject({ method: 'DELETE', url: `/api/v1/tasks/${a.id}` });
-      assert.equal(again.statusCode, 409);
-      assert.equal(json(again).code, 'TASK_ALREADY_TERMINAL');
+      assert.equal(again.statusCode, 400);
+      assert.equal(json(again).code, 'TASK_NOT_CANCELLABLE');
+      assert.equal(json<Body>(again).details.status, 'cancelled');
+      assert.match(json<Body>(again).detail, /already cancelled/);
       const unknown = await t.inject({
         method: 'DELETE',
         url: '/api/v1/tasks/00000000-0000-4000-8000-000000000000',
@@ -287,34 +294,44 @@ for (const mode of dbModes()) {
       const levels = ['info', 'debug', 'warning', 'error', 'info'];
       const logs = levels.map((level, i) => ({ level, message: `m${i}` }));
       await post(`/api/v1/workers/worker-001-kind/tasks/${task.id}/logs`, { logs });
-      const url = `/api/v1/tasks/${task.id}/logs`;
-      const recent = json<Body>(await get(`${url}?limit=2`));
+      // source=worker: without it the server's own lines (created, claimed) come too.
+      const url = `/api/v1/tasks/${task.id}/logs?source=worker`;
+      const recent = json<Body>(await get(`${url}&limit=2`));
       assert.deepEqual(
         recent.logs.map((l: Body) => l.message),
         ['m3', 'm4'],
       );
       const all = json<Body>(await get(url));
       assert.equal(all.logs.length, 5);
-      const after = json<Body>(await get(`${url}?after=${all.logs[1].id}&limit=2`));
+      assert.equal(all.total, 5);
+      const after = json<Body>(await get(`${url}&after=${all.logs[1].id}&limit=2`));
       assert.deepEqual(
         after.logs.map((l: Body) => l.message),
         ['m2', 'm3'],
       );
       assert.equal(after.next_after, all.logs[3].id);
-      const errs = json<Body>(await get(`${url}?level=error,warning`));
+      const errs = json<Body>(await get(`${url}&level=error,warning`));
       assert.deepEqual(
         errs.logs.map((l: Body) => l.level),
         ['warning', 'error'],
       );
-      const future = json<Body>(await get(`${url}?since=2999-01-01T00:00:00Z`));
+      const future = json<Body>(await get(`${url}&since=2999-01-01T00:00:00Z`));
       assert.equal(future.logs.length, 0);
-      assert.equal((await get(`${url}?level=loud`)).statusCode, 422);
-      assert.equal((await get(`${url}?since=yesterday`)).statusCode, 422);
-      assert.equal((await get(`${url}?limit=1001`)).statusCode, 422);
+      assert.equal(future.total, 0);
+      assert.equal((await get(`${url}&level=loud`)).statusCode, 422);
+      assert.equal((await get(`${url}&since=yesterday`)).statusCode, 422);
+      assert.equal((await get(`${url}&limit=1001`)).statusCode, 422);
+      assert.equal((await get(`/api/v1/tasks/${task.id}/logs?source=a%20b`)).statusCode, 422);
+      // Every line of the task: the server's (created, claimed) then the worker's.
+      const everything = json<Body>(await get(`/api/v1/tasks/${task.id}/logs`));
+      assert.deepEqual(
+        everything.logs.map((l: Body) => [l.source, l.context?.event ?? l.message]),
+        [['server', 'created'], ['server', 'claimed'], ...logs.map((l) => ['worker', l.message])],
+      );
       const withLogs = json<Body>(await get(`/api/v1/tasks/${task.id}?include_logs=true`));
-      assert.equal(withLogs.logs.length, 5);
+      assert.equal(withLogs.logs.length, 7);
       const pythonic = json<Body>(await get(`/api/v1/tasks/${task.id}?include_logs=True`));
-      assert.equal(pythonic.logs.length, 5, "Python's requests spells true as True");
+      assert.equal(pythonic.logs.length, 7, "Python's requests spells true as True");
       assert.equal((await get(`/api/v1/tasks/${task.id}?include_logs=yes`)).statusCode, 422);
       assert.equal(json<Body>(await get(`/api/v1/tasks/${task.id}`)).logs, undefined);
       assert.equal((await get('/api/v1/tasks/00000000-0000-4000-8000-000000000000/logs')).statusCode, 404);

@@ -104,7 +104,7 @@ for (const mode of dbModes()) {
       assert.equal(none.extended.length, 2, 'no task list: every held lease is extended');
     });
 
-    it('answers 409 TASK_NOT_HELD when a heartbeat names a current_task_id the worker does not hold', async () => {
+    it('answers a heartbeat naming a current_task_id the worker no longer holds with 200, listing it as lost', async () => {
       await registerWorker(t, W);
       await registerWorker(t, W2);
       const task = await submitTask(t);
@@ -112,13 +112,16 @@ for (const mode of dbModes()) {
       const mine = await post(`/workers/${W}/heartbeat`, { status: 'busy', current_task_id: task.id });
       assert.equal(mine.statusCode, 200);
       assert.deepEqual(json<Body>(mine).extended, [{ task_id: task.id, attempt: 1 }]);
+      assert.deepEqual(json<Body>(mine).lost_task_ids, []);
       const theirs = await post('/workers/heartbeat', {
         worker_id: W2,
         status: 'busy',
         current_task_id: task.id,
       });
-      assert.equal(theirs.statusCode, 409);
-      assert.equal(json(theirs).code, 'TASK_NOT_HELD');
+      assert.equal(theirs.statusCode, 200, 'the heartbeat itself succeeds (the predecessor answered 200)');
+      assert.deepEqual(json<Body>(theirs).lost_task_ids, [task.id]);
+      assert.deepEqual(json<Body>(theirs).extended, []);
+      assert.equal(json<Body>(theirs).id, W2);
       const idle = await post('/workers/heartbeat', { worker_id: W2, status: 'idle', current_task_id: null });
       assert.equal(idle.statusCode, 200);
       assert.equal((await post('/workers/heartbeat', { status: 'idle' })).statusCode, 422);
@@ -152,7 +155,7 @@ for (const mode of dbModes()) {
       assert.equal((await post(`/workers/${W}/tasks/${task.id}/logs`, { logs: tooMany })).statusCode, 422);
     });
 
-    it('stores error_details as given, or the error message, on fail; retry puts the task back', async () => {
+    it('serves a failure as text in error_details and structured in error_info; retry puts the task back', async () => {
       await registerWorker(t);
       const a = await submitTask(t);
       await claim();
@@ -160,19 +163,37 @@ for (const mode of dbModes()) {
         await post(`/workers/${W}/tasks/${a.id}/fail`, { worker_id: W, error_message: 'boom' }),
       );
       assert.equal(failed.status, 'failed');
-      assert.deepEqual(failed.error_details, { message: 'boom' });
+      assert.equal(failed.error_details, 'boom');
+      assert.deepEqual(failed.error_info, { message: 'boom' });
       const b = await submitTask(t, { problem_id: 'p-2', max_attempts: 2 });
       await claim();
       const retried = json<Body>(
         await post(`/workers/${W}/tasks/${b.id}/fail`, {
           attempt: 1,
-          error_details: { kind: 'flaky' },
+          error_details: { kind: 'flaky', reason: 'exit_code', message: 'exit 3' },
           retry: true,
         }),
       );
       assert.equal(retried.status, 'pending');
-      assert.deepEqual(retried.error_details, { kind: 'flaky' });
+      assert.equal(retried.error_details, 'exit 3');
+      assert.deepEqual(retried.error_info, { kind: 'flaky', reason: 'exit_code', message: 'exit 3' });
       assert.equal((await claim())?.attempt, 2);
+      // Text error_details (the predecessor's type) is kept as the message.
+      const text = json<Body>(
+        await post(`/workers/${W}/tasks/${b.id}/fail`, { error_details: 'disk full', retry: true }),
+      );
+      assert.equal(text.status, 'failed', 'no attempts left');
+      assert.equal(text.error_details, 'disk full');
+      assert.deepEqual(text.error_info, { message: 'disk full' });
+      // Completing clears the error of an earlier attempt: a completed task shows none.
+      const c = await submitTask(t, { problem_id: 'p-3', max_attempts: 2 });
+      await claim();
+      await post(`/workers/${W}/tasks/${c.id}/fail`, { error: 'flaky', retry: true });
+      await claim();
+      const done = json<Body>(await post(`/workers/${W}/tasks/${c.id}/complete`, { result: 1 }));
+      assert.equal(done.status, 'completed');
+      assert.equal(done.error_details, null);
+      assert.equal(done.error_info, null);
     });
 
     it('releases a task back to the queue without charging the attempt', async () => {

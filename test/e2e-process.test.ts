@@ -60,7 +60,7 @@ for (const mode of dbModes()) {
       }, 'the task to finish');
       assert.equal(done.status, 'completed');
       assert.equal(done.result?.['Detection Accuracy'], 'Correct');
-      assert.match(done.worker_id ?? '', /^worker-00\d-internal$/);
+      assert.match(done.worker_id ?? '', /^worker-00\d-command$/);
       const logs = await json<{ logs: { level: string; message: string }[] }>(
         await fetch(`${base}/api/v1/tasks/${created.id}/logs?limit=50`),
       );

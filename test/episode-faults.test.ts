@@ -102,8 +102,8 @@ for (const mode of dbModes()) {
     it('fails with llm_error once retries are used up, and the queue retries the task while attempts remain', async () => {
       const [t] = await waitForTasks(base, [(await submit('fake-error-500', { max_attempts: 2 })).id]);
       assert.equal(t!.status, 'failed');
-      assert.equal(t!.error_details.reason, 'llm_error');
-      assert.equal(t!.error_details.llm_error.status, 500);
+      assert.equal(t!.error_info.reason, 'llm_error');
+      assert.equal(t!.error_info.llm_error.status, 500);
       assert.equal(t!.attempt, 2, 'a transient failure is retryable');
       assert.equal((await calls(t!)).length, 8, '1 try + 3 retries, per attempt');
     });
@@ -111,7 +111,7 @@ for (const mode of dbModes()) {
     it('does not retry an error that cannot pass', async () => {
       const [t] = await waitForTasks(base, [(await submit('fake-error-400', { max_attempts: 2 })).id]);
       assert.equal(t!.status, 'failed');
-      assert.equal(t!.error_details.reason, 'llm_error');
+      assert.equal(t!.error_info.reason, 'llm_error');
       assert.equal(t!.attempt, 1);
       assert.equal((await calls(t!)).length, 1);
     });

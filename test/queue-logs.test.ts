@@ -2,11 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LogLevel, NewLog, Queue, Task } from '../src/queue/index.ts';
+import { reapOnce } from '../src/queue/index.ts';
 import { dbModes } from './helpers/db.ts';
 import { addWorker, claimOne, openQueue, submitOne } from './helpers/queue-fixtures.ts';
 
 const LEVELS: LogLevel[] = ['debug', 'info', 'warning', 'error', 'critical'];
-const all = { limit: 10_000, order: 'oldest' } as const;
+/** Every worker line, oldest first (the server's own lines — created, claimed… — are left out). */
+const all = { limit: 10_000, order: 'oldest', sources: ['worker'] } as const;
 
 async function runningTask(queue: Queue, o: { max_attempts?: number } = {}): Promise<Task> {
   await addWorker(queue, 'w1');
@@ -37,7 +39,11 @@ for (const mode of dbModes()) {
         lines.map((l) => l.level),
       );
       assert.deepEqual(logs[10]!.context, { step: 10, action: 'kubectl get pods', details: { ok: true } });
-      assert.equal(logs[11]!.context, null);
+      assert.deepEqual(
+        logs[11]!.context,
+        {},
+        'no context reads as an empty object, as the predecessor served it',
+      );
       assert.ok(logs.every((l) => l.source === 'worker' && l.attempt === 1 && l.task_id === task.id));
       const ids = logs.map((l) => l.id);
       assert.deepEqual(
@@ -74,12 +80,12 @@ for (const mode of dbModes()) {
         task.attempt,
         Array.from({ length: 30 }, (_, i) => ({ level: 'info' as const, message: `m${i}` })),
       );
-      const newest = await queue.readLogs(task.id, { limit: 5, order: 'newest' });
+      const newest = await queue.readLogs(task.id, { limit: 5, order: 'newest', sources: ['worker'] });
       assert.deepEqual(
         newest.map((l) => l.message),
         ['m25', 'm26', 'm27', 'm28', 'm29'],
       );
-      const oldest = await queue.readLogs(task.id, { limit: 3, order: 'oldest' });
+      const oldest = await queue.readLogs(task.id, { limit: 3, order: 'oldest', sources: ['worker'] });
       assert.deepEqual(
         oldest.map((l) => l.message),
         ['m0', 'm1', 'm2'],
@@ -98,7 +104,7 @@ for (const mode of dbModes()) {
       const seen: string[] = [];
       let after: number | undefined;
       for (let pages = 0; pages < 10; pages++) {
-        const page = await queue.readLogs(task.id, { limit: 7, order: 'oldest', after });
+        const page = await queue.readLogs(task.id, { limit: 7, order: 'oldest', after, sources: ['worker'] });
         if (page.length === 0) break;
         seen.push(...page.map((l) => l.message));
         after = page.at(-1)!.id;
@@ -109,7 +115,7 @@ for (const mode of dbModes()) {
       );
       // A follower resuming from the cursor sees only what came after.
       await queue.appendLogs('w1', task.id, task.attempt, [{ level: 'info', message: 'late' }]);
-      const tail = await queue.readLogs(task.id, { limit: 100, order: 'oldest', after });
+      const tail = await queue.readLogs(task.id, { limit: 100, order: 'oldest', after, sources: ['worker'] });
       assert.deepEqual(
         tail.map((l) => l.message),
         ['late'],
@@ -160,7 +166,12 @@ for (const mode of dbModes()) {
         ['s6', 's7', 's8', 's9'],
       );
       assert.equal(logs[0]!.timestamp, stamp(6));
-      const combined = await queue.readLogs(task.id, { limit: 2, order: 'newest', since: stamp(3) });
+      const combined = await queue.readLogs(task.id, {
+        limit: 2,
+        order: 'newest',
+        since: stamp(3),
+        sources: ['worker'],
+      });
       assert.deepEqual(
         combined.map((l) => l.message),
         ['s8', 's9'],
@@ -209,14 +220,92 @@ for (const mode of dbModes()) {
         { level: 'warning', message: 'callback failed', context: { status: 500 } },
         { level: 'info', message: 'callback delivered', source: 'callbacks' },
       ]);
-      const logs = await queue.readLogs(task.id, all);
+      const logs = await queue.readLogs(task.id, { limit: 100, order: 'oldest' });
       assert.deepEqual(
-        logs.map((l) => [l.message, l.source, l.attempt]),
+        logs.slice(-2).map((l) => [l.message, l.source, l.attempt]),
         [
           ['callback failed', 'server', 1],
           ['callback delivered', 'callbacks', 1],
         ],
       );
+      const callbacks = await queue.readLogs(task.id, {
+        limit: 100,
+        order: 'oldest',
+        sources: ['callbacks'],
+      });
+      assert.deepEqual(
+        callbacks.map((l) => l.message),
+        ['callback delivered'],
+      );
+    });
+
+    it("the server logs each transition in the transition's own statement, with who and which attempt", async (t) => {
+      const { queue } = await openQueue(t, mode);
+      await addWorker(queue, 'w1');
+      const task = await submitOne(queue, { max_attempts: 2 });
+      const first = await claimOne(queue, 'w1');
+      await queue.fail('w1', first.id, first.attempt, { reason: 'flaky' }, true);
+      const second = await claimOne(queue, 'w1');
+      await queue.complete('w1', second.id, second.attempt, { ok: true });
+      const logs = await queue.readLogs(task.id, { limit: 100, order: 'oldest', sources: ['server'] });
+      assert.deepEqual(
+        logs.map((l) => [(l.context as { event: string }).event, l.attempt, l.level]),
+        [
+          ['created', 0, 'info'],
+          ['claimed', 1, 'info'],
+          ['requeued', 1, 'warning'],
+          ['claimed', 2, 'info'],
+          ['completed', 2, 'info'],
+        ],
+      );
+      assert.match(logs[1]!.message, /^Claimed by worker w1 \(attempt 1 of 2\)$/);
+      assert.deepEqual(logs[1]!.context, { event: 'claimed', worker_id: 'w1', attempt: 1 });
+      assert.match(logs[4]!.message, /^Completed \(reported by worker w1, attempt 2\)$/);
+      assert.ok(logs.every((l) => l.source === 'server'));
+    });
+
+    it('the server logs cancels (once per request), failures and what the reaper does', async (t) => {
+      const { queue, db } = await openQueue(t, mode);
+      await addWorker(queue, 'w1', { max_parallel: 3 });
+      const pending = await submitOne(queue);
+      await queue.cancel(pending.id);
+      const running = await submitOne(queue);
+      const lost = await submitOne(queue, { max_attempts: 2 });
+      const late = await submitOne(queue);
+      const claimed = await queue.claim('w1', 3);
+      const held = (id: string) => claimed.find((c) => c.id === id)!;
+      await queue.cancel(running.id);
+      await queue.cancel(running.id);
+      await queue.fail('w1', running.id, held(running.id).attempt, { reason: 'cancelled' });
+      await db.query(`UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [
+        lost.id,
+      ]);
+      await db.query(`UPDATE tasks SET deadline_at = now() - interval '1 second' WHERE id = $1`, [late.id]);
+      await reapOnce(queue, 3600);
+      const events = async (id: string) =>
+        (await queue.readLogs(id, { limit: 100, order: 'oldest', sources: ['server'] })).map(
+          (l) => [(l.context as { event: string }).event, l.message] as const,
+        );
+      assert.deepEqual(await events(pending.id), [
+        ['created', 'Task created (problem sandbox-detection-1, priority 5)'],
+        ['cancelled', 'Cancelled while pending'],
+      ]);
+      const r = await events(running.id);
+      assert.deepEqual(
+        r.map(([e]) => e),
+        ['created', 'claimed', 'cancel_requested', 'cancelled'],
+      );
+      assert.match(r[2]![1], /^Cancel requested: worker w1 is told to stop/);
+      assert.match(r[3]![1], /^Cancelled \(worker w1 stopped after the cancel request\)$/);
+      const l = await events(lost.id);
+      assert.deepEqual(l.at(-1)![0], 'requeued');
+      assert.match(
+        l.at(-1)![1],
+        /^Requeued: worker w1 stopped heartbeating; lease expired on attempt 1 of 2$/,
+      );
+      const d = await events(late.id);
+      assert.deepEqual(d.at(-1)![0], 'timed_out');
+      assert.match(d.at(-1)![1], /^Timed out: the deadline passed while worker w1 ran attempt 1$/);
     });
   });
 }

@@ -81,6 +81,32 @@ for (const mode of dbModes()) {
       );
     });
 
+    it("an entry without * or ? matches ids containing it as whole words (the predecessor's sock-shop)", async (t) => {
+      const { queue } = await openQueue(t, mode);
+      const problems = [
+        'sock-shop-chaos',
+        'sock-shop',
+        'my-sock-shop',
+        'a_sock-shop_b',
+        'sock-shopper',
+        'xsock-shop',
+        'misconfig_app_hotel_res-detection-1',
+        'hotel_reservation-1',
+      ];
+      assert.deepEqual(await matched(queue, ['sock-shop', 'hotel_res'], problems), [
+        'a_sock-shop_b',
+        'misconfig_app_hotel_res-detection-1',
+        'my-sock-shop',
+        'sock-shop',
+        'sock-shop-chaos',
+      ]);
+      // The reason a pending task waits reads the same patterns as the claim.
+      const waiting = await submitOne(queue, { problem_id: 'sock-shop-chaos-2' });
+      const other = await submitOne(queue, { problem_id: 'sock-shopper-2' });
+      assert.equal(await queue.waitingReason(waiting), null);
+      assert.match((await queue.waitingReason(other))!, /No live worker offers problem "sock-shopper-2"/);
+    });
+
     it('a * glob matches any run of characters, anchored at both ends', async (t) => {
       const { queue } = await openQueue(t, mode);
       assert.deepEqual(

@@ -92,7 +92,7 @@ for (const mode of dbModes()) {
             } else {
               assert.equal(o.code, 'TASK_ALREADY_TERMINAL');
               assert.equal(now.status, 'failed');
-              assert.equal((now.error_details as { reason: string }).reason, 'worker lost');
+              assert.equal((now.error_info as { reason: string }).reason, 'worker lost');
               assert.ok(reapedTerminal.has(o.task.id));
             }
           }

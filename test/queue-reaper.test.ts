@@ -77,7 +77,7 @@ for (const mode of dbModes()) {
       assert.equal(after.status, 'failed');
       assert.equal(after.attempt, 2);
       assert.ok(after.completed_at);
-      const details = after.error_details as { reason: string; message: string };
+      const details = after.error_info as { reason: string; message: string };
       assert.equal(details.reason, 'worker lost');
       assert.match(details.message, /w1/);
     });
@@ -121,7 +121,7 @@ for (const mode of dbModes()) {
       const after = await queue.mustGetTask(task.id);
       assert.equal(after.status, 'timeout');
       assert.equal(after.lease_expires_at, null);
-      const details = after.error_details as { reason: string; message: string };
+      const details = after.error_info as { reason: string; message: string };
       assert.equal(details.reason, 'timeout');
       assert.match(details.message, /5 minutes/);
 

@@ -89,7 +89,7 @@ for (const mode of dbModes()) {
       const task = await claimOne(queue, 'w1');
       const failed = await queue.fail('w1', task.id, task.attempt, { reason: 'crash', message: 'boom' });
       assert.equal(failed.status, 'failed', 'a plain failure is final even with attempts left');
-      assert.deepEqual(failed.error_details, { reason: 'crash', message: 'boom' });
+      assert.deepEqual(failed.error_info, { reason: 'crash', message: 'boom' });
       assert.ok(failed.completed_at);
       assert.equal(failed.lease_expires_at, null);
     });
@@ -107,13 +107,13 @@ for (const mode of dbModes()) {
       assert.equal(requeued.lease_expires_at, null);
       assert.equal(requeued.deadline_at, null);
       assert.equal(requeued.completed_at, null);
-      assert.deepEqual(requeued.error_details, { reason: 'flaky' });
+      assert.deepEqual(requeued.error_info, { reason: 'flaky' });
 
       const second = await claimOne(queue, 'w1');
       assert.equal(second.attempt, 2);
       const failed = await queue.fail('w1', second.id, second.attempt, { reason: 'flaky again' }, true);
       assert.equal(failed.status, 'failed', 'no attempt left: the retry becomes a failure');
-      assert.deepEqual(failed.error_details, { reason: 'flaky again' });
+      assert.deepEqual(failed.error_info, { reason: 'flaky again' });
       assert.deepEqual(await queue.claim('w1', 1), []);
     });
 
@@ -158,7 +158,7 @@ for (const mode of dbModes()) {
       assert.equal(reaped?.requeued, 0);
       const task = await queue.mustGetTask(second.id);
       assert.equal(task.status, 'failed');
-      assert.equal((task.error_details as { reason: string }).reason, 'worker lost');
+      assert.equal((task.error_info as { reason: string }).reason, 'worker lost');
     });
 
     it('cancelling a pending task cancels it at once and it is never claimed', async (t) => {
@@ -225,15 +225,28 @@ for (const mode of dbModes()) {
       assert.equal(ended.status, 'cancelled');
     });
 
-    it('a cancel-requested task completed by its holder ends completed', async (t) => {
+    it('a cancel-requested task completed by its holder ends cancelled, keeping the result', async (t) => {
       const { queue } = await openQueue(t, mode);
       await addWorker(queue, 'w1');
       await submitOne(queue);
       const task = await claimOne(queue, 'w1');
       await queue.cancel(task.id);
       const done = await queue.complete('w1', task.id, task.attempt, { ok: true });
-      assert.equal(done.status, 'completed');
+      assert.equal(done.status, 'cancelled');
       assert.deepEqual(done.result, { ok: true });
+      assert.equal((done.error_info as { reason: string }).reason, 'cancelled');
+      assert.match(done.error_details ?? '', /cancel was requested before worker w1 reported completion/);
+      // The batched path of in-process workers is the same statement.
+      await submitOne(queue);
+      const next = await claimOne(queue, 'w1');
+      await queue.cancel(next.id);
+      const ok = await queue.completeMany([
+        { task_id: next.id, worker_id: 'w1', attempt: next.attempt, result: 2 },
+      ]);
+      assert.deepEqual([...ok], [next.id]);
+      const after = await queue.mustGetTask(next.id);
+      assert.equal(after.status, 'cancelled');
+      assert.equal(after.result, 2);
     });
 
     it('a cancel-requested task released by a stopping worker ends cancelled, not requeued', async (t) => {
@@ -255,7 +268,7 @@ for (const mode of dbModes()) {
       await passDeadline(db, task.id);
       const ended = await queue.release('w1', task.id, task.attempt);
       assert.equal(ended.status, 'timeout');
-      assert.equal((ended.error_details as { reason: string }).reason, 'timeout');
+      assert.equal((ended.error_info as { reason: string }).reason, 'timeout');
       assert.deepEqual(await queue.claim('w1', 1), []);
     });
 
@@ -413,6 +426,13 @@ for (const mode of dbModes()) {
           [task.id],
         );
         const before = await rawRow(db, task.id);
+        const countLogs = async () =>
+          (
+            await db.query<{ n: number }>('SELECT count(*)::int AS n FROM task_logs WHERE task_id = $1', [
+              task.id,
+            ])
+          ).rows[0]!.n;
+        const logsBefore = await countLogs();
 
         for (const w of ['w1', 'w2']) {
           await rejectsWith(
@@ -443,11 +463,8 @@ for (const mode of dbModes()) {
         assert.deepEqual(hb.lost, [task.id]);
 
         assert.deepEqual(await rawRow(db, task.id), before);
-        const logs = await db.query<{ n: number }>(
-          'SELECT count(*)::int AS n FROM task_logs WHERE task_id = $1',
-          [task.id],
-        );
-        assert.equal(logs.rows[0]!.n, 0);
+        // Nothing refused wrote a log line, not even the server's own.
+        assert.equal(await countLogs(), logsBefore);
       });
     }
   });

@@ -63,8 +63,8 @@ if (dbModes().includes('postgres')) {
         const a = await replica();
         const b = await replica();
         const ids = (s: typeof a) => s.pool.status().workers.map((w) => w.worker_id);
-        assert.deepEqual(ids(a), ['worker-001-internal', 'worker-002-internal']);
-        assert.deepEqual(ids(b), ['worker-051-internal', 'worker-052-internal']);
+        assert.deepEqual(ids(a), ['worker-001-sandbox', 'worker-002-sandbox']);
+        assert.deepEqual(ids(b), ['worker-051-sandbox', 'worker-052-sandbox']);
         const rows = await a.queue.listWorkers();
         assert.equal(rows.length, 4, 'four worker rows, none shared');
       } finally {

@@ -159,7 +159,11 @@ for (const mode of dbModes()) {
         attempt: 1,
         score: 1,
       });
-      const logs = await queue.readLogs(task.id, { limit: 100, order: 'oldest' });
+      const logs = await queue.readLogs(task.id, {
+        limit: 100,
+        order: 'oldest',
+        sources: ['stdout', 'stderr'],
+      });
       const lines = logs.map((l) => `${l.level}/${l.source}: ${l.message}`).sort();
       assert.deepEqual(lines, ['info/stdout: solving k8s-detection-1', 'warning/stderr: a note on stderr']);
       assert.ok(logs.every((l) => l.attempt === 1));
@@ -181,7 +185,7 @@ for (const mode of dbModes()) {
         await until(() => !isAlive(pids.grandchild) && !isAlive(pids.leader), 'its processes to be gone');
       });
       const ended = await queue.mustGetTask(task.id);
-      assert.equal((ended.error_details as { reason: string }).reason, 'cancelled');
+      assert.equal((ended.error_info as { reason: string }).reason, 'cancelled');
     });
 
     it('graceful stop gives a long-running task back without charging its attempt', async (t) => {
@@ -197,7 +201,7 @@ for (const mode of dbModes()) {
       assert.deepEqual(stopped.workers, []);
       assert.equal(await statusOf(queue, task.id), 'pending');
       await until(() => !isAlive(pids.grandchild) && !isAlive(pids.leader), 'its processes to be gone');
-      assert.equal((await queue.mustGetWorker('worker-001-internal')).status, 'offline');
+      assert.equal((await queue.mustGetWorker('worker-001-command')).status, 'offline');
       // max_attempts is 1, yet the task can be claimed again: the release did not use it up.
       await addWorker(queue, 'worker-009-kind', { backend_type: 'command' });
       const again = await claimOne(queue, 'worker-009-kind');
@@ -214,7 +218,7 @@ for (const mode of dbModes()) {
       await withPool(pool, async () => {
         const pids = await until(() => readPids(workDirOf(config, task)), 'the command to start');
         // The queue takes the task away (as a reaper pass would) and another worker claims it.
-        await queue.release('worker-001-internal', task.id, 1);
+        await queue.release('worker-001-command', task.id, 1);
         await addWorker(queue, 'worker-009-kind', { backend_type: 'command' });
         assert.equal((await claimOne(queue, 'worker-009-kind')).attempt, 2);
         await until(() => !isAlive(pids.grandchild) && !isAlive(pids.leader), 'the lost run to be stopped');
@@ -231,7 +235,7 @@ for (const mode of dbModes()) {
       const config = testConfig(t);
       const task = await submitOne(queue, { parameters: { timeout_minutes: 1, metadata: { mode: 'tree' } } });
       const worker = new Worker({
-        id: 'worker-001-internal',
+        id: 'worker-001-command',
         backend: new CommandBackend(config),
         transport: new DirectTransport(queue),
         maxParallel: 1,
@@ -266,14 +270,14 @@ for (const mode of dbModes()) {
       assert.equal(pool.status().running, false);
       await withPool(pool, async () => {
         const ids = (s: { workers: { worker_id: string }[] }) => s.workers.map((w) => w.worker_id);
-        assert.deepEqual(ids(pool.status()), ['worker-001-internal', 'worker-002-internal']);
+        assert.deepEqual(ids(pool.status()), ['worker-001-command', 'worker-002-command']);
         assert.deepEqual(
           ids(await pool.scale(4)),
-          [1, 2, 3, 4].map((n) => `worker-00${n}-internal`),
+          [1, 2, 3, 4].map((n) => `worker-00${n}-command`),
         );
         assert.equal((await pool.scale(1)).num_workers, 1);
         await until(() => pool.status().workers.length === 1, 'the removed workers to drain');
-        assert.deepEqual(ids(pool.status()), ['worker-001-internal']);
+        assert.deepEqual(ids(pool.status()), ['worker-001-command']);
         await assert.rejects(pool.scale(51), RangeError);
         const task = await submitOne(queue);
         await until(async () => (await statusOf(queue, task.id)) === 'completed', 'completion');

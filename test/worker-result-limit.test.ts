@@ -72,13 +72,13 @@ for (const mode of dbModes()) {
     it('a 413 on complete ends the task failed with reason result_too_large', async () => {
       const done = await runOne(mode, hugeResult, { BODY_LIMIT_BYTES: '16384' });
       assert.equal(done.status, 'failed');
-      assert.equal((done.error_details as { reason?: string }).reason, 'result_too_large');
+      assert.equal((done.error_info as { reason?: string }).reason, 'result_too_large');
     });
 
     it('a 422 on complete ends the attempt at once with report_refused and the API’s reason', async () => {
       const done = await runOne(mode, deepResult, {});
       assert.equal(done.status, 'failed');
-      const error = done.error_details as { reason?: string; message?: string };
+      const error = done.error_info as { reason?: string; message?: string };
       assert.equal(error.reason, 'report_refused');
       assert.match(error.message ?? '', /HTTP 422 VALIDATION_ERROR/);
     });

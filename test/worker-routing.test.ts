@@ -29,23 +29,35 @@ for (const mode of dbModes()) {
         assert.deepEqual(
           status.workers.map((w) => [w.worker_id, w.backend_type]),
           [
-            ['worker-001-internal', 'sandbox'],
-            ['worker-002-internal', 'command'],
+            ['worker-001-sandbox', 'sandbox'],
+            ['worker-002-command', 'command'],
           ],
         );
-        const sandbox = await queue.mustGetWorker('worker-001-internal');
+        const sandbox = await queue.mustGetWorker('worker-001-sandbox');
         assert.deepEqual(
           sandbox.capabilities.supported_problems,
           SANDBOX_PROBLEMS.map((p) => p.id),
         );
         assert.deepEqual(
-          (await queue.mustGetWorker('worker-002-internal')).capabilities.supported_problems,
+          (await queue.mustGetWorker('worker-002-command')).capabilities.supported_problems,
           [],
         );
         const scaled = await pool.scale(4);
         assert.deepEqual(
           scaled.workers.map((w) => w.backend_type),
           ['sandbox', 'command', 'sandbox', 'command'],
+        );
+        // worker-NNN-<backend>, as the predecessor named its in-process workers worker-00X-kind.
+        assert.deepEqual(
+          scaled.workers.map((w) => w.worker_id),
+          ['worker-001-sandbox', 'worker-002-command', 'worker-003-sandbox', 'worker-004-command'],
+        );
+        assert.equal((await pool.scale(1)).num_workers, 1);
+        await until(() => pool.status().workers.length === 1, 'the removed workers to drain');
+        assert.deepEqual(
+          (await pool.scale(2)).workers.map((w) => w.worker_id),
+          ['worker-001-sandbox', 'worker-002-command'],
+          'a freed number is reused, with the same backend',
         );
       } finally {
         await pool.stop({ graceMs: 0 });

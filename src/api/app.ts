@@ -29,6 +29,7 @@ import { healthRoutes } from './routes/health.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { llmRoutes } from './routes/llm.ts';
 import { problemRoutes } from './routes/problems.ts';
+import { readyRoutes } from './routes/ready.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { workerReportRoutes } from './routes/worker-reports.ts';
 import { workerRoutes } from './routes/workers.ts';
@@ -136,6 +137,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await registerDocs(app, config);
   await app.register(healthRoutes, { deps: routeDeps });
+  await app.register(readyRoutes, { deps: routeDeps });
   for (const routes of [
     taskRoutes,
     workerRoutes,
@@ -198,8 +200,31 @@ async function registerDocs(app: Api, config: Config): Promise<void> {
   app.get('/openapi.json', { schema: { tags: ['health'], summary: 'This OpenAPI document' } }, () =>
     app.swagger(),
   );
-  if (config.ENABLE_DOCS) await app.register(swaggerUi, { routePrefix: '/docs' });
+  if (!config.ENABLE_DOCS) return;
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // The predecessor (FastAPI) also served ReDoc at /redoc; the same page, reading /openapi.json.
+  app.get(
+    '/redoc',
+    { schema: { tags: ['health'], summary: 'API reference (ReDoc)', hide: true } },
+    (_req, reply) => reply.type('text/html; charset=utf-8').send(REDOC_PAGE),
+  );
 }
+
+/** ReDoc renders in the browser from its published bundle, as FastAPI's /redoc does; /docs needs no network. */
+const REDOC_PAGE = `<!doctype html>
+<html>
+<head>
+<title>Task Executor - ReDoc</title>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+</head>
+<body>
+<noscript>ReDoc needs JavaScript; read <a href="/docs">/docs</a> or <a href="/openapi.json">/openapi.json</a>.</noscript>
+<redoc spec-url="/openapi.json"></redoc>
+<script src="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"></script>
+</body>
+</html>
+`;
 
 /**
  * The route's schema with `security` (and, for API tokens, the accepted roles as `x-roles` and

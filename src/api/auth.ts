@@ -35,7 +35,9 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   // Liveness and discovery stay open so load balancers and browsers can reach them.
   'GET /': 'public',
   'GET /health': 'public',
+  'GET /ready': 'public',
   'GET /openapi.json': 'public',
+  'GET /redoc': 'public',
   // Monitoring reads: a Prometheus scrape job sends a client token (`authorization` in its config).
   'GET /queue/stats': CLIENT,
   'GET /metrics': CLIENT,

@@ -16,6 +16,12 @@
  * An empty body is "no body", not a 400: clients often send `Content-Type: application/json`
  * on a bodiless POST (claim, heartbeat, cancel). Arrays, strings and numbers where an object
  * is due are the schemas' 422.
+ *
+ * Other content types: an EMPTY body is "no body" too, because the predecessor's clients send
+ * their bodiless POSTs that way (aiohttp: application/octet-stream; `curl -d ''`:
+ * application/x-www-form-urlencoded) and the predecessor never read those bodies. A body the
+ * route requires (its schema names required fields), and any non-empty body, must be JSON:
+ * 415 naming the type that came.
  */
 import type { IncomingMessage } from 'node:http';
 import { errorCodes, type FastifyRequest } from 'fastify';
@@ -49,6 +55,21 @@ function refusal(reason: string): ApiError {
   });
 }
 
+/** True when the route's body schema names required fields: no body will do. */
+function bodyRequired(req: FastifyRequest): boolean {
+  const body = (req.routeOptions.schema as { body?: { required?: unknown } } | undefined)?.body;
+  return Array.isArray(body?.required) && body.required.length > 0;
+}
+
+function unsupported(req: FastifyRequest): ApiError {
+  const type = String(req.headers['content-type'] ?? '(none)').slice(0, 100);
+  return new BodyRefused(
+    'UNSUPPORTED_MEDIA_TYPE',
+    `Unsupported content type ${type}; this request needs a JSON body (Content-Type: application/json)`,
+    { content_type: type },
+  );
+}
+
 export function installBodyParser(app: Api): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   // JSON only: a text/plain body would otherwise reach the schemas as a string.
@@ -65,6 +86,15 @@ export function installBodyParser(app: Api): void {
         if (value === null) return done(refusal('must be a JSON object, not null'), undefined);
         done(null, value);
       });
+    }, done);
+  });
+  // Every other content type (and a body with none): read to the end, so the connection
+  // stays usable, then taken as no body when empty and refused otherwise.
+  app.addContentTypeParser('*', (req, payload, done) => {
+    readBody(req, payload).then((raw) => {
+      if (raw instanceof Error) return done(raw, undefined);
+      if (raw.length > 0 || bodyRequired(req)) return done(unsupported(req), undefined);
+      done(null, undefined);
     }, done);
   });
 }

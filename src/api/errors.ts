@@ -1,13 +1,15 @@
 /**
  * The error catalogue: every error a client can see has a stable SNAKE_CASE code, one HTTP
  * status and a default message. Anything thrown anywhere (queue refusals, driver errors,
- * Fastify's own parser and validation errors) is turned into `{ error, code, details }`
+ * Fastify's own parser and validation errors) is turned into `{ error, code, details, detail }`
  * here and nowhere else. Clients never get a stack trace; unknown failures are a bare 500.
+ * `detail` is what FastAPI clients (the predecessor's) read: the message as a string, or for
+ * a validation error FastAPI's list of `{ type, loc, msg }`.
  */
 import type { FastifyError } from 'fastify';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { QueueError, type QueueErrorCode } from '../queue/errors.ts';
-import { describeValidation } from './validation.ts';
+import { describeValidation, type FastApiIssue, toFastApiIssues } from './validation.ts';
 
 export const ERROR_CATALOGUE = {
   INVALID_JSON: { status: 400, message: 'Request body is not valid JSON' },
@@ -21,6 +23,11 @@ export const ERROR_CATALOGUE = {
   TASK_NOT_HELD: { status: 409, message: 'This worker does not hold the task' },
   STALE_ATTEMPT: { status: 409, message: 'The attempt is no longer current' },
   TASK_ALREADY_TERMINAL: { status: 409, message: 'The task has already finished' },
+  // 400 as the predecessor answered it: asking to cancel a finished task is a bad request, not a race.
+  TASK_NOT_CANCELLABLE: {
+    status: 400,
+    message: 'The task has already finished; only pending or running tasks can be cancelled',
+  },
   TASK_NOT_RUNNING: { status: 409, message: 'The task is not running' },
   WORKER_OFFLINE: { status: 409, message: 'The worker is offline' },
   IDEMPOTENCY_CONFLICT: { status: 409, message: 'The idempotency key was used for another request' },
@@ -55,8 +62,14 @@ export class ApiError extends Error {
 }
 
 /** A 422 for rules a schema cannot state (cross-field checks, the configured worker id pattern). */
-export function invalid(field: string, reason: string, extra: Record<string, unknown> = {}): ApiError {
+export function invalid(
+  field: string,
+  reason: string,
+  extra: Record<string, unknown> = {},
+  location: 'body' | 'query' = 'body',
+): ApiError {
   return new ApiError('VALIDATION_ERROR', `Invalid ${field}: ${reason}`, {
+    location,
     errors: [{ field, reason, ...extra }],
   });
 }
@@ -65,6 +78,8 @@ export interface ErrorBody {
   error: string;
   code: ErrorCode;
   details: Record<string, unknown>;
+  /** FastAPI's field: the message, or the list of validation issues. */
+  detail: string | FastApiIssue[];
 }
 
 export const isDbDown = isDatabaseUnavailable;
@@ -111,5 +126,6 @@ export function toApiError(err: unknown): ApiError {
 }
 
 export function errorBody(err: ApiError): ErrorBody {
-  return { error: err.message, code: err.code, details: err.details };
+  const issues = toFastApiIssues(err.details);
+  return { error: err.message, code: err.code, details: err.details, detail: issues ?? err.message };
 }

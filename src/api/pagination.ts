@@ -21,9 +21,9 @@ export interface Page {
  */
 export function resolvePage(q: PageQuery, defaultSize: number): Page {
   if (q.limit !== undefined && q.page_size !== undefined && q.limit !== q.page_size)
-    throw invalid('limit', 'conflicts with page_size; give one of them');
+    throw invalid('limit', 'conflicts with page_size; give one of them', {}, 'query');
   if (q.offset !== undefined && q.page !== undefined)
-    throw invalid('offset', 'cannot be combined with page; give one of them');
+    throw invalid('offset', 'cannot be combined with page; give one of them', {}, 'query');
   const limit = q.limit ?? q.page_size ?? defaultSize;
   const offset = q.offset ?? ((q.page ?? 1) - 1) * limit;
   return { limit, offset, page_size: limit, page: Math.floor(offset / limit) + 1 };

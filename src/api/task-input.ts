@@ -62,18 +62,23 @@ export function toNewTask(
       { backend_type: o.backend_type },
     );
   const agentConfig = (o.agent_config ?? {}) as JsonObject;
+  const priority = o.priority ?? defaults.DEFAULT_PRIORITY;
+  // priority and backend_type are echoed in parameters as the predecessor kept them there
+  // (with the default priority applied); the values are the task's own, wherever they were given.
   const parameters: TaskParameters = {
     ...extraParameters(body),
     max_steps: o.max_steps ?? defaults.DEFAULT_MAX_STEPS,
     timeout_minutes: o.timeout_minutes ?? defaults.DEFAULT_TIMEOUT_MINUTES,
     agent_config: { ...agentConfig, model: agentConfig.model ?? defaults.DEFAULT_AGENT_MODEL },
+    priority,
   };
+  if (o.backend_type) parameters.backend_type = o.backend_type;
   if (o.callback_url) parameters.callback_url = o.callback_url;
   if (o.metadata) parameters.metadata = o.metadata as JsonObject;
   if (o.labels) parameters.labels = o.labels;
   return {
     problem_id: body.problem_id,
-    priority: o.priority ?? defaults.DEFAULT_PRIORITY,
+    priority,
     backend_type: o.backend_type ?? null,
     parameters,
     max_attempts: o.max_attempts ?? defaults.DEFAULT_MAX_ATTEMPTS,

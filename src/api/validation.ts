@@ -130,6 +130,52 @@ function describeUnion(field: string, branchErrors: RawError[]): FieldError[] {
   return [{ field, reason: `must be ${types.join(' or ')}` }];
 }
 
+/** One validation issue as FastAPI (pydantic 2) lists it under `detail`. */
+export interface FastApiIssue {
+  type: string;
+  loc: (string | number)[];
+  msg: string;
+}
+
+/** Our reasons (describeOne's wording) → pydantic's error types, for `detail[].type`. */
+const PYDANTIC_TYPES: readonly (readonly [RegExp, string])[] = [
+  [/^is required/, 'missing'],
+  [/^is not an accepted field/, 'extra_forbidden'],
+  [/^must be one of/, 'enum'],
+  [/^must match/, 'string_pattern_mismatch'],
+];
+
+/** 'tasks[3].max_steps' → ['tasks', 3, 'max_steps']; '(root)' → []. */
+function locOf(field: string): (string | number)[] {
+  if (field === '(root)') return [];
+  return field
+    .split(/\.|(?=\[)/)
+    .map((p) => (/^\[\d+\]$/.test(p) ? Number(p.slice(1, -1)) : p))
+    .filter((p) => p !== '');
+}
+
+const FASTAPI_LOCATIONS: Record<string, string> = { headers: 'header', request: 'body' };
+
+/**
+ * FastAPI's `detail` list for a validation error's details (`{ location, errors }`), or
+ * undefined when the details list no field errors. `loc` starts with where the field was
+ * (body, query, path, header), as FastAPI's does.
+ */
+export function toFastApiIssues(details: Record<string, unknown>): FastApiIssue[] | undefined {
+  const errors = details.errors;
+  if (!Array.isArray(errors)) return undefined;
+  const where = String(details.location ?? 'body');
+  const location = FASTAPI_LOCATIONS[where] ?? where;
+  return (errors as Partial<FieldError>[]).map((e) => {
+    const reason = String(e.reason ?? 'is invalid');
+    return {
+      type: PYDANTIC_TYPES.find(([re]) => re.test(reason))?.[1] ?? 'value_error',
+      loc: [location, ...locOf(String(e.field ?? '(root)'))],
+      msg: `${e.field ?? 'value'} ${reason}`,
+    };
+  });
+}
+
 export function describeValidation(errors: readonly unknown[], context: string | undefined) {
   const raw = errors as RawError[];
   const out: FieldError[] = [];

@@ -6,6 +6,7 @@
  */
 import type { Json, Task, TaskLog } from '../queue/types.ts';
 import type { Client } from './client.ts';
+import { errorSummary } from './format.ts';
 
 const TERMINAL = new Set(['completed', 'failed', 'timeout', 'cancelled']);
 const POLL_MS = 500;
@@ -98,7 +99,8 @@ function outcomeLines(task: Task): string[] {
         `  conversation: GET /api/v1/llm-conversations/${r.conversation_id} (calls: …/${r.conversation_id}/calls)`,
       );
   } else if (task.result !== null) lines.push(`  result: ${JSON.stringify(task.result)}`);
-  if (task.error_details !== null) lines.push(`  error: ${JSON.stringify(task.error_details)}`);
+  const error = errorSummary(task);
+  if (error) lines.push(`  error: ${error}`);
   return lines;
 }
 

@@ -20,8 +20,20 @@ export function taskDetail(t: Task): string {
     `completed:   ${t.completed_at ?? '-'}`,
   ];
   if (t.result !== null) lines.push(`result:      ${JSON.stringify(t.result)}`);
-  if (t.error_details !== null) lines.push(`error:       ${JSON.stringify(t.error_details)}`);
+  const error = errorSummary(t);
+  if (error) lines.push(`error:       ${error}`);
   return lines.join('\n');
+}
+
+/** The error as one line: its reason (from error_info) and its text (error_details). */
+export function errorSummary(t: Pick<Task, 'error_details' | 'error_info'>): string | null {
+  if (t.error_details === null) return null;
+  const info = t.error_info;
+  const reason =
+    info && typeof info === 'object' && !Array.isArray(info) && typeof info.reason === 'string'
+      ? info.reason
+      : null;
+  return reason && reason !== t.error_details ? `[${reason}] ${t.error_details}` : t.error_details;
 }
 
 export function logLine(l: TaskLog): string {

@@ -1,4 +1,8 @@
-/** task_logs: append-only. Worker appends are fenced; the server's own entries (callbacks, reaper) are not. */
+/**
+ * task_logs: append-only. Worker appends are fenced; the server's own entries are not (those
+ * of transitions are written by the transition's statement, see transitions.ts SERVER_LOG;
+ * callbacks append theirs here).
+ */
 import { encodeText, toStoredJson } from '../db/text-codec.ts';
 import type { Queryable } from '../db/types.ts';
 import { type Row, toLog } from './rows.ts';
@@ -52,6 +56,8 @@ export async function appendSystem(db: Queryable, taskId: string, logs: readonly
 
 export interface LogQuery {
   levels?: readonly LogLevel[];
+  /** Only entries from these sources (worker, server, callbacks…). */
+  sources?: readonly string[];
   since?: string;
   /** Cursor: only entries with id greater than this. */
   after?: number;
@@ -66,6 +72,10 @@ export async function readLogs(db: Queryable, taskId: string, q: LogQuery): Prom
   if (q.levels?.length) {
     params.push(q.levels);
     where.push(`level = ANY($${params.length}::text[])`);
+  }
+  if (q.sources?.length) {
+    params.push(q.sources);
+    where.push(`source = ANY($${params.length}::text[])`);
   }
   if (q.since) {
     params.push(q.since);

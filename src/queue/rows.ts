@@ -7,8 +7,24 @@ export type Row = Record<string, unknown>;
 export const iso = (v: unknown): string | null =>
   v == null ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString();
 
+/**
+ * error_details as text, the predecessor's type (its clients print and search it): the
+ * message of the structured record, else its reason, else the record as JSON.
+ */
+export function errorText(info: Json | null): string | null {
+  if (info === null) return null;
+  if (typeof info === 'string') return info;
+  if (typeof info === 'object' && !Array.isArray(info)) {
+    if (typeof info.message === 'string' && info.message !== '') return info.message;
+    if (typeof info.error === 'string' && info.error !== '') return info.error;
+    if (typeof info.reason === 'string' && info.reason !== '') return info.reason;
+  }
+  return JSON.stringify(info);
+}
+
 export function toTask(r: Row): Task {
   const parameters = fromStoredJson((r.parameters ?? {}) as TaskParameters);
+  const errorInfo = fromStoredJson((r.error_details as Json) ?? null);
   return {
     id: r.id as string,
     problem_id: r.problem_id as string,
@@ -25,7 +41,8 @@ export function toTask(r: Row): Task {
     cancel_requested: r.cancel_requested_at != null,
     cancel_requested_at: iso(r.cancel_requested_at),
     result: fromStoredJson((r.result as Json) ?? null),
-    error_details: fromStoredJson((r.error_details as Json) ?? null),
+    error_details: errorText(errorInfo),
+    error_info: errorInfo,
     idempotency_key: (r.idempotency_key as string | null) ?? null,
     callback_state: (r.callback_state as Task['callback_state']) ?? null,
     callback_attempts: Number(r.callback_attempts ?? 0),
@@ -43,7 +60,8 @@ export function toLog(r: Row): TaskLog {
     timestamp: iso(r.timestamp)!,
     level: r.level as TaskLog['level'],
     message: decodeText(r.message as string),
-    context: fromStoredJson((r.context as Json) ?? null),
+    // {} rather than null for no context: the predecessor's entries always carried an object.
+    context: fromStoredJson((r.context as Json) ?? {}),
     source: decodeText(r.source as string),
     attempt: r.attempt == null ? null : Number(r.attempt),
   };

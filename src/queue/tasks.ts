@@ -14,6 +14,7 @@ import {
   type StatsWindow,
   type WindowActivity,
 } from './stats.ts';
+import { SERVER_LOG } from './transitions.ts';
 import type { NewTask, Task, TaskStatus } from './types.ts';
 
 export interface CreatedTask {
@@ -24,14 +25,25 @@ export interface CreatedTask {
 
 // One statement for the whole batch: unnest keeps submit order, so seq (and FIFO) follows it.
 // A row whose idempotency key already exists inserts nothing; the original is read back below.
+// Each new task gets its 'created' server log entry in the same statement (transitions.ts).
 const INSERT_SQL = `
-INSERT INTO tasks (problem_id, priority, backend_type, parameters, max_attempts, idempotency_key)
-SELECT u.problem_id, u.priority, u.backend_type, u.parameters::jsonb, u.max_attempts, u.idempotency_key
-FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[])
-  WITH ORDINALITY AS u(problem_id, priority, backend_type, parameters, max_attempts, idempotency_key, ord)
-ORDER BY u.ord
-ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING *`;
+WITH created AS (
+  INSERT INTO tasks (problem_id, priority, backend_type, parameters, max_attempts, idempotency_key)
+  SELECT u.problem_id, u.priority, u.backend_type, u.parameters::jsonb, u.max_attempts, u.idempotency_key
+  FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[])
+    WITH ORDINALITY AS u(problem_id, priority, backend_type, parameters, max_attempts, idempotency_key, ord)
+  ORDER BY u.ord
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING *
+), logged AS (${SERVER_LOG(
+  'created',
+  `'info'`,
+  `format('Task created (problem %s, priority %s%s)', created.problem_id, created.priority,
+    ', backend ' || created.backend_type)`,
+  `jsonb_build_object('event', 'created', 'problem_id', created.problem_id,
+    'priority', created.priority, 'backend_type', created.backend_type)`,
+)})
+SELECT * FROM created`;
 
 export async function insertTasks(db: Queryable, inputs: readonly NewTask[]): Promise<CreatedTask[]> {
   const { rows } = await db.query<Row>(INSERT_SQL, [
@@ -76,14 +88,42 @@ export async function getTask(db: Queryable, id: string): Promise<Task | null> {
   return rows[0] ? toTask(rows[0]) : null;
 }
 
+export interface TaskSort {
+  column: 'created_at' | 'updated_at' | 'started_at' | 'completed_at' | 'priority';
+  desc: boolean;
+}
+
 export interface TaskFilter {
   status?: TaskStatus;
   problem_id?: string;
   worker_id?: string;
   backend_type?: string;
   labels?: Record<string, string>;
+  /** Default: newest first. */
+  sort?: TaskSort;
   limit: number;
   offset: number;
+}
+
+/** Columns a list may sort by; the nullable ones put tasks without the time last, either way. */
+const SORT_COLUMNS: Record<TaskSort['column'], { nullable: boolean }> = {
+  created_at: { nullable: false },
+  updated_at: { nullable: false },
+  started_at: { nullable: true },
+  completed_at: { nullable: true },
+  priority: { nullable: false },
+};
+
+/**
+ * ORDER BY for a sort, seq breaking ties in the same direction. The default (created_at DESC,
+ * seq DESC) is exactly tasks_created_idx, so the newest page reads the index and stops;
+ * NULLS LAST is added only where NULLs can exist, since it would keep that index unused.
+ */
+function orderBy(sort: TaskSort = { column: 'created_at', desc: true }): string {
+  const column = SORT_COLUMNS[sort.column] ? sort.column : 'created_at';
+  const dir = sort.desc ? 'DESC' : 'ASC';
+  const nulls = SORT_COLUMNS[column].nullable ? ' NULLS LAST' : '';
+  return `${column} ${dir}${nulls}, seq ${dir}`;
 }
 
 export async function listTasks(db: Queryable, f: TaskFilter): Promise<{ tasks: Task[]; total: number }> {
@@ -104,7 +144,7 @@ export async function listTasks(db: Queryable, f: TaskFilter): Promise<{ tasks: 
   const [total, page] = await Promise.all([
     countTasks(db, f, clause, params),
     db.query<Row>(
-      `SELECT * FROM tasks ${clause} ORDER BY created_at DESC, seq DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      `SELECT * FROM tasks ${clause} ORDER BY ${orderBy(f.sort)} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
       [...params, f.limit, f.offset],
     ),
   ]);

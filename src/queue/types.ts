@@ -47,7 +47,10 @@ export interface Task {
   cancel_requested: boolean;
   cancel_requested_at: string | null;
   result: Json | null;
-  error_details: Json | null;
+  /** Why it did not complete, as text (the predecessor's type): the message of error_info. */
+  error_details: string | null;
+  /** The structured record (`{ reason, message, … }`) stored in the error_details column. */
+  error_info: Json | null;
   idempotency_key: string | null;
   callback_state: 'pending' | 'delivered' | 'failed' | null;
   callback_attempts: number;

@@ -4,11 +4,28 @@ import { type Row, toWorker } from './rows.ts';
 import { ratio, type StatsWindow, WINDOW_INTERVAL } from './stats.ts';
 import type { Lease, Worker, WorkerRegistration, WorkerStatus } from './types.ts';
 
-/** supported_problems (exact ids or globs with * and ?) → LIKE patterns, so the claim matches in SQL. */
+/** Word separators in problem ids (AIOpsLab's and the predecessor's ids use these). */
+const WORD_SEPARATORS = ['-', '\\_'];
+
+/**
+ * supported_problems → LIKE patterns, so the claim (and routing.ts) match in SQL:
+ * - an entry with `*` or `?` is a glob over the whole problem id (`k8s_*-detection-?`);
+ * - an entry without is found inside the id as the predecessor matched every entry (substring),
+ *   but only as whole words (words end at `-`, `_` or the ends of the id): `sock-shop` takes
+ *   `sock-shop-chaos`, `hotel_res` takes `misconfig_app_hotel_res-detection-1`, and an exact id
+ *   `…-detection-1` still takes itself but not `…-detection-10`. One entry is 9 patterns (the id
+ *   itself first; then the entry with a separator after, before, or both), since LIKE cannot say
+ *   "a separator or the end".
+ */
 export function globsToLikePatterns(globs: readonly string[]): string[] {
-  return globs.map((g) =>
-    g.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/[*?]/g, (c) => (c === '*' ? '%' : '_')),
-  );
+  return globs.flatMap((g) => {
+    const e = g.replace(/[\\%_]/g, (c) => `\\${c}`);
+    if (/[*?]/.test(g)) return [e.replace(/[*?]/g, (c) => (c === '*' ? '%' : '_'))];
+    const out = [e];
+    for (const s of WORD_SEPARATORS) out.push(`${e}${s}%`, `%${s}${e}`);
+    for (const a of WORD_SEPARATORS) for (const b of WORD_SEPARATORS) out.push(`%${a}${e}${b}%`);
+    return out;
+  });
 }
 
 // Running tasks come from the running-task index (a worker holds few); finished counts from

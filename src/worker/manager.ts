@@ -1,5 +1,6 @@
 /**
- * WorkerManager: the in-process worker pool (ids worker-001-internal…): INTERNAL_WORKER_BACKENDS
+ * WorkerManager: the in-process worker pool (ids worker-NNN-<backend>, e.g. worker-001-sandbox,
+ * as the predecessor's in-process workers were worker-00X-kind): INTERNAL_WORKER_BACKENDS
  * (e.g. sandbox:2,command:1), else NUM_INTERNAL_WORKERS workers of INTERNAL_WORKER_BACKEND.
  * All its workers share one DirectTransport, so their completions land in shared batches.
  * Scaling down drains the removed workers in the background (they show as `draining` until
@@ -31,8 +32,13 @@ export interface WorkerManagerDeps {
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
-export function internalWorkerId(n: number): string {
-  return `worker-${String(n).padStart(3, '0')}-internal`;
+/**
+ * Worker number n (unique: this replica's block, see idBase) driving `backend`. The number
+ * alone makes the id unique; the backend in it tells a reader what the worker runs. Remote
+ * workers cannot take these ids while WORKER_ID_PATTERN keeps to -kind (and -internal).
+ */
+export function internalWorkerId(n: number, backend: string): string {
+  return `worker-${String(n).padStart(3, '0')}-${backend}`;
 }
 
 /**
@@ -61,6 +67,8 @@ export function checkWorkerPlan(slots: readonly string[]): void {
 export class WorkerManager implements WorkerPoolControl {
   private active: Worker[] = [];
   private readonly draining = new Map<Worker, Promise<void>>();
+  /** Each worker's number in this replica's block (its id is worker-<idBase+n>-<backend>). */
+  private readonly numbers = new WeakMap<Worker, number>();
   private target: number;
   private running = false;
   private readonly transport: DirectTransport;
@@ -144,7 +152,7 @@ export class WorkerManager implements WorkerPoolControl {
 
   private async resize(n: number, graceMs: number): Promise<void> {
     while (this.active.length < n) {
-      const worker = this.newWorker(this.freeId());
+      const worker = this.newWorker(this.freeNumber());
       await worker.start();
       this.active.push(worker);
     }
@@ -159,24 +167,23 @@ export class WorkerManager implements WorkerPoolControl {
     }
   }
 
-  /** The lowest number no live or draining worker uses, so ids stay small and never collide. */
-  private freeId(): string {
-    const used = new Set([...this.active, ...this.draining.keys()].map((w) => w.id));
-    const base = this.deps.idBase ?? 0;
-    for (let n = 1; ; n++) if (!used.has(internalWorkerId(base + n))) return internalWorkerId(base + n);
+  /** The lowest number (1-based in this replica's block) no live or draining worker uses, so ids stay small and never collide. */
+  private freeNumber(): number {
+    const used = new Set([...this.active, ...this.draining.keys()].map((w) => this.numbers.get(w)));
+    for (let n = 1; ; n++) if (!used.has(n)) return n;
   }
 
-  /** Worker n (1-based in this replica's block) drives slot n-1, cycling: ids and backends stay paired across scales. */
-  private backendOf(id: string): string {
-    const n = Number(/^worker-(\d+)-internal$/.exec(id)?.[1] ?? 1) - (this.deps.idBase ?? 0);
+  /** Worker n drives slot n-1, cycling: numbers and backends stay paired across scales. */
+  private backendOf(n: number): string {
     return this.slots[(n - 1) % this.slots.length]!;
   }
 
-  private newWorker(id: string): Worker {
+  private newWorker(n: number): Worker {
     const c = this.deps.config;
-    return new Worker({
-      id,
-      backend: this.makeBackend(this.backendOf(id)),
+    const backend = this.backendOf(n);
+    const worker = new Worker({
+      id: internalWorkerId((this.deps.idBase ?? 0) + n, backend),
+      backend: this.makeBackend(backend),
       transport: this.transport,
       maxParallel: c.INTERNAL_WORKER_MAX_PARALLEL,
       pollIntervalMs: c.WORKER_POLL_INTERVAL * 1000,
@@ -191,5 +198,7 @@ export class WorkerManager implements WorkerPoolControl {
       metadata: { internal: true },
       envFor: this.deps.envFor,
     });
+    this.numbers.set(worker, n);
+    return worker;
   }
 }

@@ -77,7 +77,7 @@ export async function registerWorker(
     url: '/api/v1/workers/register',
     payload: { worker_id: id, ...extra },
   });
-  if (res.statusCode !== 200) throw new Error(`register failed: ${res.statusCode} ${res.body}`);
+  if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`);
   return json(res);
 }
 

@@ -88,6 +88,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
           200: Type.Object({
             name: Type.String(),
             version: Type.String(),
+            docs: Type.String({ description: '/docs, or /openapi.json when ENABLE_DOCS is off.' }),
+            health: Type.String(),
             links: Type.Record(Type.String(), Type.String()),
           }),
         },
@@ -96,13 +98,17 @@ export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
     () => ({
       name: 'Task Executor',
       version,
+      // docs and health at the top level, as the predecessor answered.
+      docs: deps.config.ENABLE_DOCS ? '/docs' : '/openapi.json',
+      health: '/health',
       links: {
         api: '/api/v1',
         health: '/health',
         queue_stats: '/queue/stats',
         metrics: '/metrics',
         openapi: '/openapi.json',
-        ...(deps.config.ENABLE_DOCS ? { docs: '/docs' } : {}),
+        ready: '/ready',
+        ...(deps.config.ENABLE_DOCS ? { docs: '/docs', redoc: '/redoc' } : {}),
       },
     }),
   );

@@ -2,6 +2,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { isCallbackDelivery } from '../../callbacks/signature.ts';
+import { QueueError } from '../../queue/errors.ts';
+import type { TaskSort } from '../../queue/tasks.ts';
 import type { LogLevel, Task } from '../../queue/types.ts';
 import { ApiError, invalid } from '../errors.ts';
 import { resolvePage } from '../pagination.ts';
@@ -22,10 +24,11 @@ import {
   TaskWithLogs,
 } from '../schemas/tasks.ts';
 import { toNewTask } from '../task-input.ts';
-import type { RouteOptions } from '../types.ts';
+import type { RouteDeps, RouteOptions } from '../types.ts';
 
 const tags = ['tasks'];
-const DEFAULT_PAGE_SIZE = 50;
+/** The predecessor's default page. */
+const DEFAULT_PAGE_SIZE = 20;
 const INCLUDED_LOGS = 1000;
 
 /** 409 for a request the callback dispatcher sent: a callback_url aimed at this API would loop. */
@@ -43,10 +46,29 @@ export function parseLabelFilter(list: readonly string[] = []): Record<string, s
     const eq = item.includes('=') ? item.indexOf('=') : item.indexOf(':');
     const key = item.slice(0, eq);
     const value = item.slice(eq + 1);
-    if (key in labels && labels[key] !== value) throw invalid('label', `key "${key}" is given twice`);
+    if (key in labels && labels[key] !== value)
+      throw invalid('label', `key "${key}" is given twice`, {}, 'query');
     labels[key] = value;
   }
   return labels;
+}
+
+/** `sort=-created_at` (the predecessor's values) → the column and direction; the schema checked it. */
+export function parseSort(sort: string | undefined): TaskSort {
+  const s = sort ?? '-created_at';
+  const desc = s.startsWith('-');
+  return { column: (desc ? s.slice(1) : s) as TaskSort['column'], desc };
+}
+
+/** A finished task cannot be cancelled: 400, as the predecessor answered (the queue says TASK_ALREADY_TERMINAL). */
+async function cancelOrRefuse(deps: RouteDeps, id: string) {
+  try {
+    return await deps.queue.cancel(id);
+  } catch (err) {
+    if (err instanceof QueueError && err.code === 'TASK_ALREADY_TERMINAL')
+      throw new ApiError('TASK_NOT_CANCELLABLE', err.message, err.details);
+    throw err;
+  }
 }
 
 export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { deps }) => {
@@ -109,7 +131,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
     {
       schema: {
         tags,
-        summary: 'List tasks, newest first',
+        summary: 'List tasks, newest first (or by `sort`)',
         querystring: TaskListQuery,
         response: { 200: TaskListResponse, ...errors(422, 503) },
       },
@@ -123,6 +145,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
         worker_id: q.worker_id,
         backend_type: q.backend_type,
         labels: parseLabelFilter(q.label),
+        sort: parseSort(q.sort),
         limit: page.limit,
         offset: page.offset,
       });
@@ -183,13 +206,22 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
   );
 
   const cancel = async (id: string) => {
-    const { task, outcome } = await queue.cancel(id);
-    return { ...task, outcome } as Task & { outcome: typeof outcome };
+    const { task, outcome } = await cancelOrRefuse(deps, id);
+    // task_id and message: the predecessor's documented answer, beside the task it returned.
+    const message =
+      outcome === 'cancelled'
+        ? 'Task cancelled successfully'
+        : 'Cancel requested: the worker is told to stop';
+    return { ...task, outcome, task_id: task.id, message } as Task & {
+      outcome: typeof outcome;
+      task_id: string;
+      message: string;
+    };
   };
   const cancelSchema = {
     tags,
     params: IdParams,
-    response: { 200: CancelResponse, ...errors(404, 409, 422, 503) },
+    response: { 200: CancelResponse, ...errors(400, 404, 422, 503) },
   };
   app.post(
     '/tasks/:id/cancel',
@@ -198,7 +230,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
         ...cancelSchema,
         summary: 'Cancel a task',
         description:
-          'A pending task ends cancelled at once; a running one is asked to stop. 409 when finished.',
+          'A pending task ends cancelled at once; a running one is asked to stop, and ends `cancelled` however its worker reports next. 400 when already finished.',
       },
     },
     (req) => cancel(req.params.id),
@@ -221,6 +253,11 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
         querystring: LogsQuery,
         response: { 200: LogsResponse, ...errors(404, 422, 503) },
       },
+      // Levels in any case (the predecessor's clients send INFO): compared lower-case.
+      preValidation: async (req) => {
+        const q = req.query as { level?: unknown };
+        if (typeof q.level === 'string') q.level = q.level.toLowerCase();
+      },
     },
     async (req) => {
       const { id } = req.params;
@@ -228,12 +265,14 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
       await queue.mustGetTask(id);
       const logs = await queue.readLogs(id, {
         levels: q.level ? (q.level.split(',') as LogLevel[]) : undefined,
+        sources: q.source?.split(','),
         since: q.since,
         after: q.after,
         limit: q.limit ?? 100,
         order: q.after === undefined ? 'newest' : 'oldest',
       });
-      return { task_id: id, logs, next_after: logs.at(-1)?.id ?? q.after ?? 0 };
+      // total: the entries in this answer, as the predecessor counted them.
+      return { task_id: id, logs, total: logs.length, next_after: logs.at(-1)?.id ?? q.after ?? 0 };
     },
   );
 };

@@ -27,13 +27,36 @@ function checkBodyWorker(pathId: string, bodyId: string | null | undefined): voi
   if (bodyId && bodyId !== pathId) throw invalid('worker_id', 'differs from the worker id in the path');
 }
 
-/** error_details as given; else the message the seed's client sends as error_message or error. */
-function errorDetails(body: {
+/** Fields of the report protocol itself: never part of a result. */
+const PROTOCOL_FIELDS = ['worker_id', 'attempt'];
+
+/**
+ * The result a complete stores. Our clients send `{ attempt, result }`: the result is `result`.
+ * The predecessor stored the whole body (its worker client sends `{ success, result,
+ * execution_time }`, its documented example is `{ solution, confidence }`): any body with
+ * fields besides `result` is stored whole, so those clients read back what they sent. The
+ * protocol fields (worker_id, attempt) are never stored; a body with nothing else is null.
+ */
+export function completionResult(body: Record<string, unknown>): Json {
+  const rest = Object.entries(body).filter(([k, v]) => !PROTOCOL_FIELDS.includes(k) && v !== undefined);
+  if (rest.length === 0) return null;
+  if (rest.length === 1 && rest[0]![0] === 'result') return rest[0]![1] as Json;
+  return Object.fromEntries(rest) as Json;
+}
+
+/**
+ * The structured error a fail stores (served as `error_info`, and as text in `error_details`):
+ * error_details as given when it is an object; a text one, or the message the predecessor's
+ * client sends as `error` (or `error_message`), becomes `{ message }`.
+ */
+export function failureRecord(body: {
   error?: string | null;
   error_message?: string | null;
   error_details?: unknown;
 }): Json {
-  if (body.error_details !== undefined && body.error_details !== null) return body.error_details as Json;
+  const given = body.error_details;
+  if (typeof given === 'string') return { message: given };
+  if (given !== undefined && given !== null) return given as Json;
   return { message: body.error_message ?? body.error ?? 'Task failed' };
 }
 
@@ -72,6 +95,8 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
       schema: {
         tags,
         summary: 'Report success (running → completed)',
+        description:
+          'The result stored is `result` when the body holds nothing else (besides worker_id and attempt); any other body is stored whole, as the predecessor did (e.g. `{ success, result, execution_time }`). A task whose cancel was requested ends cancelled, keeping the result.',
         params: WorkerTaskParams,
         body: CompleteBody,
         response: { 200: TaskSchema, ...fencedErrors },
@@ -80,7 +105,7 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
     async (req) => {
       const { id, task_id } = req.params;
       checkBodyWorker(id, req.body.worker_id);
-      return attempts.complete(id, task_id, req.body.attempt ?? null, (req.body.result ?? null) as Json);
+      return attempts.complete(id, task_id, req.body.attempt ?? null, completionResult(req.body));
     },
   );
 
@@ -91,7 +116,7 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         tags,
         summary: 'Report failure (running → failed, or back to pending with retry=true)',
         description:
-          'error_details is stored as given; without it, `{ message: error_message ?? error }`. A task whose cancel was requested ends cancelled.',
+          'The task shows the error as text in `error_details` and structured in `error_info`: an object `error_details` is kept as given; a text one, or `error` / `error_message`, becomes `{ message }`. A task whose cancel was requested ends cancelled.',
         params: WorkerTaskParams,
         body: FailBody,
         response: { 200: TaskSchema, ...fencedErrors },
@@ -104,7 +129,7 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         id,
         task_id,
         req.body.attempt ?? null,
-        errorDetails(req.body),
+        failureRecord(req.body),
         req.body.retry ?? false,
       );
     },

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Static } from 'typebox';
 import type { Lease, WorkerRegistration } from '../../queue/types.ts';
-import { ApiError, invalid } from '../errors.ts';
+import { invalid } from '../errors.ts';
 import { claimWithWait } from '../long-poll.ts';
 import { errors } from '../schemas/common.ts';
 import { WindowQuery, WorkerStatsResponse } from '../schemas/stats.ts';
@@ -49,25 +49,22 @@ function toRegistration(body: Static<typeof RegisterBody>, pattern: string): Wor
 
 /**
  * tasks given: extend exactly those (the rest come back as lost). current_task_id given (the
- * seed's heartbeat): extend that task at its current attempt, and answer 409 when this worker
- * does not hold it. Neither: extend every lease the worker holds.
+ * predecessor's heartbeat): extend that task at its current attempt; when this worker no
+ * longer holds it, the heartbeat still succeeds and the task comes back in lost_task_ids.
+ * Neither: extend every lease the worker holds. The answer is the worker (what the
+ * predecessor returned) with the lease report beside it.
  */
 async function heartbeat(deps: RouteDeps, workerId: string, body: Static<typeof HeartbeatBody>) {
   const { queue } = deps;
   let leases: Lease[] | null = body.tasks ?? null;
   const current = body.tasks ? null : (body.current_task_id ?? null);
   if (current) leases = [{ task_id: current, attempt: (await queue.getTask(current))?.attempt ?? 0 }];
-  // Liveness is recorded even when the 409 below follows: the worker is alive, only its task is gone.
   const r = await queue.heartbeat(workerId, body.status ?? undefined, leases);
-  if (current && r.lost.length > 0)
-    throw new ApiError('TASK_NOT_HELD', `Worker ${workerId} does not hold task ${current}`, {
-      task_id: current,
-      worker_id: workerId,
-    });
   return {
-    worker_id: workerId,
-    status: r.worker.status,
+    ...r.worker,
     acknowledged: true,
+    message: 'Heartbeat received',
+    timestamp: r.worker.last_heartbeat,
     lease_seconds: deps.config.LEASE_SECONDS,
     extended: r.extended,
     lost_task_ids: r.lost,
@@ -84,12 +81,15 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
       schema: {
         tags,
         summary: 'Register (or re-register) a worker',
-        description: `The id comes from \`worker_id\` or \`id\` and must match WORKER_ID_PATTERN (now ${config.WORKER_ID_PATTERN}).`,
+        description: `201 with the worker, a first registration or not (as the predecessor answered). The id comes from \`worker_id\` or \`id\` and must match WORKER_ID_PATTERN (now ${config.WORKER_ID_PATTERN}).`,
         body: RegisterBody,
-        response: { 200: WorkerSchema, ...errors(400, 422, 503) },
+        response: { 201: WorkerSchema, ...errors(400, 422, 503) },
       },
     },
-    (req) => queue.registerWorker(toRegistration(req.body, config.WORKER_ID_PATTERN)),
+    async (req, reply) => {
+      const worker = await queue.registerWorker(toRegistration(req.body, config.WORKER_ID_PATTERN));
+      return reply.code(201).send(worker);
+    },
   );
 
   app.get(
@@ -108,7 +108,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
     },
   );
 
-  const heartbeatSchema = { tags, response: { 200: HeartbeatResponse, ...errors(404, 409, 422, 503) } };
+  const heartbeatSchema = { tags, response: { 200: HeartbeatResponse, ...errors(404, 422, 503) } };
   app.post(
     '/workers/heartbeat',
     {

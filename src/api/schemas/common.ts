@@ -16,6 +16,22 @@ export const ErrorBody = Type.Object(
     error: Type.String({ description: 'Human-readable message.' }),
     code: Type.String({ description: 'Stable SNAKE_CASE error code.' }),
     details: JsonObject,
+    detail: Type.Union(
+      [
+        Type.String(),
+        Type.Array(
+          Type.Object({
+            type: Type.String(),
+            loc: Type.Array(Type.Union([Type.String(), Type.Integer()])),
+            msg: Type.String(),
+          }),
+        ),
+      ],
+      {
+        description:
+          'As FastAPI answers (the predecessor’s clients read it): the message, or for a validation error the list of issues with `loc` (where, then the field path) and `msg`.',
+      },
+    ),
   },
   { description: 'Every error response has this shape.' },
 );

@@ -102,6 +102,10 @@ export const TaskSchema = Type.Object({
       callback_url: Type.Optional(Type.String()),
       metadata: Type.Optional(JsonObject),
       labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+      priority: Type.Optional(
+        Type.Integer({ description: 'The task’s priority, echoed as the predecessor did.' }),
+      ),
+      backend_type: Type.Optional(Type.String({ description: 'The task’s backend_type, when it has one.' })),
     },
     { additionalProperties: true },
   ),
@@ -114,7 +118,16 @@ export const TaskSchema = Type.Object({
   cancel_requested: Type.Boolean(),
   cancel_requested_at: Nullable(DateTime),
   result: AnyJson,
-  error_details: AnyJson,
+  error_details: Nullable(
+    Type.String({
+      description:
+        'Why it did not complete, as text (the predecessor’s field): the message of `error_info`. Null when it completed.',
+    }),
+  ),
+  error_info: Type.Unknown({
+    description:
+      'The same, structured: `{ reason, message, … }` as the worker or the server recorded it (reason e.g. timeout, worker lost, cancelled); null when none.',
+  }),
   idempotency_key: Nullable(Type.String()),
   callback_state: Nullable(Type.Enum(['pending', 'delivered', 'failed'])),
   created_at: DateTime,
@@ -144,6 +157,8 @@ export const CancelResponse = Type.Intersect([
     outcome: Type.Enum(['cancelled', 'cancel_requested'], {
       description: 'cancelled: it was pending; cancel_requested: its worker is told to stop.',
     }),
+    task_id: Uuid,
+    message: Type.String(),
   }),
 ]);
 
@@ -152,6 +167,8 @@ export const BatchResponse = Type.Object({
   created: Type.Integer(),
   existing: Type.Integer({ description: 'Items whose idempotency_key matched an earlier task.' }),
 });
+
+export const TASK_SORT_PATTERN = '^-?(created_at|updated_at|started_at|completed_at|priority)$';
 
 export const TaskListQuery = Type.Object({
   status: Type.Optional(TaskStatusEnum),
@@ -163,6 +180,14 @@ export const TaskListQuery = Type.Object({
       maxItems: 64,
       description:
         'Repeatable `label=key=value` (or `key:value` when the item has no `=`); a task must carry every one.',
+    }),
+  ),
+  sort: Type.Optional(
+    Type.String({
+      pattern: TASK_SORT_PATTERN,
+      default: '-created_at',
+      description:
+        'created_at, updated_at, started_at, completed_at or priority; a leading `-` sorts descending. Tasks without the time sort last.',
     }),
   ),
   ...PaginationQuery,
@@ -178,7 +203,14 @@ export const LogsQuery = Type.Object({
   level: Type.Optional(
     Type.String({
       pattern: `^(${LOG_LEVELS.join('|')})(,(${LOG_LEVELS.join('|')}))*$`,
-      description: `One level or a comma list of: ${LOG_LEVELS.join(', ')}.`,
+      description: `One level or a comma list of: ${LOG_LEVELS.join(', ')} (any case).`,
+    }),
+  ),
+  source: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9_.:-]{1,64}(,[A-Za-z0-9_.:-]{1,64}){0,9}$',
+      description:
+        'One source or a comma list: `worker` (the worker and its agent), `server` (the task’s transitions: created, claimed, completed…), `callback` (callback deliveries).',
     }),
   ),
   since: Type.Optional(DateTime),
@@ -189,5 +221,6 @@ export const LogsQuery = Type.Object({
 export const LogsResponse = Type.Object({
   task_id: Uuid,
   logs: Type.Array(TaskLogSchema),
+  total: Type.Integer({ description: 'The number of entries in `logs`.' }),
   next_after: Type.Integer({ description: 'Pass as `after` to read what comes next.' }),
 });

@@ -4,7 +4,8 @@
  * The worker protocol's bodies are closed (`additionalProperties: false`): a misspelt field
  * (`atempt`) is a 422 naming it, not a report that silently drops its fence. Every field the
  * predecessor documents or its worker client (shared/seed/predecessor) sends stays accepted.
- * Free-form maps (capabilities, metadata, context, result, error_details) stay open.
+ * Free-form maps (capabilities, metadata, context, result, error_details) stay open, and so
+ * does the complete body, which the predecessor stored whole as the result.
  */
 import { Type } from 'typebox';
 import { WORKER_STATUSES } from '../../queue/types.ts';
@@ -92,15 +93,21 @@ export const HeartbeatAnyBody = Type.Object(
   Closed,
 );
 
-export const HeartbeatResponse = Type.Object({
-  worker_id: Type.String(),
-  status: WorkerStatusEnum,
-  acknowledged: Type.Boolean(),
-  lease_seconds: Type.Integer({ description: 'Each heartbeat extends held leases by this much.' }),
-  extended: Type.Array(LeaseSchema),
-  lost_task_ids: Type.Array(Uuid, { description: 'Reported tasks this worker no longer holds: stop them.' }),
-  cancel_task_ids: Type.Array(Uuid, { description: 'Held tasks a user cancelled: stop them and report.' }),
-});
+/** The worker as the predecessor returned it, and the lease report. */
+export const HeartbeatResponse = Type.Intersect([
+  WorkerSchema,
+  Type.Object({
+    acknowledged: Type.Boolean(),
+    message: Type.String(),
+    timestamp: DateTime,
+    lease_seconds: Type.Integer({ description: 'Each heartbeat extends held leases by this much.' }),
+    extended: Type.Array(LeaseSchema),
+    lost_task_ids: Type.Array(Uuid, {
+      description: 'Reported tasks this worker no longer holds: stop them.',
+    }),
+    cancel_task_ids: Type.Array(Uuid, { description: 'Held tasks a user cancelled: stop them and report.' }),
+  }),
+]);
 
 export const ClaimQuery = Type.Object({
   wait: Type.Optional(
@@ -165,16 +172,22 @@ export const LogsAppendBody = Type.Object(
 );
 export const LogsAppendResponse = Type.Object({ accepted: Type.Integer() });
 
+/**
+ * Open, unlike the other report bodies: the predecessor stored the whole body as the result
+ * (`{ success, result, execution_time }` from its worker client, `{ solution, confidence }` in
+ * its documentation), so any field is part of what is reported. See completionResult.
+ */
 export const CompleteBody = Type.Object(
   {
     worker_id: Maybe(WorkerIdField),
     attempt: Attempt,
     result: Type.Optional(AnyJson),
-    // The seed's worker client posts its whole outcome: { success, result, execution_time }.
-    success: Maybe(Type.Boolean({ description: 'Sent by the seed’s worker client; not stored.' })),
-    execution_time: Maybe(Type.Unknown({ description: 'Sent by the seed’s worker client; not stored.' })),
   },
-  Closed,
+  {
+    additionalProperties: true,
+    description:
+      'The result is `result` when nothing else is sent (besides worker_id and attempt); otherwise the whole body without those two.',
+  },
 );
 
 export const FailBody = Type.Object(
