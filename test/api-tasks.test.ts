@@ -304,12 +304,12 @@ for (const mode of dbModes()) {
       const all = json<Body>(await get(url));
       assert.equal(all.logs.length, 5);
       assert.equal(all.total, 5);
-      const after = json<Body>(await get(`${url}&after=${all.logs[1].id}&limit=2`));
+      const after = json<Body>(await get(`${url}&after=${all.logs[1].seq}&limit=2`));
       assert.deepEqual(
         after.logs.map((l: Body) => l.message),
         ['m2', 'm3'],
       );
-      assert.equal(after.next_after, all.logs[3].id);
+      assert.equal(after.next_after, all.logs[3].seq);
       const errs = json<Body>(await get(`${url}&level=error,warning`));
       assert.deepEqual(
         errs.logs.map((l: Body) => l.level),

@@ -45,7 +45,7 @@ for (const mode of dbModes()) {
         'no context reads as an empty object, as the predecessor served it',
       );
       assert.ok(logs.every((l) => l.source === 'worker' && l.attempt === 1 && l.task_id === task.id));
-      const ids = logs.map((l) => l.id);
+      const ids = logs.map((l) => l.seq);
       assert.deepEqual(
         ids,
         [...ids].sort((a, b) => a - b),
@@ -107,7 +107,7 @@ for (const mode of dbModes()) {
         const page = await queue.readLogs(task.id, { limit: 7, order: 'oldest', after, sources: ['worker'] });
         if (page.length === 0) break;
         seen.push(...page.map((l) => l.message));
-        after = page.at(-1)!.id;
+        after = page.at(-1)!.seq;
       }
       assert.deepEqual(
         seen,

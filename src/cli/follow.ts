@@ -61,7 +61,7 @@ async function printNewLogs(client: Client, f: Followed, print: (line: string) =
       `/api/v1/tasks/${f.id}/logs?after=${f.after}&limit=1000`,
     );
     for (const log of page.logs) for (const line of episodeLines(log)) print(`${f.prefix}${line}`);
-    f.after = page.logs.at(-1)?.id ?? f.after;
+    f.after = page.logs.at(-1)?.seq ?? f.after;
     if (page.logs.length < 1000) return;
   }
 }

@@ -198,14 +198,14 @@ program
       type Page = { logs: TaskLog[]; next_after: number | null };
       let page = await api.get<Page>(`/api/v1/tasks/${encodeURIComponent(id)}/logs?limit=${o.limit}${level}`);
       page.logs.forEach(print);
-      let after = page.logs.at(-1)?.id ?? 0;
+      let after = page.logs.at(-1)?.seq ?? 0;
       while (o.follow) {
         const task = await api.get<Task>(`/api/v1/tasks/${encodeURIComponent(id)}`);
         page = await api.get<Page>(
           `/api/v1/tasks/${encodeURIComponent(id)}/logs?after=${after}&limit=1000${level}`,
         );
         page.logs.forEach(print);
-        after = page.logs.at(-1)?.id ?? after;
+        after = page.logs.at(-1)?.seq ?? after;
         if (['completed', 'failed', 'timeout', 'cancelled'].includes(task.status) && page.logs.length === 0)
           break;
         await new Promise((r) => setTimeout(r, 1000));

@@ -53,9 +53,26 @@ export function toTask(r: Row): Task {
   };
 }
 
+/**
+ * A log entry's id as a UUID (the predecessor's type) that carries the integer cursor:
+ * 00000000-0000-4000-8000-<12 hex digits of seq>. Reversible, so either form works as a cursor.
+ */
+export const logUuid = (seq: number): string =>
+  `00000000-0000-4000-8000-${seq.toString(16).padStart(12, '0')}`;
+
+const LOG_UUID = /^00000000-0000-4000-8000-([0-9a-f]{12})$/i;
+
+/** The cursor inside a log UUID, or null when it is not one. */
+export function logIdToSeq(id: string): number | null {
+  const m = LOG_UUID.exec(id);
+  return m ? Number.parseInt(m[1]!, 16) : null;
+}
+
 export function toLog(r: Row): TaskLog {
+  const seq = Number(r.id);
   return {
-    id: Number(r.id),
+    id: logUuid(seq),
+    seq,
     task_id: r.task_id as string,
     timestamp: iso(r.timestamp)!,
     level: r.level as TaskLog['level'],

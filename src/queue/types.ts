@@ -61,7 +61,10 @@ export interface Task {
 }
 
 export interface TaskLog {
-  id: number;
+  /** A UUID, as the predecessor's clients expect; it is `seq` written as a UUID (logIdToSeq reverses it). */
+  id: string;
+  /** Monotonic cursor: pass as `after` to read on. */
+  seq: number;
   task_id: string;
   timestamp: string;
   level: LogLevel;

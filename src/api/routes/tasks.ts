@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { isCallbackDelivery } from '../../callbacks/signature.ts';
 import { QueueError } from '../../queue/errors.ts';
+import { logIdToSeq } from '../../queue/rows.ts';
 import type { TaskSort } from '../../queue/tasks.ts';
 import type { LogLevel, Task } from '../../queue/types.ts';
 import { ApiError, invalid } from '../errors.ts';
@@ -263,16 +264,17 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
       const { id } = req.params;
       const q = req.query;
       await queue.mustGetTask(id);
+      const after = q.after === undefined ? undefined : (logIdToSeq(q.after) ?? Number(q.after));
       const logs = await queue.readLogs(id, {
         levels: q.level ? (q.level.split(',') as LogLevel[]) : undefined,
         sources: q.source?.split(','),
         since: q.since,
-        after: q.after,
+        after,
         limit: q.limit ?? 100,
-        order: q.after === undefined ? 'newest' : 'oldest',
+        order: after === undefined ? 'newest' : 'oldest',
       });
       // total: the entries in this answer, as the predecessor counted them.
-      return { task_id: id, logs, total: logs.length, next_after: logs.at(-1)?.id ?? q.after ?? 0 };
+      return { task_id: id, logs, total: logs.length, next_after: logs.at(-1)?.seq ?? after ?? 0 };
     },
   );
 };

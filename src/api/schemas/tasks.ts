@@ -78,7 +78,10 @@ export const TaskBatchBody = Type.Object({
 });
 
 export const TaskLogSchema = Type.Object({
-  id: Type.Integer({ description: 'Monotonic cursor (use as `after`).' }),
+  id: Uuid,
+  seq: Type.Integer({
+    description: 'Monotonic cursor (use as `after`); `id` is the same number written as a UUID.',
+  }),
   task_id: Uuid,
   timestamp: DateTime,
   level: LogLevelEnum,
@@ -214,7 +217,12 @@ export const LogsQuery = Type.Object({
     }),
   ),
   since: Type.Optional(DateTime),
-  after: Type.Optional(Type.Integer({ minimum: 0, description: 'Cursor: entries with a greater id.' })),
+  after: Type.Optional(
+    Type.String({
+      pattern: '^([0-9]{1,15}|00000000-0000-4000-8000-[0-9a-fA-F]{12})$',
+      description: 'Cursor: entries after this one (its `seq`, or its `id`).',
+    }),
+  ),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
 });
 
