@@ -12,7 +12,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CliProcess, watchChild } from './process.ts';
 
@@ -27,8 +27,20 @@ const INSTALL =
 /** A test double of AIOpsLab shaped to what the predecessor's worker calls (see its __init__.py). */
 export const FAKE_AIOPSLAB = fileURLToPath(new URL('../fixtures/seed-aiopslab', import.meta.url));
 
+/**
+ * Where the predecessor's files are: SEED_PREDECESSOR_DIR, else `shared/seed/predecessor` beside
+ * the checkout or beside one of its parent folders (a clone elsewhere, e.g. CI's clean clone in a
+ * temporary folder, falls back to the workplace's /work/shared).
+ */
 export function seedDir(): string {
-  return resolve(REPO, process.env.SEED_PREDECESSOR_DIR ?? '../shared/seed/predecessor');
+  if (process.env.SEED_PREDECESSOR_DIR) return resolve(REPO, process.env.SEED_PREDECESSOR_DIR);
+  const candidates: string[] = [];
+  for (let dir = REPO; ; dir = dirname(dir)) {
+    candidates.push(join(dir, '..', 'shared', 'seed', 'predecessor'));
+    if (dirname(dir) === dir) break;
+  }
+  candidates.push('/work/shared/seed/predecessor');
+  return candidates.find((c) => existsSync(join(c, 'workers', 'src', 'worker.py'))) ?? candidates[0]!;
 }
 
 /** A file of the predecessor's; throws naming SEED_PREDECESSOR_DIR when it is not there. */
