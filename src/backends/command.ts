@@ -19,7 +19,7 @@ export type CommandLine = { argv: string[] } | { shell: string };
  * its LLM through the gateway, with the task token. Upstream keys named in LLM_UPSTREAMS
  * (api_key_env) are removed too.
  */
-const SERVER_ONLY_ENV = [
+export const SERVER_ONLY_ENV = [
   'DATABASE_URL',
   'TEST_DATABASE_URL',
   'API_TOKENS',

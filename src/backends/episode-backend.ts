@@ -2,11 +2,11 @@
  * A backend whose runs are episodes: one environment per attempt (from `open`), the built-in
  * agent (GatewayAgent, configured by the task's agent_config) calling the model through the
  * recording gateway, and the episode runner between them. The sandbox is one; the AIOpsLab
- * bridge will be another, with an environment that lives in a child process.
+ * bridge (aiopslab/) is another, with an environment that lives in a child process.
  */
 import { AgentConfigError, GatewayAgent, parseAgentConfig } from '../agent/index.ts';
 import type { Config } from '../config/index.ts';
-import type { Task } from '../queue/types.ts';
+import type { JsonObject, Task } from '../queue/types.ts';
 import { type Environment, EnvironmentError, type ProblemInfo } from './environment.ts';
 import { runEpisode } from './episode.ts';
 import type { Backend, RunContext, RunOutcome } from './types.ts';
@@ -20,8 +20,10 @@ export interface EpisodeBackendSpec {
   type: string;
   /** The problems this backend can run (advertised as the worker's supported_problems). */
   catalogue: readonly ProblemInfo[];
-  /** A fresh environment for one attempt of a task. */
-  open(task: Task, ctx: RunContext): Environment;
+  /** Problem ids to advertise when they are not known up front (the bridge's list mode). */
+  problems?(): Promise<string[]>;
+  /** A fresh environment for one attempt of a task (after any setup it needs, e.g. a cluster). */
+  open(task: Task, ctx: RunContext): Environment | Promise<Environment>;
 }
 
 export class EpisodeBackend implements Backend {
@@ -35,6 +37,7 @@ export class EpisodeBackend implements Backend {
   }
 
   async problems(): Promise<string[]> {
+    if (this.spec.problems) return this.spec.problems();
     return this.spec.catalogue.map((p) => p.id);
   }
 
@@ -53,9 +56,15 @@ export class EpisodeBackend implements Backend {
     }
     let environment: Environment;
     try {
-      environment = this.spec.open(task, ctx);
+      environment = await this.spec.open(task, ctx);
     } catch (err) {
-      if (err instanceof EnvironmentError) return failed(err.code, err.message);
+      if (ctx.signal.aborted) return failed('stopped', 'Stopped before the environment was ready');
+      if (err instanceof EnvironmentError)
+        return {
+          status: 'failed',
+          retryable: err.retryable,
+          error: { reason: err.code, message: err.message, ...err.details },
+        };
       throw err;
     }
     const agent = new GatewayAgent({
@@ -81,6 +90,6 @@ export class EpisodeBackend implements Backend {
   }
 }
 
-function failed(reason: string, message: string, extra: Record<string, string> = {}): RunOutcome {
+function failed(reason: string, message: string, extra: JsonObject = {}): RunOutcome {
   return { status: 'failed', error: { reason, message, ...extra } };
 }

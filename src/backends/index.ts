@@ -1,5 +1,6 @@
 /** Backend registry: the worker asks for a backend by its type name. */
 import type { Config } from '../config/index.ts';
+import { createAiopslabBackend } from './aiopslab/index.ts';
 import { CommandBackend } from './command.ts';
 import { EpisodeBackend } from './episode-backend.ts';
 import { createSandboxEnvironment, SANDBOX_PROBLEMS } from './sandbox/index.ts';
@@ -19,7 +20,7 @@ export { EnvironmentError, TASK_TYPES } from './environment.ts';
 export type { Backend, LlmEndpoint, RunContext, RunOutcome, StopReason } from './types.ts';
 export { RunStopped, stopReason } from './types.ts';
 
-// New environments (the aiopslab bridge) add one line here.
+// New environments add one line here.
 const factories: Record<string, (config: Config) => Backend> = {
   sandbox: (config) =>
     new EpisodeBackend(
@@ -31,6 +32,7 @@ const factories: Record<string, (config: Config) => Backend> = {
       config,
     ),
   command: (config) => new CommandBackend(config),
+  aiopslab: (config) => createAiopslabBackend(config),
 };
 
 export const BACKEND_TYPES: readonly string[] = Object.keys(factories);

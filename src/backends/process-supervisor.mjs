@@ -27,7 +27,7 @@
 // the program is the worker's decision (a draining worker gives its runs a grace period), or
 // follows the worker's death.
 //
-// Channel protocol: worker → { file, args, cwd, env, killGraceMs }; supervisor →
+// Channel protocol: worker → { file, args, cwd, env, killGraceMs, pipeStdin }; supervisor →
 // { type: 'started', pid } (pid = the program's process group), then { type: 'exit', code,
 // signal } or { type: 'spawn_error', message }. Whatever the program leaves running in its
 // group when it exits gets SIGTERM, then SIGKILL after the grace; the supervisor exits once the
@@ -134,7 +134,9 @@ function start(spec) {
     env: spec.env,
     // A session and process group of its own (pgid = pid), as when the worker spawned it.
     detached: true,
-    stdio: ['ignore', 'inherit', 'inherit'],
+    // fd 3 is a pipe from the worker when the program wants a stdin (the AIOpsLab bridge):
+    // the worker's end closes when the worker dies, which the program sees as end of input.
+    stdio: [spec.pipeStdin ? 3 : 'ignore', 'inherit', 'inherit'],
   });
   // Known at once when the start succeeded (undefined otherwise: 'error' follows).
   pgid = command.pid ?? 0;

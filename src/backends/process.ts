@@ -15,6 +15,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { LineSplitter } from './lines.ts';
 
@@ -30,6 +31,16 @@ export interface ProcessSpec {
   onStderr(line: string): void;
   /** Lines of stderr kept for the failure report. */
   tailLines?: number;
+  /**
+   * Raw stdout chunks instead of lines (onStdout is then not called): for a protocol whose
+   * lines have no length limit, which LineSplitter would cut.
+   */
+  onStdoutData?(chunk: string): void;
+  /**
+   * Give the program a pipe as stdin instead of /dev/null; called at once with its write end,
+   * which the caller keeps open as long as it likes (it closes when this process dies).
+   */
+  onStdin?(stdin: Writable): void;
 }
 
 export interface ProcessExit {
@@ -55,8 +66,9 @@ function launchSupervisor(): ChildProcess {
   return spawn(process.execPath, [SUPERVISOR], {
     // A session of its own: signals to the worker's group (Ctrl-C) are not its business.
     detached: true,
-    // fd 0 is the lifeline; the program itself gets /dev/null there, as before.
-    stdio: ['ipc', 'pipe', 'pipe'],
+    // fd 0 is the lifeline; the program itself gets /dev/null there, or fd 3 when it asks for
+    // a stdin pipe (see ProcessSpec.onStdin).
+    stdio: ['ipc', 'pipe', 'pipe', 'pipe'],
     // The supervisor needs nothing from the environment, and must not pick up NODE_OPTIONS
     // (a loader would slow every start); the program gets spec.env, sent on the channel.
     env: {},
@@ -94,7 +106,8 @@ function takeSupervisor(): ChildProcess {
 /** Whether the child's process, channel and pipes keep this process's event loop alive. */
 function hold(c: ChildProcess, held: boolean): void {
   // The output pipes are sockets (stdio: 'pipe'), typed only as streams.
-  for (const h of [c, c.channel, c.stdout as Socket | null, c.stderr as Socket | null]) {
+  const stdin = c.stdio[3] as Socket | null;
+  for (const h of [c, c.channel, c.stdout as Socket | null, c.stderr as Socket | null, stdin]) {
     if (!h) continue;
     if (held) h.ref();
     else h.unref();
@@ -112,7 +125,13 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessExit> {
       tail.push(line.length > TAIL_LINE_MAX ? `${line.slice(0, TAIL_LINE_MAX)} …[cut]` : line);
       if (tail.length > keep) tail.shift();
     });
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => out.push(d));
+    const onData = spec.onStdoutData ?? ((d: string) => out.push(d));
+    child.stdout!.setEncoding('utf8').on('data', onData);
+    const stdin = child.stdio[3] as Socket;
+    // EPIPE once the program has gone: its exit says what happened.
+    stdin.on('error', () => {});
+    if (spec.onStdin) spec.onStdin(stdin);
+    else stdin.destroy();
     child.stderr!.setEncoding('utf8').on('data', (d: string) => err.push(d));
 
     /** The program's process group (its pid), once the supervisor has started it. */
@@ -145,8 +164,9 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessExit> {
       else if (m?.type === 'spawn_error') spawnError = m.message;
     });
     const { file, args, cwd, env, killGraceMs } = spec;
+    const pipeStdin = Boolean(spec.onStdin);
     // A failed send means the supervisor is already gone; its exit tells the rest.
-    child.send({ file, args, cwd, env, killGraceMs }, () => {});
+    child.send({ file, args, cwd, env, killGraceMs, pipeStdin }, () => {});
     child.once('error', (e) => {
       spawnError ??= e.message;
     });
@@ -167,6 +187,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessExit> {
       if (killTimer && !groupAlive(pgid)) clearTimeout(killTimer);
       out.end();
       err.end();
+      stdin.destroy();
       // The program's own status, as the supervisor saw it; the supervisor's own when it could
       // not say (it was killed, or could not start).
       const status = reported ?? { code, signal: sig };

@@ -150,6 +150,37 @@ export const settingSpecs = {
     600000,
   ),
 
+  AIOPSLAB_DIR: str(
+    '',
+    'AIOpsLab checkout for the `aiopslab` backend: the folder holding the `aiopslab` package, put first on the bridge’s PYTHONPATH. Empty: the interpreter must find the package itself.',
+  ),
+  AIOPSLAB_PYTHON: str(
+    'python3',
+    'Python interpreter that runs the AIOpsLab bridge (3.11+, with AIOpsLab installed), e.g. the checkout’s .venv/bin/python.',
+  ),
+  AIOPSLAB_KUBECONFIG: str(
+    '',
+    'Kubeconfig of an existing cluster the `aiopslab` worker uses as is (nothing is created or reset). Empty: the worker’s own kind cluster aiopslab-<worker id>, kubeconfig under DATA_DIR/clusters/.',
+  ),
+  AIOPSLAB_ENSURE_CLUSTER: bool(
+    false,
+    'Create the worker’s kind cluster when it is missing (and reset it after a run that left it dirty).',
+  ),
+  AIOPSLAB_KIND_CONFIG: str(
+    '',
+    'kind cluster config used when creating a worker’s cluster (e.g. <AIOpsLab>/kind/kind-config-x86.yaml). Empty: kind’s default.',
+  ),
+  AIOPSLAB_ALLOW_DOCKER_PROBLEMS: bool(
+    false,
+    'Advertise AIOpsLab’s docker-deployed problems (Flower) too; they share the host’s docker and cannot run in parallel.',
+  ),
+  AIOPSLAB_CANCEL_GRACE_SECONDS: int(
+    600,
+    'Seconds a cancelled AIOpsLab bridge gets to recover the injected fault after SIGTERM before SIGKILL (which leaves the cluster dirty).',
+    0,
+    86400,
+  ),
+
   CALLBACK_MAX_ATTEMPTS: int(5, 'Delivery attempts for a task’s callback_url.', 1, 50),
   CALLBACK_TIMEOUT_MS: int(10000, 'Timeout of one callback POST, in milliseconds.', 100, 600000),
   CALLBACK_BACKOFF_MS: int(1000, 'First retry delay for callbacks; doubles each attempt.', 10, 3600000),
