@@ -69,7 +69,7 @@ export const settingSpecs = {
   AUTO_START_WORKERS: bool(true, 'Start the in-process workers when the server starts.'),
   INTERNAL_WORKER_BACKEND: str(
     'sandbox',
-    'Backend the NUM_INTERNAL_WORKERS in-process workers drive: sandbox (built-in offline incidents) or command.',
+    'Backend the NUM_INTERNAL_WORKERS in-process workers drive: sandbox (built-in offline incidents), command or aiopslab (real AIOpsLab through the bridge).',
   ),
   INTERNAL_WORKER_BACKENDS: backendCounts(
     'In-process workers per backend, e.g. sandbox:2,command:1; overrides NUM_INTERNAL_WORKERS and INTERNAL_WORKER_BACKEND.',
