@@ -47,6 +47,32 @@ for (const mode of dbModes()) {
       }
     });
 
+    it('status_reason: a string sets metadata.status_reason, null clears it, omitted leaves it', async () => {
+      const t = await createTestApp(mode);
+      try {
+        await addWorker(t.queue, W);
+        const beat = async (payload: object) => {
+          const res = await t.inject({ method: 'POST', url: `/api/v1/workers/${W}/heartbeat`, payload });
+          assert.equal(res.statusCode, 200, res.body);
+          return json(await t.inject({ method: 'GET', url: `/api/v1/workers/${W}` })).metadata as Record<
+            string,
+            unknown
+          >;
+        };
+        const reason = 'resetting kind cluster aiopslab-worker-001-kind';
+        const kept = { ...(await beat({ status: 'idle' })) };
+        assert.equal(kept.status_reason, undefined);
+        assert.deepEqual(await beat({ status: 'idle', status_reason: reason }), {
+          ...kept,
+          status_reason: reason,
+        });
+        assert.equal((await beat({ status: 'idle' })).status_reason, reason, 'omitted: left as it was');
+        assert.deepEqual(await beat({ status: 'idle', status_reason: null }), kept);
+      } finally {
+        await t.close();
+      }
+    });
+
     it('a heartbeat the database refuses records no liveness and extends no lease', async (t) => {
       const { db, queue } = await openQueue(t, mode);
       await addWorker(queue, W);

@@ -116,6 +116,12 @@ test('heartbeat sends status and leases and reads lost and cancelled ids', async
   assert.deepEqual(reply, { lost: ['a'], cancel_requested: ['b'] });
   assert.deepEqual(api.requests[0]!.body, { status: 'draining', tasks: [lease] });
   assert.equal(api.requests[0]!.path, `/api/v1/workers/${W}/heartbeat`);
+  await new HttpTransport(api.url, fast).heartbeat(W, 'idle', [], 'resetting its cluster');
+  assert.deepEqual(api.requests[1]!.body, {
+    status: 'idle',
+    tasks: [],
+    status_reason: 'resetting its cluster',
+  });
 });
 
 test('logs and fail carry the attempt; fail carries error_details and retry', async (t) => {

@@ -37,6 +37,15 @@ export interface OfferedProblem {
   task_type: TaskType | null;
   app: string | null;
   description: string | null;
+  /** Where an AIOpsLab problem runs (`k8s`, `docker`), when the server listed it itself. */
+  deployment: string | null;
+}
+
+/** A problem the server learnt by running a backend's own list (the AIOpsLab bridge's list mode). */
+export interface ListedProblem {
+  id: string;
+  task_type: string;
+  deployment: string;
 }
 
 export interface BackendOffer {
@@ -52,11 +61,13 @@ export interface BackendOffer {
 
 /**
  * Every problem a backend offers: the built-in catalogues (whether or not a worker runs them
- * now), then the exact ids live workers of other backends advertise (a remote AIOpsLab worker's
- * list, say), with the task type read from the id.
+ * now), the lists the server got from backends it can ask itself (`listed`: the AIOpsLab
+ * bridge's, with task type and deployment), then the exact ids live workers advertise beyond
+ * those (a remote AIOpsLab worker's list, say), with the task type read from the id.
  */
 export function offeredProblems(
   liveWorkers: readonly { backend_type: string; supported_problems: readonly string[] }[],
+  listed: Readonly<Record<string, readonly ListedProblem[]>> = {},
 ): { problems: OfferedProblem[]; backends: BackendOffer[] } {
   const problems: OfferedProblem[] = [];
   const offers = new Map<string, BackendOffer>();
@@ -70,7 +81,15 @@ export function offeredProblems(
   };
   for (const [backend, list] of Object.entries(CATALOGUES)) {
     offer(backend).problems = list.length;
-    for (const p of list) problems.push({ ...p, backend });
+    for (const p of list) problems.push({ ...p, backend, deployment: null });
+  }
+  for (const [backend, list] of Object.entries(listed)) {
+    if (catalogueOf(backend)) continue;
+    offer(backend).problems += list.length;
+    for (const p of list) {
+      const task_type = TASK_TYPES.find((t) => t === p.task_type) ?? taskTypeOfId(p.id);
+      problems.push({ id: p.id, backend, task_type, app: null, description: null, deployment: p.deployment });
+    }
   }
   const seen = new Set(problems.map((p) => `${p.backend}\n${p.id}`));
   for (const w of liveWorkers) {
@@ -92,6 +111,7 @@ export function offeredProblems(
         task_type: taskTypeOfId(id),
         app: null,
         description: null,
+        deployment: null,
       });
     }
   }

@@ -9,7 +9,7 @@ import type { Config } from '../config/index.ts';
 import type { JsonObject, Task } from '../queue/types.ts';
 import { type Environment, EnvironmentError, type ProblemInfo } from './environment.ts';
 import { runEpisode } from './episode.ts';
-import type { Backend, RunContext, RunOutcome } from './types.ts';
+import type { Backend, PrepareLog, RunContext, RunOutcome } from './types.ts';
 
 export type EpisodeSettings = Pick<
   Config,
@@ -24,16 +24,24 @@ export interface EpisodeBackendSpec {
   problems?(): Promise<string[]>;
   /** A fresh environment for one attempt of a task (after any setup it needs, e.g. a cluster). */
   open(task: Task, ctx: RunContext): Environment | Promise<Environment>;
+  /** Backend.notReady / Backend.prepare: work between tasks (a dirty cluster's reset). */
+  notReady?(): string | null;
+  prepare?(signal: AbortSignal, log: PrepareLog): Promise<void>;
 }
 
 export class EpisodeBackend implements Backend {
   readonly type: string;
+  readonly notReady?: () => string | null;
+  readonly prepare?: (signal: AbortSignal, log: PrepareLog) => Promise<void>;
 
   constructor(
     private readonly spec: EpisodeBackendSpec,
     private readonly settings: EpisodeSettings,
   ) {
     this.type = spec.type;
+    // Present only when the spec has them: a worker skips the hooks of a backend without.
+    if (spec.notReady) this.notReady = () => spec.notReady!();
+    if (spec.prepare) this.prepare = (signal, log) => spec.prepare!(signal, log);
   }
 
   async problems(): Promise<string[]> {

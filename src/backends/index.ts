@@ -1,6 +1,9 @@
 /** Backend registry: the worker asks for a backend by its type name. */
 import type { Config } from '../config/index.ts';
 import { createAiopslabBackend } from './aiopslab/index.ts';
+
+export { serverListedProblems } from './aiopslab/index.ts';
+
 import { CommandBackend } from './command.ts';
 import { EpisodeBackend } from './episode-backend.ts';
 import { createSandboxEnvironment, SANDBOX_PROBLEMS } from './sandbox/index.ts';
@@ -11,6 +14,7 @@ export {
   backendKnowsProblem,
   cataloguedBackends,
   catalogueOf,
+  type ListedProblem,
   type OfferedProblem,
   offeredProblems,
   taskTypeOfId,

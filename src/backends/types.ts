@@ -57,9 +57,20 @@ export interface Backend {
   problems?(): Promise<string[]>;
   /** Runs one attempt. Must settle soon after `ctx.signal` aborts, with its processes gone. */
   run(task: Task, ctx: RunContext): Promise<RunOutcome>;
+  /**
+   * Why the backend must not take a task now (a dirty cluster to reset…), null when ready.
+   * While it gives a reason the worker claims nothing, shows the reason in its heartbeats
+   * (metadata.status_reason), and once none of its runs is left calls prepare().
+   */
+  notReady?(): string | null;
+  /** Makes the backend ready again; a rejection is logged and prepare is tried again later. */
+  prepare?(signal: AbortSignal, log: PrepareLog): Promise<void>;
   /** Frees what the backend keeps across runs (a cluster, a pool). */
   close?(): Promise<void>;
 }
+
+/** Where prepare() reports progress: the worker's own log (there is no task to log to). */
+export type PrepareLog = (level: LogLevel, message: string) => void;
 
 export function stopReason(signal: AbortSignal): StopReason | null {
   return signal.aborted && signal.reason instanceof RunStopped ? signal.reason.why : null;

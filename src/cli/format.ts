@@ -47,6 +47,7 @@ export interface ProblemList {
     task_type: string | null;
     app: string | null;
     description: string | null;
+    deployment?: string | null;
   }[];
   backends: {
     backend: string;
@@ -58,7 +59,10 @@ export interface ProblemList {
   total: number;
 }
 
-/** One line per problem (id, backend, task type, app, description), then a line per backend. */
+/**
+ * One line per problem (id, backend, task type, app, description; an AIOpsLab problem the
+ * server listed shows its deployment where the app goes), then a line per backend.
+ */
 export function problemTable(r: ProblemList): string {
   const width = Math.max(10, ...r.problems.map((p) => p.id.length));
   const lines = r.problems.map((p) =>
@@ -66,7 +70,7 @@ export function problemTable(r: ProblemList): string {
       p.id.padEnd(width),
       p.backend.padEnd(8),
       (p.task_type ?? '-').padEnd(12),
-      (p.app ?? '-').padEnd(18),
+      (p.app ?? (p.deployment ? `deployment: ${p.deployment}` : '-')).padEnd(18),
       p.description ?? '',
     ]
       .join('  ')

@@ -131,7 +131,7 @@ program
 
 program
   .command('problems')
-  .description('List the problems each backend offers (sandbox catalogue, live workers)')
+  .description('List the problems each backend offers (sandbox catalogue, AIOpsLab’s list, live workers)')
   .option('--api-url <url>', 'API base URL (env API_URL)')
   .addOption(tokenOption('client'))
   .option('--backend <type>', 'only this backend')

@@ -153,17 +153,19 @@ export function createQueue(db: Db, opts: QueueOptions) {
     /**
      * Liveness plus lease extension. `leases` null = extend every task the worker holds (the
      * seed's heartbeat carries no task list); otherwise only those, and the rest come back as lost.
+     * `reason`: why the worker claims nothing (metadata.status_reason; see touchWorker).
      */
     async heartbeat(
       workerId: string,
       status: WorkerStatus | undefined,
       leases: Lease[] | null,
+      reason?: string | null,
     ): Promise<HeartbeatResult> {
       // Leases first: a heartbeat the database refuses (a value it cannot store, a 422) then
       // records no liveness either, where touching first recorded it before the refusal. An
       // unregistered worker holds no task, so extending first changes nothing for it.
       const extended = await workers.extendLeases(db, workerId, leases, opts.leaseSeconds);
-      if (!(await workers.touchWorker(db, workerId, status)))
+      if (!(await workers.touchWorker(db, workerId, status, reason)))
         throw new QueueError('WORKER_NOT_FOUND', `Worker ${workerId} is not registered`);
       const held = new Set(extended.map((e) => e.task_id));
       const missed = (leases ?? []).filter((l) => !held.has(l.task_id));

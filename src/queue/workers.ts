@@ -83,14 +83,25 @@ export async function listWorkers(
 /**
  * Records liveness. A reported status is stored (busy as idle: busy is derived from running
  * tasks); without one the stored status stays, except that a heartbeat revives an offline worker.
+ * `reason` says why a worker claims nothing (a cluster reset…), kept as metadata.status_reason
+ * because the status set is fixed by the schema: a string sets it, null clears it, undefined
+ * (a client that never sends one) leaves it.
  */
-export async function touchWorker(db: Queryable, id: string, status?: WorkerStatus): Promise<boolean> {
+export async function touchWorker(
+  db: Queryable,
+  id: string,
+  status?: WorkerStatus,
+  reason?: string | null,
+): Promise<boolean> {
   const next = status === undefined ? null : status === 'busy' ? 'idle' : status;
   const { rowCount } = await db.query(
     `UPDATE workers SET last_heartbeat = now(),
-       status = COALESCE($2, CASE WHEN status = 'offline' THEN 'idle' ELSE status END)
+       status = COALESCE($2, CASE WHEN status = 'offline' THEN 'idle' ELSE status END),
+       metadata = CASE WHEN NOT $3::boolean THEN metadata
+                       WHEN $4::text IS NULL THEN metadata - 'status_reason'
+                       ELSE metadata || jsonb_build_object('status_reason', $4::text) END
      WHERE id = $1`,
-    [id, next],
+    [id, next, reason !== undefined, reason ?? null],
   );
   return rowCount > 0;
 }

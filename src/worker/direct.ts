@@ -70,8 +70,13 @@ export class DirectTransport implements WorkerTransport {
     }
   }
 
-  async heartbeat(workerId: string, status: Parameters<Queue['heartbeat']>[1], leases: Lease[]) {
-    const r = await this.queue.heartbeat(workerId, status, leases);
+  async heartbeat(
+    workerId: string,
+    status: Parameters<Queue['heartbeat']>[1],
+    leases: Lease[],
+    reason?: string | null,
+  ) {
+    const r = await this.queue.heartbeat(workerId, status, leases, reason);
     return { lost: r.lost, cancel_requested: r.cancel_requested };
   }
 

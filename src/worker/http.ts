@@ -72,11 +72,16 @@ export class HttpTransport implements WorkerTransport {
     return task ? [task] : [];
   }
 
-  async heartbeat(workerId: string, status: WorkerStatus, leases: Lease[]): Promise<HeartbeatReply> {
+  async heartbeat(
+    workerId: string,
+    status: WorkerStatus,
+    leases: Lease[],
+    reason?: string | null,
+  ): Promise<HeartbeatReply> {
     const r = await this.call<{ lost_task_ids: string[]; cancel_task_ids: string[] }>(
       'POST',
       `/workers/${enc(workerId)}/heartbeat`,
-      { status, tasks: leases },
+      { status, tasks: leases, status_reason: reason },
     );
     return { lost: r.lost_task_ids, cancel_requested: r.cancel_task_ids };
   }

@@ -38,7 +38,13 @@ export interface WorkerTransport {
    * wake-up) for up to `waitMs`, returning early if `signal` aborts; it returns [] then.
    */
   claim(workerId: string, max: number, waitMs: number, signal: AbortSignal): Promise<ClaimedTask[]>;
-  heartbeat(workerId: string, status: WorkerStatus, leases: Lease[]): Promise<HeartbeatReply>;
+  /** `reason`: why the worker claims nothing now (null: it claims); see Backend.notReady. */
+  heartbeat(
+    workerId: string,
+    status: WorkerStatus,
+    leases: Lease[],
+    reason?: string | null,
+  ): Promise<HeartbeatReply>;
   appendLogs(workerId: string, lease: Lease, logs: NewLog[]): Promise<boolean>;
   complete(workerId: string, lease: Lease, result: Json): Promise<boolean>;
   fail(workerId: string, lease: Lease, error: Json, retry: boolean): Promise<boolean>;

@@ -47,6 +47,7 @@ export class Worker {
   private stopping: Promise<void> | undefined;
   private graceDeadline = Number.POSITIVE_INFINITY;
   private graceTimer: NodeJS.Timeout | undefined;
+  private prepareFailures = 0;
   private graceOver: Promise<void> = Promise.resolve();
   private endGrace: (() => void) | undefined;
 
@@ -107,7 +108,7 @@ export class Worker {
     await this.starting?.catch(() => {});
     if (this.state === 'starting') {
       // Stopped before it ever claimed (perhaps mid-registration): just say it is gone.
-      await this.o.transport.heartbeat(this.o.id, 'offline', []).catch(() => {});
+      await this.o.transport.heartbeat(this.o.id, 'offline', [], null).catch(() => {});
       this.state = 'stopped';
       return;
     }
@@ -121,7 +122,7 @@ export class Worker {
     clearInterval(this.heartbeatTimer);
     this.unsubscribeCancel?.();
     await this.beating;
-    await this.o.transport.heartbeat(this.o.id, 'offline', []).catch(() => {});
+    await this.o.transport.heartbeat(this.o.id, 'offline', [], null).catch(() => {});
     await this.o.backend.close?.().catch((err) => this.o.logger.warn({ err }, 'backend close failed'));
     this.state = 'stopped';
   }
@@ -158,6 +159,10 @@ export class Worker {
         await new Promise((r) => setImmediate(r));
         continue;
       }
+      if (this.o.backend.notReady?.()) {
+        await this.prepareBackend(signal);
+        continue;
+      }
       try {
         const tasks = await this.o.transport.claim(this.o.id, free, this.o.pollIntervalMs, signal);
         failures = 0;
@@ -169,6 +174,37 @@ export class Worker {
         await abortableSleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)), signal);
       }
     }
+  }
+
+  /**
+   * The backend is not ready (a dirty cluster…): claim nothing, let the runs it still has end
+   * (a reset would pull the cluster from under them), then prepare it, saying why in heartbeats.
+   */
+  private async prepareBackend(signal: AbortSignal): Promise<void> {
+    const backend = this.o.backend;
+    void this.heartbeat();
+    while (this.runs.size > 0 && !signal.aborted) await new Promise<void>((r) => this.slotWaiters.push(r));
+    if (signal.aborted) return;
+    const log = (level: string, message: string) => {
+      const fields = { worker_id: this.o.id, backend_type: backend.type };
+      if (level === 'error' || level === 'critical') this.o.logger.error(fields, message);
+      else if (level === 'warning') this.o.logger.warn(fields, message);
+      else this.o.logger.info(fields, message);
+    };
+    try {
+      await backend.prepare?.(signal, log);
+      this.prepareFailures = 0;
+    } catch (err) {
+      if (signal.aborted) return;
+      this.prepareFailures++;
+      this.o.logger.warn(
+        { err, worker_id: this.o.id },
+        `preparing the ${backend.type} backend failed; retrying`,
+      );
+      await abortableSleep(Math.min(60_000, 1000 * 2 ** Math.min(this.prepareFailures, 6)), signal);
+    }
+    // The reason is gone (or changed): say so now rather than at the next interval.
+    void this.heartbeat();
   }
 
   /** A forgotten registration (database reset, row removed) is redone; the rest is logged. */
@@ -223,7 +259,8 @@ export class Worker {
     const status: WorkerStatus =
       this.state === 'draining' ? 'draining' : this.runs.size > 0 ? 'busy' : 'idle';
     try {
-      const reply = await this.o.transport.heartbeat(this.o.id, status, leases);
+      const reason = this.o.backend.notReady?.() ?? null;
+      const reply = await this.o.transport.heartbeat(this.o.id, status, leases, reason);
       for (const id of reply.lost) this.stopRun(id, 'lost');
       for (const id of reply.cancel_requested) this.stopRun(id, 'cancel');
     } catch (err) {

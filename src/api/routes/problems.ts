@@ -1,7 +1,7 @@
 /** GET /api/v1/problems: the problems each backend offers (built-in catalogues and live workers' lists). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { offeredProblems, TASK_TYPES } from '../../backends/index.ts';
+import { offeredProblems, serverListedProblems, TASK_TYPES } from '../../backends/index.ts';
 import { errors, Nullable } from '../schemas/common.ts';
 import type { RouteOptions } from '../types.ts';
 
@@ -21,6 +21,9 @@ const ProblemsResponse = Type.Object({
       task_type: Nullable(TaskTypeEnum),
       app: Nullable(Type.String()),
       description: Nullable(Type.String()),
+      deployment: Nullable(
+        Type.String({ description: 'AIOpsLab problems the server listed itself: `k8s` or `docker`.' }),
+      ),
     }),
   ),
   backends: Type.Array(
@@ -43,7 +46,7 @@ export const problemRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app
         tags,
         summary: 'Problems each backend offers',
         description:
-          'The built-in catalogues (the `sandbox` backend’s, whether or not a worker runs it now) and the exact ids that live workers of other backends advertise. A `command` worker advertising nothing takes any id (`any_problem`).',
+          'The built-in catalogues (the `sandbox` backend’s, whether or not a worker runs it now), the `aiopslab` problems with task type and deployment when the server can run the bridge’s list mode itself (AIOPSLAB_DIR set; listed once and cached), and the exact ids that live workers of other backends advertise. A `command` worker advertising nothing takes any id (`any_problem`).',
         querystring: ProblemsQuery,
         response: { 200: ProblemsResponse, ...errors(422, 503) },
       },
@@ -58,7 +61,10 @@ export const problemRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app
             ? (w.capabilities.supported_problems as string[])
             : [],
         }));
-      const { problems, backends } = offeredProblems(live);
+      const aiopslab = await serverListedProblems(deps.config, (err) =>
+        req.log.warn({ err }, 'listing AIOpsLab problems failed; showing what live workers advertise'),
+      );
+      const { problems, backends } = offeredProblems(live, aiopslab ? { aiopslab } : {});
       const { backend, task_type } = req.query;
       const shown = problems.filter(
         (p) => (!backend || p.backend === backend) && (!task_type || p.task_type === task_type),

@@ -59,7 +59,7 @@ async function heartbeat(deps: RouteDeps, workerId: string, body: Static<typeof 
   let leases: Lease[] | null = body.tasks ?? null;
   const current = body.tasks ? null : (body.current_task_id ?? null);
   if (current) leases = [{ task_id: current, attempt: (await queue.getTask(current))?.attempt ?? 0 }];
-  const r = await queue.heartbeat(workerId, body.status ?? undefined, leases);
+  const r = await queue.heartbeat(workerId, body.status ?? undefined, leases, body.status_reason);
   return {
     ...r.worker,
     acknowledged: true,

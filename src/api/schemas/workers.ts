@@ -79,6 +79,13 @@ const LeaseSchema = Type.Object(
 
 const heartbeatFields = {
   status: Maybe(WorkerStatusEnum),
+  status_reason: Maybe(
+    Type.String({
+      maxLength: 1000,
+      description:
+        'Why the worker claims nothing now (e.g. its cluster is being reset); shown as metadata.status_reason. null clears it; omitted leaves it.',
+    }),
+  ),
   current_task_id: Maybe(Uuid),
   tasks: Maybe(
     Type.Array(LeaseSchema, {

@@ -65,6 +65,21 @@ export class WorkerCluster {
     if (!this.settings.kubeconfig) this.dirty = true;
   }
 
+  /** Dirty and ours to reset: the worker claims nothing until reset() has run. */
+  get needsReset(): boolean {
+    return this.dirty && this.settings.ensure && !this.settings.kubeconfig;
+  }
+
+  /**
+   * Deletes and recreates a dirty cluster, between tasks (the worker calls it before claiming
+   * again, so no task's deadline pays for kind). Stays dirty when it fails: tried again later.
+   */
+  reset(log: Log, signal: AbortSignal): Promise<void> {
+    const next = this.chain.then(() => (this.needsReset ? this.recreate(log, signal) : undefined));
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
   /** Makes the cluster ready for a run; the bridge's KUBECONFIG and AIOPSLAB_CLUSTER. */
   prepare(log: Log, signal: AbortSignal): Promise<ClusterEnv> {
     const next = this.chain.then(() => this.ready(log, signal));
@@ -91,15 +106,9 @@ export class WorkerCluster {
       return env;
     }
     await mkdir(join(this.settings.dataDir, 'clusters', this.name), { recursive: true });
+    // Normally reset() already ran between tasks; this covers a run opened before it could.
     if (this.dirty) {
-      log('warning', `resetting cluster ${this.name}: the last run left it dirty`, null, 'cluster');
-      await this.kind(
-        ['delete', 'cluster', '--name', this.name, '--kubeconfig', this.kubeconfig],
-        log,
-        signal,
-      );
-      await this.create(log, signal);
-      this.dirty = false;
+      await this.recreate(log, signal);
       return env;
     }
     const clusters = await this.kind(['get', 'clusters'], log, signal);
@@ -111,6 +120,14 @@ export class WorkerCluster {
         signal,
       );
     return env;
+  }
+
+  private async recreate(log: Log, signal: AbortSignal): Promise<void> {
+    await mkdir(join(this.settings.dataDir, 'clusters', this.name), { recursive: true });
+    log('warning', `resetting cluster ${this.name}: the last run left it dirty`, null, 'cluster');
+    await this.kind(['delete', 'cluster', '--name', this.name, '--kubeconfig', this.kubeconfig], log, signal);
+    await this.create(log, signal);
+    this.dirty = false;
   }
 
   private async create(log: Log, signal: AbortSignal): Promise<void> {

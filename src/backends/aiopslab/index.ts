@@ -101,6 +101,34 @@ async function runList(settings: AiopslabSettings): Promise<AiopslabProblem[]> {
   );
 }
 
+/** After a failed list the server asks again no sooner than this (a list spawns Python). */
+const LIST_RETRY_MS = 60_000;
+const listFailedAt = new Map<string, number>();
+
+/**
+ * The problems for the server's own GET /api/v1/problems when it can run the bridge itself
+ * (AIOPSLAB_DIR set): cached like a worker's list, so listing needs no live worker; docker-
+ * deployed ones only with AIOPSLAB_ALLOW_DOCKER_PROBLEMS, as its workers would. Null when
+ * not configured or when the list fails (onError hears why; retried after a minute).
+ */
+export async function serverListedProblems(
+  settings: Pick<AiopslabSettings, 'AIOPSLAB_DIR' | 'AIOPSLAB_PYTHON' | 'AIOPSLAB_ALLOW_DOCKER_PROBLEMS'>,
+  onError?: (err: unknown) => void,
+): Promise<AiopslabProblem[] | null> {
+  if (!settings.AIOPSLAB_DIR) return null;
+  const key = `${settings.AIOPSLAB_PYTHON}\n${settings.AIOPSLAB_DIR}`;
+  if (Date.now() - (listFailedAt.get(key) ?? 0) < LIST_RETRY_MS) return null;
+  try {
+    // Docker-deployed ones as this server's own workers would advertise them (only when allowed).
+    const all = await listProblems(settings as AiopslabSettings);
+    return all.filter((p) => p.deployment !== 'docker' || settings.AIOPSLAB_ALLOW_DOCKER_PROBLEMS);
+  } catch (err) {
+    listFailedAt.set(key, Date.now());
+    onError?.(err);
+    return null;
+  }
+}
+
 /** The ids a worker advertises: docker-deployed ones only when allowed. */
 export async function advertisedProblems(settings: AiopslabSettings): Promise<string[]> {
   const all = await listProblems(settings);
@@ -155,6 +183,13 @@ export function createAiopslabBackend(config: Config): Backend {
               );
           },
         });
+      },
+      notReady: () =>
+        cluster?.needsReset
+          ? `resetting kind cluster ${cluster.name}: a cancelled or killed run left it dirty`
+          : null,
+      prepare: async (signal, log) => {
+        await cluster?.reset((level, message) => log(level, message), signal);
       },
     },
     config,
