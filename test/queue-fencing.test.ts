@@ -26,7 +26,10 @@ interface Caller {
 }
 
 const scenarios: Record<
-  Exclude<QueueErrorCode, 'WORKER_NOT_FOUND' | 'WORKER_OFFLINE' | 'IDEMPOTENCY_CONFLICT'>,
+  Exclude<
+    QueueErrorCode,
+    'WORKER_NOT_FOUND' | 'WORKER_OFFLINE' | 'IDEMPOTENCY_CONFLICT' | 'EXPERIMENT_NOT_FOUND'
+  >,
   {
     title: string;
     setup: (f: QueueFixture) => Promise<Caller>;

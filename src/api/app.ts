@@ -25,6 +25,7 @@ import { installBodyParser } from './body.ts';
 import { installErrorHandling } from './http.ts';
 import { type ApiMetrics, createMetrics } from './metrics.ts';
 import { conversationRoutes } from './routes/conversations.ts';
+import { experimentRoutes } from './routes/experiments.ts';
 import { healthRoutes } from './routes/health.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { llmRoutes } from './routes/llm.ts';
@@ -145,6 +146,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     workerReportRoutes,
     conversationRoutes,
     problemRoutes,
+    experimentRoutes,
   ])
     await app.register(routes, { prefix: '/api/v1', deps: routeDeps });
   await app.register(llmRoutes, { prefix: '/llm/v1', deps: routeDeps });
@@ -190,6 +192,7 @@ async function registerDocs(app: Api, config: Config): Promise<void> {
         { name: 'llm conversations' },
         { name: 'llm gateway' },
         { name: 'problems' },
+        { name: 'experiments' },
         { name: 'health' },
       ],
     },

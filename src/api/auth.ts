@@ -51,6 +51,12 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'DELETE /api/v1/tasks/:id': CLIENT,
   'GET /api/v1/tasks/:id/logs': CLIENT,
   'GET /api/v1/tasks/:id/logs/stream': CLIENT,
+  'GET /api/v1/tasks/:id/rewards': CLIENT,
+  'POST /api/v1/tasks/:id/rewards': CLIENT,
+  'POST /api/v1/experiments': CLIENT,
+  'GET /api/v1/experiments': CLIENT,
+  'GET /api/v1/experiments/:id': CLIENT,
+  'POST /api/v1/experiments/:id/cancel': CLIENT,
   'GET /api/v1/events': CLIENT,
   'GET /api/v1/export': CLIENT,
   'GET /api/v1/problems': CLIENT,
@@ -207,6 +213,14 @@ export function checkAuthPlan(config: Config): void {
 
 // --- the hook -----------------------------------------------------------------------------
 
+/** The role each authenticated request was admitted with (who wrote a reward, made an experiment). */
+const CALLER_ROLE = new WeakMap<FastifyRequest, Role>();
+
+/** The caller's role, or `anonymous` when the API runs without tokens. */
+export function callerRole(req: FastifyRequest): string {
+  return CALLER_ROLE.get(req) ?? 'anonymous';
+}
+
 function bearer(header: string | undefined): string | undefined {
   return header ? /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1] : undefined;
 }
@@ -244,6 +258,7 @@ export function installAuth(app: Api, config: Config): void {
       // RFC 6750: a bare challenge when nothing was sent, invalid_token when it was wrong.
       return refuse(req, reply, err, presented ? 'Bearer error="invalid_token"' : 'Bearer');
     }
+    CALLER_ROLE.set(req, role);
     if (allows(access, role)) return;
     const allowed = ['admin', ...access];
     const err = new ApiError('FORBIDDEN', `The ${role} role may not call ${req.method} ${url}`, {

@@ -18,6 +18,7 @@ export const ERROR_CATALOGUE = {
   FORBIDDEN: { status: 403, message: 'This token’s role may not call this route' },
   NOT_FOUND: { status: 404, message: 'Route not found' },
   TASK_NOT_FOUND: { status: 404, message: 'Task not found' },
+  EXPERIMENT_NOT_FOUND: { status: 404, message: 'Experiment not found' },
   WORKER_NOT_FOUND: { status: 404, message: 'Worker not found' },
   CONVERSATION_NOT_FOUND: { status: 404, message: 'Conversation not found' },
   TASK_NOT_HELD: { status: 409, message: 'This worker does not hold the task' },
@@ -86,6 +87,7 @@ export const isDbDown = isDatabaseUnavailable;
 
 const QUEUE_CODES: Record<QueueErrorCode, ErrorCode> = {
   TASK_NOT_FOUND: 'TASK_NOT_FOUND',
+  EXPERIMENT_NOT_FOUND: 'EXPERIMENT_NOT_FOUND',
   WORKER_NOT_FOUND: 'WORKER_NOT_FOUND',
   TASK_NOT_HELD: 'TASK_NOT_HELD',
   STALE_ATTEMPT: 'STALE_ATTEMPT',

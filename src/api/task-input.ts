@@ -13,7 +13,7 @@ import { TASK_OPTION_KEYS, type TaskCreateBody } from './schemas/tasks.ts';
 export type TaskCreate = Static<typeof TaskCreateBody>;
 type Options = { [K in (typeof TASK_OPTION_KEYS)[number]]?: TaskCreate[K] };
 
-type TaskDefaults = Pick<
+export type TaskDefaults = Pick<
   Config,
   | 'DEFAULT_MAX_STEPS'
   | 'DEFAULT_TIMEOUT_MINUTES'
@@ -83,5 +83,6 @@ export function toNewTask(
     parameters,
     max_attempts: o.max_attempts ?? defaults.DEFAULT_MAX_ATTEMPTS,
     idempotency_key: o.idempotency_key ?? key.header ?? key.fallback ?? null,
+    policy_version: o.policy_version ?? null,
   };
 }

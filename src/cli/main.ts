@@ -5,8 +5,10 @@
  */
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, loadDotEnv } from '../config/index.ts';
+import type { Experiment } from '../queue/experiments.ts';
 import type { Task, TaskLog } from '../queue/types.ts';
 import { ApiError, createClient } from './client.ts';
+import { type CreateOptions, experimentBody, progressLine, watchExperiment } from './experiment.ts';
 import { logLine, type ProblemList, problemTable, taskDetail, taskLine } from './format.ts';
 import { submit } from './submit.ts';
 
@@ -212,6 +214,99 @@ program
       }
     },
   );
+
+const experiment = program
+  .command('experiment')
+  .description('GRPO grids: problems × agent configs × K repetitions (create, status, cancel)');
+
+experiment
+  .command('create')
+  .description('Create an experiment; --watch shows its progress until it has finished')
+  .option('--api-url <url>', 'API base URL (env API_URL)')
+  .addOption(tokenOption('client'))
+  .option('-f, --file <path>', 'JSON request body (flags override its fields)')
+  .option('--name <name>', 'experiment name')
+  .option('--problems <ids>', 'comma-separated problem ids or globs (e.g. sandbox-*-detection-*)')
+  .option('--task-type <type>', 'instead of --problems: every catalogued problem of this task type')
+  .option('--backend <type>', 'with --task-type: whose catalogue (default --backend-type)')
+  .option('--model <name>', 'one agent config per model (repeatable)', collect, [])
+  .option('--agent-config <json>', 'one agent config as JSON (repeatable)', collect, [])
+  .option('--temperature <t>', 'sampling temperature for every agent config')
+  .option('-k, --repetitions <k>', 'repetitions per group (1–1000)')
+  .option('--backend-type <type>', 'only workers of this backend run its tasks')
+  .option('-p, --priority <n>', 'priority 0–10')
+  .option('--max-steps <n>', 'agent step budget')
+  .option('--timeout-minutes <n>', 'deadline after the claim')
+  .option('--max-attempts <n>', 'claims allowed before a lost worker fails a task')
+  .option('--label <key=value>', 'label on every task (repeatable)', collect, [])
+  .option('--policy-version <n>', 'weights version of the policy being trained')
+  .option('-w, --watch', 'refresh the progress until every task has finished')
+  .option('--timeout <seconds>', 'stop watching after this long', '86400')
+  .option('--json', 'print JSON')
+  .action(async (o: CreateOptions & { watch?: boolean; timeout: string; json?: boolean }) => {
+    const api = client(o as { apiUrl?: string; token?: string });
+    const e = await api.post<{ id: string; name: string; task_count: number; group_count: number }>(
+      '/api/v1/experiments',
+      experimentBody(o),
+    );
+    if (o.json) console.log(JSON.stringify(e, null, 2));
+    else console.log(`experiment ${e.id} (${e.name}): ${e.task_count} tasks in ${e.group_count} groups`);
+    if (o.watch)
+      await watchExperiment(api, e.id, { watch: true, intervalMs: 2000, timeoutSeconds: Number(o.timeout) });
+  });
+
+experiment
+  .command('status')
+  .description('Show progress (counts, groups complete, success rate, tokens, cost, wall time)')
+  .argument('[experiment_id]', 'omit to list the recent experiments')
+  .option('--api-url <url>', 'API base URL (env API_URL)')
+  .addOption(tokenOption('client'))
+  .option('-w, --watch', 'refresh until every task has finished')
+  .option('--interval <seconds>', 'refresh interval', '2')
+  .option('--timeout <seconds>', 'stop watching after this long', '86400')
+  .option('--json', 'print JSON')
+  .action(
+    async (
+      id: string | undefined,
+      o: {
+        apiUrl?: string;
+        token?: string;
+        watch?: boolean;
+        interval: string;
+        timeout: string;
+        json?: boolean;
+      },
+    ) => {
+      const api = client(o);
+      if (!id) {
+        const list = await api.get<{ experiments: Experiment[] }>('/api/v1/experiments?limit=20');
+        if (o.json) console.log(JSON.stringify(list, null, 2));
+        else for (const e of list.experiments) console.log(`${e.id} ${progressLine(e)}`);
+        return;
+      }
+      const e = await watchExperiment(
+        api,
+        id,
+        { watch: o.watch === true, intervalMs: Number(o.interval) * 1000, timeoutSeconds: Number(o.timeout) },
+        o.json ? () => {} : console.log,
+      );
+      if (o.json) console.log(JSON.stringify(e, null, 2));
+    },
+  );
+
+experiment
+  .command('cancel')
+  .description('Cancel every task of the experiment that has not finished')
+  .argument('<experiment_id>')
+  .option('--api-url <url>', 'API base URL (env API_URL)')
+  .addOption(tokenOption('client'))
+  .action(async (id: string, o: { apiUrl?: string; token?: string }) => {
+    const r = await client(o).post<{ cancelled: number; cancel_requested: number; experiment: Experiment }>(
+      `/api/v1/experiments/${encodeURIComponent(id)}/cancel`,
+    );
+    console.log(`cancelled ${r.cancelled} pending tasks; asked ${r.cancel_requested} running tasks to stop`);
+    console.log(progressLine(r.experiment));
+  });
 
 program
   .command('migrate')

@@ -1,6 +1,7 @@
 /** Why a queue operation was refused. The API maps each code to an HTTP status in one place. */
 export type QueueErrorCode =
   | 'TASK_NOT_FOUND'
+  | 'EXPERIMENT_NOT_FOUND'
   | 'WORKER_NOT_FOUND'
   | 'TASK_NOT_HELD'
   | 'STALE_ATTEMPT'

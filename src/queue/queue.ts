@@ -6,8 +6,10 @@
 import { EventEmitter } from 'node:events';
 import type { Db, Queryable } from '../db/types.ts';
 import { QueueError } from './errors.ts';
+import * as experiments from './experiments.ts';
 import { appendFenced, appendSystem, type LogQuery, readLogs } from './logs.ts';
 import { WakeNotifier } from './notifier.ts';
+import { appendReward, listRewards, type NewReward } from './rewards.ts';
 import { unroutablePending, waitingReason } from './routing.ts';
 import { type Row, toTask } from './rows.ts';
 import { countsByStatus, oldestPendingAgeSeconds, type StatsWindow } from './stats.ts';
@@ -130,6 +132,40 @@ export function createQueue(db: Db, opts: QueueOptions) {
         status: task.status,
       });
     },
+
+    // ── experiments and rewards ───────────────────────────────────────────────
+    async createExperiment(e: experiments.NewExperiment) {
+      const created = await experiments.createExperiment(db, e);
+      notifier.wake();
+      return created;
+    },
+    getExperiment: (id: string) => experiments.getExperiment(db, id),
+    async mustGetExperiment(id: string) {
+      const found = await experiments.getExperiment(db, id);
+      if (!found) throw new QueueError('EXPERIMENT_NOT_FOUND', `Experiment ${id} not found`);
+      return found;
+    },
+    listExperiments: (page: { limit: number; offset: number }) => experiments.listExperiments(db, page),
+    /**
+     * Cancels what has not finished, through the same transitions as a task's cancel: pending
+     * tasks end cancelled at once, running ones are asked to stop.
+     */
+    async cancelExperiment(id: string): Promise<{ cancelled: number; cancel_requested: number }> {
+      if (!(await experiments.markCancelled(db, id)))
+        throw new QueueError('EXPERIMENT_NOT_FOUND', `Experiment ${id} not found`);
+      const pending = await tx.cancelPendingOfExperiment(db, id);
+      terminal(pending);
+      const running = await tx.requestCancelOfExperiment(db, id);
+      for (const r of running) notifier.cancelRequested(r.id as string);
+      return { cancelled: pending.length, cancel_requested: running.length };
+    },
+    /** Appends a named reward; TASK_NOT_FOUND when there is no such task. */
+    async appendReward(taskId: string, r: NewReward) {
+      const reward = await appendReward(db, taskId, r);
+      if (!reward) throw new QueueError('TASK_NOT_FOUND', `Task ${taskId} not found`);
+      return reward;
+    },
+    listRewards: (taskId: string, name?: string) => listRewards(db, taskId, name),
 
     /** Pending tasks no live worker can run (problem, backend, count). */
     unroutablePending: () => unroutablePending(db),

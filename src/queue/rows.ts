@@ -1,5 +1,6 @@
 /** Maps database rows to the API's shapes (ISO timestamps, derived fields). */
 import { decodeText, fromStoredJson } from '../db/text-codec.ts';
+import { defaultReward } from './rewards.ts';
 import type { Json, Task, TaskLog, TaskParameters, Worker, WorkerStatus } from './types.ts';
 
 export type Row = Record<string, unknown>;
@@ -23,6 +24,11 @@ export function errorText(info: Json | null): string | null {
 }
 
 export function toTask(r: Row): Task {
+  const task = toTaskFields(r);
+  return { ...task, ...defaultReward(task) };
+}
+
+function toTaskFields(r: Row): Omit<Task, 'reward' | 'reward_reason'> {
   const parameters = fromStoredJson((r.parameters ?? {}) as TaskParameters);
   const errorInfo = fromStoredJson((r.error_details as Json) ?? null);
   return {
@@ -44,6 +50,10 @@ export function toTask(r: Row): Task {
     error_details: errorText(errorInfo),
     error_info: errorInfo,
     idempotency_key: (r.idempotency_key as string | null) ?? null,
+    experiment_id: (r.experiment_id as string | null) ?? null,
+    group_id: (r.group_id as string | null) ?? null,
+    repetition: r.repetition == null ? null : Number(r.repetition),
+    policy_version: r.policy_version == null ? null : Number(r.policy_version),
     callback_state: (r.callback_state as Task['callback_state']) ?? null,
     callback_attempts: Number(r.callback_attempts ?? 0),
     created_at: iso(r.created_at)!,

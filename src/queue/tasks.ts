@@ -28,10 +28,14 @@ export interface CreatedTask {
 // Each new task gets its 'created' server log entry in the same statement (transitions.ts).
 const INSERT_SQL = `
 WITH created AS (
-  INSERT INTO tasks (problem_id, priority, backend_type, parameters, max_attempts, idempotency_key)
-  SELECT u.problem_id, u.priority, u.backend_type, u.parameters::jsonb, u.max_attempts, u.idempotency_key
-  FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[])
-    WITH ORDINALITY AS u(problem_id, priority, backend_type, parameters, max_attempts, idempotency_key, ord)
+  INSERT INTO tasks (problem_id, priority, backend_type, parameters, max_attempts, idempotency_key,
+                     policy_version, experiment_id, group_id, repetition)
+  SELECT u.problem_id, u.priority, u.backend_type, u.parameters::jsonb, u.max_attempts, u.idempotency_key,
+         u.policy_version, u.experiment_id, u.group_id, u.repetition
+  FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[],
+              $7::bigint[], $8::uuid[], $9::uuid[], $10::int[])
+    WITH ORDINALITY AS u(problem_id, priority, backend_type, parameters, max_attempts, idempotency_key,
+                         policy_version, experiment_id, group_id, repetition, ord)
   ORDER BY u.ord
   ON CONFLICT (idempotency_key) DO NOTHING
   RETURNING *
@@ -53,6 +57,10 @@ export async function insertTasks(db: Queryable, inputs: readonly NewTask[]): Pr
     inputs.map((t) => toStoredJson(t.parameters)),
     inputs.map((t) => t.max_attempts),
     inputs.map((t) => t.idempotency_key),
+    inputs.map((t) => t.policy_version ?? null),
+    inputs.map((t) => t.experiment?.experiment_id ?? null),
+    inputs.map((t) => t.experiment?.group_id ?? null),
+    inputs.map((t) => t.experiment?.repetition ?? null),
   ]);
   const byKey = new Map<string, Row>();
   const fresh = [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
@@ -99,6 +107,12 @@ export interface TaskFilter {
   worker_id?: string;
   backend_type?: string;
   labels?: Record<string, string>;
+  experiment_id?: string;
+  group_id?: string;
+  /** policy_version equal to, or within [min, max] (either end optional). */
+  policy_version?: number;
+  policy_version_min?: number;
+  policy_version_max?: number;
   /** Default: newest first. */
   sort?: TaskSort;
   limit: number;
@@ -137,6 +151,12 @@ export async function listTasks(db: Queryable, f: TaskFilter): Promise<{ tasks: 
   if (f.problem_id) add((n) => `problem_id = ${n}`, f.problem_id);
   if (f.worker_id) add((n) => `worker_id = ${n}`, f.worker_id);
   if (f.backend_type) add((n) => `backend_type = ${n}`, f.backend_type);
+  // Partial indexes from 0010 serve these (experiment, group, policy_version).
+  if (f.experiment_id) add((n) => `experiment_id = ${n}::uuid`, f.experiment_id);
+  if (f.group_id) add((n) => `group_id = ${n}::uuid`, f.group_id);
+  if (f.policy_version !== undefined) add((n) => `policy_version = ${n}::bigint`, f.policy_version);
+  if (f.policy_version_min !== undefined) add((n) => `policy_version >= ${n}::bigint`, f.policy_version_min);
+  if (f.policy_version_max !== undefined) add((n) => `policy_version <= ${n}::bigint`, f.policy_version_max);
   // Containment uses the GIN index on parameters->'labels'.
   if (f.labels && Object.keys(f.labels).length > 0)
     add((n) => `parameters -> 'labels' @> ${n}::jsonb`, toStoredJson(f.labels));
@@ -153,12 +173,14 @@ export async function listTasks(db: Queryable, f: TaskFilter): Promise<{ tasks: 
 
 /**
  * The list's total: from the counters when the filter is one they know (status, problem,
- * backend), so paging a million tasks does not count them on every page; a worker or label
- * filter counts the matching rows through their indexes.
+ * backend), so paging a million tasks does not count them on every page; a worker, label,
+ * experiment, group or policy_version filter counts the matching rows through their indexes.
  */
 async function countTasks(db: Queryable, f: TaskFilter, clause: string, params: unknown[]): Promise<number> {
   const hasLabels = f.labels !== undefined && Object.keys(f.labels).length > 0;
-  if (!f.worker_id && !hasLabels) return countMatching(db, f);
+  const rl =
+    f.experiment_id ?? f.group_id ?? f.policy_version ?? f.policy_version_min ?? f.policy_version_max;
+  if (!f.worker_id && !hasLabels && rl === undefined) return countMatching(db, f);
   const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks ${clause}`, params);
   return rows[0]?.n ?? 0;
 }

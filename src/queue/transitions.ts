@@ -251,27 +251,21 @@ export async function release(db: Queryable, taskId: string, workerId: string, a
   return rows[0];
 }
 
-// Cancel (pending → cancelled) takes effect at once.
-export async function cancelPending(db: Queryable, taskId: string): Promise<Row | undefined> {
-  const { rows } = await db.query<Row>(
-    `WITH cancelled AS (
+// Cancel (pending → cancelled) takes effect at once. `which`: the rows it may touch, by id or
+// by experiment (an experiment's cancel is one statement over its rows, through the same SQL).
+type CancelScope = 'id' | 'experiment_id';
+const CANCEL_PENDING_SQL = (which: CancelScope) => `WITH cancelled AS (
        UPDATE tasks SET status = 'cancelled', cancel_requested_at = now(), ${TERMINAL_SET}
-       WHERE id = $1 AND status = 'pending' RETURNING *
+       WHERE ${which} = $1 AND status = 'pending' RETURNING *
      ), logged AS (${SERVER_LOG('cancelled', `'info'`, `'Cancelled while pending'`, logContext('cancelled'))})
-     SELECT * FROM cancelled`,
-    [taskId],
-  );
-  return rows[0];
-}
+     SELECT * FROM cancelled`;
 
 // Cancel of a running task only records the request; the holder stops and reports, or the
 // reaper ends the task cancelled when the lease runs out. Only the first request is logged:
 // its cancel_requested_at is this transaction's now().
-export async function requestCancel(db: Queryable, taskId: string): Promise<Row | undefined> {
-  const { rows } = await db.query<Row>(
-    `WITH requested AS (
+const REQUEST_CANCEL_SQL = (which: CancelScope) => `WITH requested AS (
        UPDATE tasks SET cancel_requested_at = COALESCE(cancel_requested_at, now()), updated_at = now()
-       WHERE id = $1 AND status = 'running' RETURNING *
+       WHERE ${which} = $1 AND status = 'running' RETURNING *
      ), fresh AS (SELECT * FROM requested WHERE cancel_requested_at = now()),
      logged AS (${SERVER_LOG(
        'fresh',
@@ -279,10 +273,26 @@ export async function requestCancel(db: Queryable, taskId: string): Promise<Row 
        `format('Cancel requested: worker %s is told to stop (attempt %s)', fresh.worker_id, fresh.attempt)`,
        logContext('cancel_requested', { worker_id: 'fresh.worker_id', attempt: 'fresh.attempt' }),
      )})
-     SELECT * FROM requested`,
-    [taskId],
-  );
+     SELECT * FROM requested`;
+
+export async function cancelPending(db: Queryable, taskId: string): Promise<Row | undefined> {
+  const { rows } = await db.query<Row>(CANCEL_PENDING_SQL('id'), [taskId]);
   return rows[0];
+}
+
+export async function requestCancel(db: Queryable, taskId: string): Promise<Row | undefined> {
+  const { rows } = await db.query<Row>(REQUEST_CANCEL_SQL('id'), [taskId]);
+  return rows[0];
+}
+
+/** Every pending task of the experiment ends cancelled (tasks_experiment_idx finds them). */
+export async function cancelPendingOfExperiment(db: Queryable, experimentId: string): Promise<Row[]> {
+  return (await db.query<Row>(CANCEL_PENDING_SQL('experiment_id'), [experimentId])).rows;
+}
+
+/** Every running task of the experiment is asked to stop. */
+export async function requestCancelOfExperiment(db: Queryable, experimentId: string): Promise<Row[]> {
+  return (await db.query<Row>(REQUEST_CANCEL_SQL('experiment_id'), [experimentId])).rows;
 }
 
 /**

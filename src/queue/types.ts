@@ -29,6 +29,18 @@ export interface NewTask {
   parameters: TaskParameters;
   max_attempts: number;
   idempotency_key: string | null;
+  /** The weights version of the policy being trained (RL); null outside RL. */
+  policy_version?: number | null;
+  /** Set when an experiment's grid made the task (experiments.ts). */
+  experiment?: TaskExperimentPlace;
+}
+
+/** Where a task sits in its experiment's grid. */
+export interface TaskExperimentPlace {
+  experiment_id: string;
+  /** Same problem and agent config: the K repetitions of a GRPO group share it. */
+  group_id: string;
+  repetition: number;
 }
 
 export interface Task {
@@ -52,6 +64,14 @@ export interface Task {
   /** The structured record (`{ reason, message, … }`) stored in the error_details column. */
   error_info: Json | null;
   idempotency_key: string | null;
+  experiment_id: string | null;
+  group_id: string | null;
+  repetition: number | null;
+  policy_version: number | null;
+  /** The default reward from the stored evaluation (rewards.ts); null when it has none. */
+  reward: number | null;
+  /** How the reward was derived, or why there is none. */
+  reward_reason: string;
   callback_state: 'pending' | 'delivered' | 'failed' | null;
   callback_attempts: number;
   created_at: string;

@@ -56,6 +56,14 @@ export const taskOptions = {
     Type.Integer({ minimum: 1, maximum: 100, description: 'Claims allowed before a lost worker fails it.' }),
   ),
   idempotency_key: Maybe(Type.String({ minLength: 1, maxLength: 200 })),
+  policy_version: Maybe(
+    Type.Integer({
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description:
+        'The weights version of the policy being trained (RL): stored on the task and on each of its LLM calls, filterable by range.',
+    }),
+  ),
 };
 export const TASK_OPTION_KEYS = Object.keys(taskOptions) as (keyof typeof taskOptions)[];
 
@@ -132,6 +140,21 @@ export const TaskSchema = Type.Object({
       'The same, structured: `{ reason, message, … }` as the worker or the server recorded it (reason e.g. timeout, worker lost, cancelled); null when none.',
   }),
   idempotency_key: Nullable(Type.String()),
+  experiment_id: Nullable(Uuid),
+  group_id: Nullable(
+    Type.String({
+      description: 'Same problem and agent config in one experiment: the K repetitions share it (GRPO).',
+    }),
+  ),
+  repetition: Nullable(Type.Integer({ description: '0-based index of the repetition within its group.' })),
+  policy_version: Nullable(Type.Integer()),
+  reward: Nullable(
+    Type.Number({
+      description:
+        'The default reward from the evaluation (see README, Rewards); null when the task did not complete or has no score.',
+    }),
+  ),
+  reward_reason: Type.String({ description: 'How `reward` was derived, or why there is none.' }),
   callback_state: Nullable(Type.Enum(['pending', 'delivered', 'failed'])),
   created_at: DateTime,
   updated_at: DateTime,
@@ -184,6 +207,15 @@ export const TaskListQuery = Type.Object({
       description:
         'Repeatable `label=key=value` (or `key:value` when the item has no `=`); a task must carry every one.',
     }),
+  ),
+  experiment_id: Type.Optional(Uuid),
+  group_id: Type.Optional(Uuid),
+  policy_version: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+  policy_version_min: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Inclusive.' }),
+  ),
+  policy_version_max: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Inclusive.' }),
   ),
   sort: Type.Optional(
     Type.String({
