@@ -49,38 +49,30 @@ export async function expiredTaskIds(db: Queryable, days: number, limit: number)
   return rows.map((r) => r.id as string);
 }
 
-/** Child rows of these tasks, at most `limit` per call; returns how many went (0 = none left). */
-export const deleteChildBatch = {
-  logs: (db: Queryable, ids: string[], limit: number) =>
-    deleteBatch(
-      db,
-      `DELETE FROM task_logs WHERE id IN (
-         SELECT id FROM task_logs WHERE task_id = ANY($1::uuid[]) LIMIT $2)`,
-      ids,
-      limit,
-    ),
-  llmMessages: (db: Queryable, ids: string[], limit: number) =>
-    deleteBatch(
-      db,
-      `DELETE FROM llm_messages WHERE id IN (
-         SELECT m.id FROM llm_messages m JOIN llm_conversations c ON c.id = m.conversation_id
-         WHERE c.task_id = ANY($1::uuid[]) LIMIT $2)`,
-      ids,
-      limit,
-    ),
-  llmCalls: (db: Queryable, ids: string[], limit: number) =>
-    deleteBatch(
-      db,
-      `DELETE FROM llm_calls WHERE id IN (
-         SELECT k.id FROM llm_calls k JOIN llm_conversations c ON c.id = k.conversation_id
-         WHERE c.task_id = ANY($1::uuid[]) LIMIT $2)`,
-      ids,
-      limit,
-    ),
-};
+/** Ids of a task's child rows, per table: logs directly, LLM records through their conversation. */
+const CHILD_IDS = {
+  logs: ['task_logs', 'SELECT id FROM task_logs WHERE task_id = ANY($1::uuid[])'],
+  llmMessages: [
+    'llm_messages',
+    `SELECT m.id FROM llm_messages m JOIN llm_conversations c ON c.id = m.conversation_id
+     WHERE c.task_id = ANY($1::uuid[])`,
+  ],
+  llmCalls: [
+    'llm_calls',
+    `SELECT k.id FROM llm_calls k JOIN llm_conversations c ON c.id = k.conversation_id
+     WHERE c.task_id = ANY($1::uuid[])`,
+  ],
+} as const;
 
-async function deleteBatch(db: Queryable, sql: string, ids: string[], limit: number): Promise<number> {
-  const r = await db.query(sql, [ids, limit]);
+/** Deletes at most `limit` child rows of these tasks; returns how many went (0 = none left). */
+export async function deleteChildBatch(
+  db: Queryable,
+  kind: keyof typeof CHILD_IDS,
+  ids: string[],
+  limit: number,
+): Promise<number> {
+  const [table, select] = CHILD_IDS[kind];
+  const r = await db.query(`DELETE FROM ${table} WHERE id IN (${select} LIMIT $2)`, [ids, limit]);
   return r.rowCount;
 }
 

@@ -12,9 +12,9 @@ import { migrate, openDb } from '../db/index.ts';
 import type { Db } from '../db/types.ts';
 import { createQueue, type Queue } from '../queue/index.ts';
 import { checkWorkerPlan, internalWorkerPlan, WorkerManager } from '../worker/manager.ts';
-import { ReaperLoop } from './reaper-loop.ts';
+import { reaperLoop } from './reaper-loop.ts';
 import { ReplicaSlot } from './replica-slot.ts';
-import { UpkeepLoop } from './upkeep-loop.ts';
+import { upkeepLoop } from './upkeep-loop.ts';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -56,7 +56,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const log = app.log;
   logRef.log = log;
 
-  const reaper = new ReaperLoop(
+  const reaper = reaperLoop(
     queue,
     config.TIMEOUT_CHECK_INTERVAL,
     config.WORKER_HEARTBEAT_TIMEOUT,
@@ -73,7 +73,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     (err) => log.warn({ err }, 'callback delivery pass failed'),
     { log },
   );
-  const upkeep = new UpkeepLoop(
+  const upkeep = upkeepLoop(
     db,
     config.UPKEEP_INTERVAL_SECONDS,
     { retentionDays: config.RETENTION_DAYS },

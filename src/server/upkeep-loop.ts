@@ -13,6 +13,7 @@ import {
   pruneCounters,
   type UpkeepResult,
 } from '../queue/retention.ts';
+import { PeriodicPass } from './periodic-pass.ts';
 
 export interface UpkeepOptions {
   retentionDays: number;
@@ -39,9 +40,9 @@ export async function upkeepOnce(
   while (!stopped()) {
     const ids = await expiredTaskIds(db, opts.retentionDays, taskBatch);
     if (ids.length === 0) break;
-    out.logs += await drain((n) => deleteChildBatch.logs(db, ids, n), childBatch, stopped);
-    out.llm_calls += await drain((n) => deleteChildBatch.llmCalls(db, ids, n), childBatch, stopped);
-    out.llm_messages += await drain((n) => deleteChildBatch.llmMessages(db, ids, n), childBatch, stopped);
+    out.logs += await drain((n) => deleteChildBatch(db, 'logs', ids, n), childBatch, stopped);
+    out.llm_calls += await drain((n) => deleteChildBatch(db, 'llmCalls', ids, n), childBatch, stopped);
+    out.llm_messages += await drain((n) => deleteChildBatch(db, 'llmMessages', ids, n), childBatch, stopped);
     if (stopped()) break;
     out.tasks += await deleteTasks(db, ids, opts.retentionDays);
     await sleep(opts.pauseMs ?? 20);
@@ -60,40 +61,16 @@ async function drain(step: (limit: number) => Promise<number>, limit: number, st
   return total;
 }
 
-export class UpkeepLoop {
-  private timer: NodeJS.Timeout | undefined;
-  private current: Promise<unknown> | undefined;
-  private stopping = false;
-
-  constructor(
-    private readonly db: Db,
-    private readonly intervalSeconds: number,
-    private readonly opts: UpkeepOptions,
-    private readonly onPass: (r: UpkeepResult) => void,
-    private readonly onError: (err: unknown) => void,
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => void this.runOnce(), this.intervalSeconds * 1000);
-    this.timer.unref();
-    void this.runOnce();
-  }
-
-  /** One pass now (skipped if one is already running). */
-  async runOnce(): Promise<void> {
-    if (this.current) return;
-    this.current = upkeepOnce(this.db, this.opts, () => this.stopping)
-      .then(this.onPass)
-      .catch(this.onError)
-      .finally(() => {
-        this.current = undefined;
-      });
-    await this.current;
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    clearInterval(this.timer);
-    await this.current;
-  }
+export function upkeepLoop(
+  db: Db,
+  intervalSeconds: number,
+  opts: UpkeepOptions,
+  onPass: (r: UpkeepResult) => void,
+  onError: (err: unknown) => void,
+): PeriodicPass {
+  return new PeriodicPass(
+    intervalSeconds,
+    async (stopped) => onPass(await upkeepOnce(db, opts, stopped)),
+    onError,
+  );
 }
