@@ -16,16 +16,19 @@ import Fastify, {
 } from 'fastify';
 import { type AttemptGateway, Attempts } from '../attempts/index.ts';
 import type { Config } from '../config/index.ts';
+import { FeedHub } from '../datasets/feed-hub.ts';
 import { type ConversationStore, createConversationStore } from '../gateway/conversations.ts';
 import { createGateway, type Gateway } from '../gateway/gateway.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { WorkerPoolControl } from '../worker/pool.ts';
 import { accessFor, installAuth } from './auth.ts';
 import { installBodyParser } from './body.ts';
+import { createFeedPayloads } from './feed-payloads.ts';
 import { installErrorHandling } from './http.ts';
 import { type ApiMetrics, createMetrics } from './metrics.ts';
 import { conversationRoutes } from './routes/conversations.ts';
 import { experimentRoutes } from './routes/experiments.ts';
+import { feedRoutes } from './routes/feeds.ts';
 import { healthRoutes } from './routes/health.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { llmRoutes } from './routes/llm.ts';
@@ -103,11 +106,23 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     }));
   const attempts = new Attempts(queue, gatewayForAttempts(gateway), app.log);
   const closing = new AbortController();
+  const conversations = deps.conversations ?? createConversationStore(queue.db);
+  const feed = new FeedHub(queue.db, {
+    pollMs: config.FEED_POLL_MS,
+    ringSize: 10_000,
+    pageSize: 1_000,
+    onError: (err) => app.log.warn({ err }, 'feed read failed; retrying at the next poll'),
+  });
+  // A finish in this process is read at once; others' are found by the next poll.
+  const pokeFeed = () => feed.poke();
+  queue.events.on('terminal', pokeFeed);
   const routeDeps: RouteDeps = {
     config,
     queue,
     pool: deps.pool,
-    conversations: deps.conversations ?? createConversationStore(queue.db),
+    conversations,
+    feed,
+    payloads: createFeedPayloads(queue, conversations),
     gateway,
     attempts,
     metrics,
@@ -132,6 +147,10 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     metrics.observeRequest(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
   });
   app.addHook('preClose', async () => closing.abort());
+  app.addHook('onClose', async () => {
+    queue.events.off('terminal', pokeFeed);
+    feed.close();
+  });
   // Only a metrics object made here is ours to detach; one passed in belongs to the caller.
   if (!deps.metrics) app.addHook('onClose', async () => metrics.close());
   if (!deps.gateway) app.addHook('onClose', async () => gateway.close());
@@ -147,6 +166,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     conversationRoutes,
     problemRoutes,
     experimentRoutes,
+    feedRoutes,
   ])
     await app.register(routes, { prefix: '/api/v1', deps: routeDeps });
   await app.register(llmRoutes, { prefix: '/llm/v1', deps: routeDeps });

@@ -9,10 +9,12 @@ import type {
 } from 'fastify';
 import type { Attempts } from '../attempts/index.ts';
 import type { Config } from '../config/index.ts';
+import type { FeedHub } from '../datasets/feed-hub.ts';
 import type { ConversationStore } from '../gateway/conversations.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { WorkerPoolControl } from '../worker/pool.ts';
+import type { FeedPayloads } from './feed-payloads.ts';
 import type { ApiMetrics } from './metrics.ts';
 
 export type Api = FastifyInstance<
@@ -32,6 +34,10 @@ export interface RouteDeps {
   /** One attempt's life: claims with their gateway tokens, fenced reports that settle its LLM calls. */
   attempts: Attempts;
   metrics: ApiMetrics;
+  /** The process's reader of the live feed (event streams subscribe to it). */
+  feed: FeedHub;
+  /** What each feed event carries, built once per event for all subscribers. */
+  payloads: FeedPayloads;
   /** Aborted when the app starts closing, so long-polls end at once instead of holding shutdown. */
   closing: AbortSignal;
   version: string;

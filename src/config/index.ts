@@ -195,6 +195,25 @@ export const settingSpecs = {
     ),
   ),
 
+  FEED_POLL_MS: int(
+    100,
+    'Milliseconds between reads of new feed events while anyone follows a stream (the floor of event lag).',
+    10,
+    10000,
+  ),
+  FEED_HEARTBEAT_SECONDS: int(15, 'Seconds between keepalive comments on an idle event stream.', 1, 3600),
+  FEED_SLOW_CLIENT_SECONDS: int(
+    30,
+    'A stream client whose unread data stays above FEED_BUFFER_BYTES this long is disconnected (with its cursor).',
+    1,
+    3600,
+  ),
+  FEED_BUFFER_BYTES: int(
+    1048576,
+    'Unread bytes one stream client may hold in the server before sending waits for it (then FEED_SLOW_CLIENT_SECONDS applies).',
+    16384,
+    268435456,
+  ),
   NOTIFY_DEBOUNCE_MS: int(2, 'At most one wake-up NOTIFY per this many milliseconds.', 0, 10000),
   API_URL: url('', 'Base URL a remote worker or the CLI talks to (e.g. http://127.0.0.1:8000).'),
 

@@ -227,3 +227,11 @@ export async function markCancelled(db: Queryable, id: string): Promise<boolean>
   );
   return rows.length > 0;
 }
+
+/** A group's tasks in repetition order (tasks_group_idx), as the API shows tasks. */
+export async function groupTasks(db: Queryable, groupId: string): Promise<Row[]> {
+  const { rows } = await db.query<Row>('SELECT * FROM tasks WHERE group_id = $1 ORDER BY repetition, id', [
+    groupId,
+  ]);
+  return rows;
+}

@@ -94,3 +94,27 @@ export async function readLogs(db: Queryable, taskId: string, q: LogQuery): Prom
   const logs = rows.map(toLog);
   return q.order === 'newest' ? logs.reverse() : logs;
 }
+
+/**
+ * The log tail's read: entries after (txid, id) in that order, only from transactions older
+ * than every running one (the feed's rule, migration 0011), so a batch that commits late is
+ * still delivered after a client's cursor has moved on. Rows from before 0011 have no txid
+ * and count as the oldest.
+ */
+export async function readLogTail(
+  db: Queryable,
+  taskId: string,
+  after: { txid: bigint; id: bigint },
+  limit: number,
+  levels?: readonly LogLevel[],
+): Promise<Array<TaskLog & { txid: string }>> {
+  const { rows } = await db.query<Row>(
+    `SELECT *, COALESCE(txid, '0')::text AS txid_text FROM task_logs
+     WHERE task_id = $1 AND (COALESCE(txid, '0'), id) > ($2::xid8, $3::bigint)
+       AND COALESCE(txid, '0') < pg_snapshot_xmin(pg_current_snapshot())
+       AND ($5::text[] IS NULL OR level = ANY($5::text[]))
+     ORDER BY COALESCE(txid, '0'), id LIMIT $4`,
+    [taskId, after.txid.toString(), after.id.toString(), limit, levels?.length ? levels : null],
+  );
+  return rows.map((r) => ({ ...toLog(r), txid: r.txid_text as string }));
+}

@@ -7,9 +7,9 @@ import { EventEmitter } from 'node:events';
 import type { Db, Queryable } from '../db/types.ts';
 import { QueueError } from './errors.ts';
 import * as experiments from './experiments.ts';
-import { appendFenced, appendSystem, type LogQuery, readLogs } from './logs.ts';
+import { appendFenced, appendSystem, type LogQuery, readLogs, readLogTail } from './logs.ts';
 import { WakeNotifier } from './notifier.ts';
-import { appendReward, listRewards, type NewReward } from './rewards.ts';
+import { appendReward, getReward, latestRewards, listRewards, type NewReward } from './rewards.ts';
 import { unroutablePending, waitingReason } from './routing.ts';
 import { type Row, toTask } from './rows.ts';
 import { countsByStatus, oldestPendingAgeSeconds, type StatsWindow } from './stats.ts';
@@ -19,6 +19,7 @@ import type {
   HeartbeatResult,
   Json,
   Lease,
+  LogLevel,
   NewLog,
   NewTask,
   Task,
@@ -114,6 +115,13 @@ export function createQueue(db: Db, opts: QueueOptions) {
     statusCounts: () => countsByStatus(db),
     oldestPendingAgeSeconds: () => oldestPendingAgeSeconds(db),
     readLogs: (taskId: string, q: LogQuery): Promise<TaskLog[]> => readLogs(db, taskId, q),
+    /** The live tail's read, in (txid, id) order (see readLogTail). */
+    readLogTail: (
+      taskId: string,
+      after: { txid: bigint; id: bigint },
+      limit: number,
+      levels?: readonly LogLevel[],
+    ) => readLogTail(db, taskId, after, limit, levels),
 
     async cancel(id: string): Promise<CancelOutcome> {
       const pending = await tx.cancelPending(db, id);
@@ -151,14 +159,21 @@ export function createQueue(db: Db, opts: QueueOptions) {
      * tasks end cancelled at once, running ones are asked to stop.
      */
     async cancelExperiment(id: string): Promise<{ cancelled: number; cancel_requested: number }> {
-      if (!(await experiments.markCancelled(db, id)))
-        throw new QueueError('EXPERIMENT_NOT_FOUND', `Experiment ${id} not found`);
-      const pending = await tx.cancelPendingOfExperiment(db, id);
-      terminal(pending);
-      const running = await tx.requestCancelOfExperiment(db, id);
-      for (const r of running) notifier.cancelRequested(r.id as string);
-      return { cancelled: pending.length, cancel_requested: running.length };
+      // One transaction: the experiment is never marked cancelled with its tasks left as they were.
+      const outcome = await db.transaction(async (q) => {
+        if (!(await experiments.markCancelled(q, id))) return null;
+        const pending = await tx.cancelPendingOfExperiment(q, id);
+        const running = await tx.requestCancelOfExperiment(q, id);
+        return { pending, running };
+      });
+      if (!outcome) throw new QueueError('EXPERIMENT_NOT_FOUND', `Experiment ${id} not found`);
+      terminal(outcome.pending);
+      for (const r of outcome.running) notifier.cancelRequested(r.id as string);
+      return { cancelled: outcome.pending.length, cancel_requested: outcome.running.length };
     },
+    /** A group's tasks in repetition order. */
+    groupTasks: async (groupId: string): Promise<Task[]> =>
+      (await experiments.groupTasks(db, groupId)).map(toTask),
     /** Appends a named reward; TASK_NOT_FOUND when there is no such task. */
     async appendReward(taskId: string, r: NewReward) {
       const reward = await appendReward(db, taskId, r);
@@ -166,6 +181,8 @@ export function createQueue(db: Db, opts: QueueOptions) {
       return reward;
     },
     listRewards: (taskId: string, name?: string) => listRewards(db, taskId, name),
+    getReward: (id: number) => getReward(db, id),
+    latestRewards: (taskIds: readonly string[]) => latestRewards(db, taskIds),
 
     /** Pending tasks no live worker can run (problem, backend, count). */
     unroutablePending: () => unroutablePending(db),

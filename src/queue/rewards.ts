@@ -121,3 +121,28 @@ export async function listRewards(db: Queryable, taskId: string, name?: string):
   );
   return rows.map(toReward);
 }
+
+/** One reward by its id (the feed's reward.updated carries the id). */
+export async function getReward(db: Queryable, id: number): Promise<TaskReward | null> {
+  const { rows } = await db.query<Row>('SELECT * FROM task_rewards WHERE id = $1', [id]);
+  return rows[0] ? toReward(rows[0]) : null;
+}
+
+/** The newest value of each named reward, per task: what a trainer re-scores with. */
+export async function latestRewards(
+  db: Queryable,
+  taskIds: readonly string[],
+): Promise<Map<string, Record<string, number>>> {
+  const { rows } = await db.query<Row>(
+    `SELECT DISTINCT ON (task_id, name) task_id, name, value FROM task_rewards
+     WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, name, id DESC`,
+    [taskIds],
+  );
+  const out = new Map<string, Record<string, number>>();
+  for (const r of rows) {
+    const named = out.get(r.task_id as string) ?? {};
+    named[r.name as string] = Number(r.value);
+    out.set(r.task_id as string, named);
+  }
+  return out;
+}
