@@ -102,6 +102,25 @@ for (const mode of dbModes()) {
       assert.equal(again.tasks, 0, 'a second pass finds nothing');
     });
 
+    it('prunes feed events past the cutoff, oldest first, and keeps the rest', async (t) => {
+      const { db, queue } = await openQueue(t, mode);
+      await queue.submit(Array.from({ length: 6 }, () => newTask()));
+      const events = await db.query<{ id: string }>('SELECT id::text AS id FROM feed_events ORDER BY id');
+      assert.equal(events.rows.length, 6);
+      const old = events.rows.slice(0, 4).map((r) => r.id);
+      await db.query(
+        `UPDATE feed_events SET created_at = now() - interval '40 days' WHERE id = ANY($1::bigint[])`,
+        [old],
+      );
+      const r = await upkeepOnce(db, { retentionDays: 30, childBatch: 3, pauseMs: 0 });
+      assert.equal(r.feed_events, 4);
+      const left = await db.query<{ id: string }>('SELECT id::text AS id FROM feed_events ORDER BY id');
+      assert.deepEqual(
+        left.rows.map((x) => x.id),
+        events.rows.slice(4).map((x) => x.id),
+      );
+    });
+
     it('is off by default: RETENTION_DAYS 0 deletes nothing but still prunes spent counters', async (t) => {
       const { db, queue } = await openQueue(t, mode);
       await addWorker(queue, 'w1');

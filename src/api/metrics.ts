@@ -18,6 +18,10 @@ export interface ApiMetrics {
   /** Counts what one upkeep pass deleted (retention). */
   recordUpkeep(result: UpkeepResult): void;
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
+  /** Event streams: a client connected, events sent to it, and why it went. */
+  feedOpened(stream: FeedStreamName): void;
+  feedSent(stream: FeedStreamName, events: number): void;
+  feedClosed(stream: FeedStreamName, reason: string): void;
   /** One finished LLM gateway call. */
   observeLlmCall(o: CallObservation): void;
   /** Reads the gauges from the database and renders the exposition text. */
@@ -25,6 +29,8 @@ export interface ApiMetrics {
   /** Detaches from the queue's events. */
   close(): void;
 }
+
+export type FeedStreamName = 'trajectories' | 'events' | 'logs';
 
 const REAP_KINDS = [
   'requeued',
@@ -89,6 +95,25 @@ export function createMetrics(queue: Queue, opts: { defaultMetrics?: boolean } =
     registers,
   });
 
+  const feedClients = new Gauge({
+    name: 'feed_subscribers',
+    help: 'Clients connected to an event stream (trajectories, events, logs)',
+    labelNames: ['stream'],
+    registers,
+  });
+  const feedEvents = new Counter({
+    name: 'feed_events_sent_total',
+    help: 'Events written to stream clients',
+    labelNames: ['stream'],
+    registers,
+  });
+  const feedEnds = new Counter({
+    name: 'feed_disconnects_total',
+    help: 'Stream clients gone, by reason (client, slow_consumer, shutdown, error, end)',
+    labelNames: ['stream', 'reason'],
+    registers,
+  });
+
   const llm = llmMetrics(registers);
   const onClaimed = (n: number) => claims.inc(n);
   const onFencing = (code: string) => fencing.inc({ code });
@@ -120,11 +145,17 @@ export function createMetrics(queue: Queue, opts: { defaultMetrics?: boolean } =
       for (const kind of REAP_KINDS) if (result[kind] > 0) reaped.inc({ action: kind }, result[kind]);
     },
     recordUpkeep(result) {
-      for (const kind of ['tasks', 'logs', 'llm_messages', 'llm_calls'] as const)
+      for (const kind of ['tasks', 'logs', 'llm_messages', 'llm_calls', 'feed_events'] as const)
         if (result[kind] > 0) retained.inc({ kind }, result[kind]);
     },
     observeRequest(method, route, statusCode, seconds) {
       httpDuration.observe({ method, route, status_code: String(statusCode) }, seconds);
+    },
+    feedOpened: (stream) => feedClients.inc({ stream }),
+    feedSent: (stream, n) => feedEvents.inc({ stream }, n),
+    feedClosed(stream, reason) {
+      feedClients.dec({ stream });
+      feedEnds.inc({ stream, reason });
     },
     observeLlmCall: llm,
     async render() {

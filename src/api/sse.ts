@@ -16,6 +16,8 @@ export interface SseOptions {
   maxBufferBytes: number;
   /** Ends the stream (with reason "shutdown") when the server starts closing. */
   closing: AbortSignal;
+  /** Told of each event sent and, once, of why the stream ended ('client' when the client went). */
+  observe?: { sent(): void; closed(reason: DisconnectReason | 'client'): void };
 }
 
 export type DisconnectReason = 'slow_consumer' | 'shutdown' | 'error' | 'end';
@@ -28,6 +30,7 @@ export class SseStream {
   private readonly abort = new AbortController();
   private heartbeat: NodeJS.Timeout | undefined;
   private lastId: string | null = null;
+  private endReason: DisconnectReason | 'client' = 'client';
 
   constructor(
     req: FastifyRequest,
@@ -57,7 +60,14 @@ export class SseStream {
       once: true,
       signal: this.abort.signal,
     });
-    this.abort.signal.addEventListener('abort', () => clearInterval(this.heartbeat), { once: true });
+    this.abort.signal.addEventListener(
+      'abort',
+      () => {
+        clearInterval(this.heartbeat);
+        opts.observe?.closed(this.endReason);
+      },
+      { once: true },
+    );
   }
 
   /** Aborted when the client goes away or the stream ends. */
@@ -74,6 +84,7 @@ export class SseStream {
     if (this.closed) return false;
     this.raw.write(frame(event, data, id));
     if (id !== undefined) this.lastId = id;
+    this.opts.observe?.sent();
     // 'drain' only follows a write the socket refused (writableNeedDrain).
     if (this.raw.writableLength <= this.opts.maxBufferBytes || !this.raw.writableNeedDrain) return true;
     if (await this.drained()) return !this.closed;
@@ -92,6 +103,7 @@ export class SseStream {
     if (this.closed) return;
     // A stream that simply ran its course (a finished task's logs) says so with its own event.
     if (reason !== 'end') this.raw.write(frame('disconnect', { reason, cursor: this.lastId, ...extra }));
+    this.endReason = reason;
     this.abort.abort();
     this.raw.end();
     // Whatever the client never reads must not keep the socket (and its buffer) alive.

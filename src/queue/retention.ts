@@ -13,6 +13,8 @@ export interface UpkeepResult {
   logs: number;
   llm_messages: number;
   llm_calls: number;
+  /** Feed events (and finished groups with no task left) past the retention cutoff. */
+  feed_events: number;
 }
 
 /** Minute buckets are kept this long (the longest stats window is 24 h). */
@@ -86,6 +88,30 @@ export async function deleteTasks(db: Queryable, ids: string[], days: number): P
        AND status IN ('completed', 'failed', 'timeout', 'cancelled')
        AND completed_at < now() - $2::int * interval '1 day'`,
     [ids, days],
+  );
+  return r.rowCount;
+}
+
+/**
+ * Feed events older than the cutoff, `limit` at a time, read in id order from the oldest (no
+ * extra index: old events are the first ids). A client resuming from a cursor older than what
+ * is left gets the events still kept; RETENTION_DAYS bounds how long a consumer may stay away.
+ */
+export async function deleteFeedBatch(db: Queryable, days: number, limit: number): Promise<number> {
+  const r = await db.query(
+    `DELETE FROM feed_events WHERE id IN (
+       SELECT id FROM feed_events WHERE created_at < now() - $1::int * interval '1 day' ORDER BY id LIMIT $2)`,
+    [days, limit],
+  );
+  return r.rowCount;
+}
+
+/** Completed groups whose tasks retention has deleted. */
+export async function deleteSpentGroups(db: Queryable, days: number): Promise<number> {
+  const r = await db.query(
+    `DELETE FROM task_groups g WHERE g.completed_at < now() - $1::int * interval '1 day'
+       AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.group_id = g.id)`,
+    [days],
   );
   return r.rowCount;
 }

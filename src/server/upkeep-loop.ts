@@ -8,6 +8,8 @@
 import type { Db } from '../db/types.ts';
 import {
   deleteChildBatch,
+  deleteFeedBatch,
+  deleteSpentGroups,
   deleteTasks,
   expiredTaskIds,
   pruneCounters,
@@ -32,7 +34,14 @@ export async function upkeepOnce(
   opts: UpkeepOptions,
   stopped: () => boolean = () => false,
 ): Promise<UpkeepResult> {
-  const out: UpkeepResult = { counter_rows: 0, tasks: 0, logs: 0, llm_messages: 0, llm_calls: 0 };
+  const out: UpkeepResult = {
+    counter_rows: 0,
+    tasks: 0,
+    logs: 0,
+    llm_messages: 0,
+    llm_calls: 0,
+    feed_events: 0,
+  };
   out.counter_rows = await pruneCounters(db);
   if (opts.retentionDays <= 0) return out;
   const taskBatch = opts.taskBatch ?? 200;
@@ -47,6 +56,10 @@ export async function upkeepOnce(
     out.tasks += await deleteTasks(db, ids, opts.retentionDays);
     await sleep(opts.pauseMs ?? 20);
     if (ids.length < taskBatch) break;
+  }
+  if (!stopped()) {
+    out.feed_events += await drain((n) => deleteFeedBatch(db, opts.retentionDays, n), childBatch, stopped);
+    await deleteSpentGroups(db, opts.retentionDays);
   }
   return out;
 }

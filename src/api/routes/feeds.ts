@@ -18,6 +18,7 @@ import { followFeed, type Selected } from '../../datasets/feed-subscription.ts';
 import { type LogLevel, TERMINAL_STATUSES } from '../../queue/types.ts';
 import { invalid } from '../errors.ts';
 import type { ConversationForm } from '../feed-payloads.ts';
+import type { FeedStreamName } from '../metrics.ts';
 import { errors, IdParams } from '../schemas/common.ts';
 import { EventStreamQuery, LogStreamQuery, TrajectoryStreamQuery } from '../schemas/feeds.ts';
 import { SseStream } from '../sse.ts';
@@ -86,9 +87,14 @@ function startOf(req: FastifyRequest, after: string | undefined, scoped: boolean
   return c;
 }
 
-function sseOptions(deps: RouteDeps) {
+function sseOptions(deps: RouteDeps, stream: FeedStreamName) {
   const c = deps.config;
+  deps.metrics.feedOpened(stream);
   return {
+    observe: {
+      sent: () => deps.metrics.feedSent(stream, 1),
+      closed: (reason: string) => deps.metrics.feedClosed(stream, reason),
+    },
     heartbeatMs: c.FEED_HEARTBEAT_SECONDS * 1000,
     slowClientMs: c.FEED_SLOW_CLIENT_SECONDS * 1000,
     maxBufferBytes: c.FEED_BUFFER_BYTES,
@@ -138,7 +144,7 @@ export const feedRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
         (q.types ?? 'trajectory,group.completed,reward.updated').split(','),
       ) as Set<TrajectoryEventName>;
       const form = (q.conversation ?? 'messages') as ConversationForm;
-      const stream = new SseStream(req, reply, sseOptions(deps));
+      const stream = new SseStream(req, reply, sseOptions(deps, 'trajectories'));
       const follow = followFeed(feed, queue.db, {
         from,
         select: trajectorySelector(toFilter(q), names),
@@ -172,7 +178,7 @@ export const feedRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
       const scoped = Boolean(q.experiment_id || q.group_id || q.task_id);
       const from = startOf(req, q.after, scoped);
       const names = new Set((q.types ?? 'task.status').split(',')) as Set<StatusEventName>;
-      const stream = new SseStream(req, reply, sseOptions(deps));
+      const stream = new SseStream(req, reply, sseOptions(deps, 'events'));
       const follow = followFeed(feed, queue.db, {
         from,
         select: statusSelector(toFilter(q), names),
@@ -207,7 +213,7 @@ export const feedRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
       const start = startOf(req, req.query.after, true);
       let at = start === 'now' ? START : start;
       const levels = req.query.level?.split(',') as LogLevel[] | undefined;
-      const stream = new SseStream(req, reply, sseOptions(deps));
+      const stream = new SseStream(req, reply, sseOptions(deps, 'logs'));
       const pollMs = deps.config.FEED_POLL_MS;
       try {
         let finished: string | null = null;
