@@ -36,6 +36,22 @@ for (const mode of dbModes()) {
         rows.map((x) => Number(x.policy_version)),
         [42],
       );
+      // Filterable and shown on the conversation and call endpoints too.
+      const list = async (q: string) =>
+        JSON.parse((await h.t.inject({ method: 'GET', url: `/api/v1/llm-conversations?${q}` })).body);
+      const inRange = await list('policy_version_min=42&policy_version_max=50');
+      assert.equal(inRange.total, 1);
+      assert.equal(inRange.conversations[0].policy_version, 42);
+      assert.equal((await list('policy_version_max=41')).total, 0);
+      const calls = JSON.parse(
+        (
+          await h.t.inject({
+            method: 'GET',
+            url: `/api/v1/llm-conversations/${inRange.conversations[0].id}/calls`,
+          })
+        ).body,
+      );
+      assert.equal(calls.calls[0].policy_version, 42);
     });
   });
 

@@ -73,6 +73,30 @@ for (const mode of dbModes()) {
       assert.equal(one.total, 3);
     });
 
+    it('is idempotent with a key: a retried create returns the first experiment and adds no task', async () => {
+      const body = { name: 'retry', problems: [MONGO], agent_configs: [{}], repetitions: 2 };
+      const first = await t.inject({
+        method: 'POST',
+        url: '/api/v1/experiments',
+        payload: body,
+        headers: { 'idempotency-key': 'step-7' },
+      });
+      assert.equal(first.statusCode, 201, first.body);
+      const again = await post('/api/v1/experiments', { ...body, idempotency_key: 'step-7' });
+      assert.equal(again.statusCode, 200, again.body);
+      assert.equal(json<Body>(again).id, json<Body>(first).id);
+      assert.equal(json<Body>(again).idempotency_key, 'step-7');
+      const all = await get('/api/v1/tasks?page_size=1000');
+      assert.equal(all.total, json<Body>(first).task_count);
+      const clash = await t.inject({
+        method: 'POST',
+        url: '/api/v1/experiments',
+        payload: { ...body, idempotency_key: 'a' },
+        headers: { 'idempotency-key': 'b' },
+      });
+      assert.equal(clash.statusCode, 422);
+    });
+
     it('resolves a task-type/backend filter against the catalogue', async () => {
       const exp = await create({
         name: 'detections',

@@ -64,7 +64,11 @@ export function toNewExperiment(
   body: ExperimentCreate,
   defaults: TaskDefaults,
   createdBy: string,
+  idempotencyHeader?: string,
 ): NewExperiment {
+  if (idempotencyHeader !== undefined && body.idempotency_key && body.idempotency_key !== idempotencyHeader)
+    throw invalid('idempotency_key', 'differs from the Idempotency-Key header');
+  const idempotency_key = body.idempotency_key ?? idempotencyHeader ?? null;
   const problems = resolveProblems(body);
   const total = problems.length * body.agent_configs.length * body.repetitions;
   if (total > MAX_EXPERIMENT_TASKS)
@@ -73,7 +77,7 @@ export function toNewExperiment(
       `the grid is ${problems.length} problems × ${body.agent_configs.length} agent configs × ${body.repetitions} repetitions = ${total} tasks; at most ${MAX_EXPERIMENT_TASKS}`,
       { tasks: total, max_tasks: MAX_EXPERIMENT_TASKS },
     );
-  const { name, problems: _p, agent_configs, repetitions, ...options } = body;
+  const { name, problems: _p, agent_configs, repetitions, idempotency_key: _k, ...options } = body;
   const cells: GridCell[] = [];
   for (const problem_id of problems)
     agent_configs.forEach((config, config_index) => {
@@ -90,5 +94,5 @@ export function toNewExperiment(
     repetitions,
     options: JSON.parse(JSON.stringify(options)) as JsonObject,
   };
-  return { name, spec, cells, repetitions, created_by: createdBy };
+  return { name, spec, cells, repetitions, created_by: createdBy, idempotency_key };
 }

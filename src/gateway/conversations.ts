@@ -37,6 +37,8 @@ export interface Conversation {
   metadata: unknown;
   attempt: number | null;
   conversation_key: string | null;
+  /** Its task's policy_version (null outside RL). */
+  policy_version: number | null;
   call_count: number;
   cached_tokens: number;
   reasoning_tokens: number;
@@ -93,6 +95,8 @@ export interface Call {
   has_token_ids: boolean;
   has_logprobs: boolean;
   cost: number | null;
+  /** The task's policy_version when the call was made. */
+  policy_version: number | null;
   latency_ms: number | null;
   ttft_ms: number | null;
   started_at: string;
@@ -102,6 +106,9 @@ export interface Call {
 export interface ConversationFilter {
   task_id?: string;
   model_name?: string;
+  /** Inclusive bounds on the task's policy_version. */
+  policy_version_min?: number;
+  policy_version_max?: number;
   limit: number;
   offset: number;
 }
@@ -178,6 +185,7 @@ function toConversation(r: Row): Conversation {
     call_count: num(r.call_count),
     cached_tokens: num(r.cached_tokens),
     reasoning_tokens: num(r.reasoning_tokens),
+    policy_version: numOrNull(r.policy_version),
     unpriced_calls: num(r.unpriced_calls),
   };
 }
@@ -227,6 +235,7 @@ const CALL_NUMBERS = [
   'cost',
   'latency_ms',
   'ttft_ms',
+  'policy_version',
 ] as const;
 
 /** The call's JSON columns, stored through the text codec. */
@@ -258,7 +267,7 @@ const CONVERSATIONS = `
       WHEN t.attempt IS DISTINCT FROM c.attempt THEN NULL
       WHEN t.status = 'completed' THEN true
       WHEN t.status IN ('failed', 'timeout', 'cancelled') THEN false
-    END AS outcome
+    END AS outcome, t.policy_version
   FROM llm_conversations c LEFT JOIN tasks t ON t.id = c.task_id`;
 
 /** Below any seq (an int4), so "after" it is the whole conversation and the index range still applies. */
@@ -267,12 +276,21 @@ const FROM_START = -2_147_483_648;
 export function createConversationStore(db: Queryable) {
   return {
     async list(f: ConversationFilter): Promise<{ conversations: Conversation[]; total: number }> {
-      // $1/$2 NULL = no filter, so one statement (and one plan) serves every combination.
-      const where = `WHERE ($1::uuid IS NULL OR c.task_id = $1::uuid) AND ($2::text IS NULL OR c.model_name = $2)`;
-      const args = [f.task_id ?? null, f.model_name ?? null];
+      // NULL = no filter, so one statement (and one plan) serves every combination. The policy
+      // bounds read the task's version (tasks_policy_version_idx), as each call recorded it.
+      const where = `WHERE ($1::uuid IS NULL OR c.task_id = $1::uuid) AND ($2::text IS NULL OR c.model_name = $2)
+        AND (($3::bigint IS NULL AND $4::bigint IS NULL) OR c.task_id IN (
+          SELECT id FROM tasks WHERE policy_version >= COALESCE($3::bigint, 0)
+            AND policy_version <= COALESCE($4::bigint, 9223372036854775807)))`;
+      const args = [
+        f.task_id ?? null,
+        f.model_name ?? null,
+        f.policy_version_min ?? null,
+        f.policy_version_max ?? null,
+      ];
       const total = await db.query<Row>(`SELECT count(*)::int AS n FROM llm_conversations c ${where}`, args);
       const { rows } = await db.query<Row>(
-        `${CONVERSATIONS} ${where} ORDER BY c.started_at DESC, c.seq DESC LIMIT $3 OFFSET $4`,
+        `${CONVERSATIONS} ${where} ORDER BY c.started_at DESC, c.seq DESC LIMIT $5 OFFSET $6`,
         [...args, f.limit, f.offset],
       );
       return { conversations: rows.map(toConversation), total: num(total.rows[0]?.n) };

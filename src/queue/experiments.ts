@@ -25,6 +25,8 @@ export interface NewExperiment {
   cells: readonly GridCell[];
   repetitions: number;
   created_by: string;
+  /** Unique when given: a second create with it returns the first experiment. */
+  idempotency_key?: string | null;
 }
 
 export interface ExperimentProgress {
@@ -54,6 +56,7 @@ export interface Experiment {
   task_count: number;
   group_count: number;
   created_by: string;
+  idempotency_key: string | null;
   created_at: string;
   cancelled_at: string | null;
   progress: ExperimentProgress;
@@ -88,18 +91,37 @@ function expand(experimentId: string, e: NewExperiment): NewTask[] {
  * The experiment row and all its tasks in one transaction: a failure anywhere (a value the
  * database refuses) leaves neither. The tasks go in through insertTasks' single statement.
  */
-export async function createExperiment(db: Db, e: NewExperiment): Promise<{ id: string; tasks: number }> {
+export async function createExperiment(
+  db: Db,
+  e: NewExperiment,
+): Promise<{ id: string; tasks: number; created: boolean }> {
   const id = randomUUID();
   const tasks = expand(id, e);
-  await db.transaction(async (q) => {
-    await q.query(
-      `INSERT INTO experiments (id, name, spec, task_count, group_count, created_by)
-       VALUES ($1, $2, $3::jsonb, $4, $5, $6)`,
-      [id, e.name, toStoredJson(e.spec), tasks.length, e.cells.length, e.created_by],
+  return db.transaction(async (q) => {
+    const inserted = await q.query<Row>(
+      `INSERT INTO experiments (id, name, spec, task_count, group_count, created_by, idempotency_key)
+       VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)
+       ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+      [
+        id,
+        e.name,
+        toStoredJson(e.spec),
+        tasks.length,
+        e.cells.length,
+        e.created_by,
+        e.idempotency_key ?? null,
+      ],
     );
+    if (inserted.rows.length === 0) {
+      const { rows } = await q.query<Row>(
+        'SELECT id, task_count FROM experiments WHERE idempotency_key = $1',
+        [e.idempotency_key],
+      );
+      return { id: rows[0]!.id as string, tasks: Number(rows[0]!.task_count), created: false };
+    }
     await insertTasks(q, tasks);
+    return { id, tasks: tasks.length, created: true };
   });
-  return { id, tasks: tasks.length };
 }
 
 // Per experiment, by status: counts, first start, last end (tasks_experiment_idx).
@@ -186,6 +208,7 @@ function toExperiment(r: Row, progress: ExperimentProgress): Experiment {
     task_count: Number(r.task_count),
     group_count: Number(r.group_count),
     created_by: r.created_by as string,
+    idempotency_key: (r.idempotency_key as string | null) ?? null,
     created_at: iso(r.created_at)!,
     cancelled_at: iso(r.cancelled_at),
     progress,

@@ -58,6 +58,8 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
       const { conversations, total } = await store.list({
         task_id: req.query.task_id,
         model_name: req.query.model_name,
+        policy_version_min: req.query.policy_version_min,
+        policy_version_max: req.query.policy_version_max,
         limit: page.limit,
         offset: page.offset,
       });

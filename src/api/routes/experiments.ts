@@ -15,6 +15,7 @@ import {
   RewardsQuery,
   RewardsResponse,
 } from '../schemas/experiments.ts';
+import { TaskCreateHeaders } from '../schemas/tasks.ts';
 import type { RouteOptions } from '../types.ts';
 
 const tags = ['experiments'];
@@ -29,15 +30,16 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (
         tags,
         summary: 'Create an experiment: problems × agent configs × K repetitions, in one transaction',
         description:
-          'Each task carries experiment_id, group_id (same problem and agent config; the K repetitions share it) and repetition. At most 10,000 tasks; a glob that matches nothing is a 422.',
+          'Each task carries experiment_id, group_id (same problem and agent config; the K repetitions share it) and repetition. At most 10,000 tasks; a glob that matches nothing is a 422. 201 when created; 200 with the existing experiment when its idempotency key was used before.',
         body: ExperimentCreateBody,
-        response: { 201: ExperimentSchema, ...errors(400, 413, 422, 503) },
+        headers: TaskCreateHeaders,
+        response: { 200: ExperimentSchema, 201: ExperimentSchema, ...errors(400, 413, 422, 503) },
       },
     },
     async (req, reply) => {
-      const input = toNewExperiment(req.body, config, callerRole(req));
-      const { id } = await queue.createExperiment(input);
-      return reply.code(201).send(await queue.mustGetExperiment(id));
+      const input = toNewExperiment(req.body, config, callerRole(req), req.headers['idempotency-key']);
+      const { id, created } = await queue.createExperiment(input);
+      return reply.code(created ? 201 : 200).send(await queue.mustGetExperiment(id));
     },
   );
 

@@ -46,6 +46,7 @@ export const ConversationSchema = Type.Object({
   conversation_key: Nullable(
     Type.String({ description: 'X-Conversation-Id / metadata.conversation_id, or "default".' }),
   ),
+  policy_version: Nullable(Type.Integer({ description: 'Its task’s policy_version (null outside RL).' })),
   call_count: Type.Integer(),
   cached_tokens: Type.Integer(),
   reasoning_tokens: Type.Integer(),
@@ -108,6 +109,9 @@ export const CallSchema = Type.Object({
   has_token_ids: Type.Boolean(),
   has_logprobs: Type.Boolean(),
   cost: Nullable(Type.Number({ description: 'USD; null when the price is unknown.' })),
+  policy_version: Nullable(
+    Type.Integer({ description: 'The task’s policy_version when the call was made.' }),
+  ),
   latency_ms: Nullable(Type.Number()),
   ttft_ms: Nullable(Type.Number({ description: 'Time to the first streamed output chunk.' })),
   started_at: DateTime,
@@ -161,6 +165,20 @@ export const ConversationWithMessages = Type.Intersect([
 export const ConversationListQuery = Type.Object({
   task_id: Type.Optional(Uuid),
   model_name: Type.Optional(Type.String({ maxLength: 200 })),
+  policy_version_min: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: 'Inclusive; the task’s policy_version.',
+    }),
+  ),
+  policy_version_max: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: 'Inclusive; the task’s policy_version.',
+    }),
+  ),
   ...PaginationQuery,
 });
 

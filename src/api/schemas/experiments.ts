@@ -51,6 +51,14 @@ export const ExperimentCreateBody = Type.Object(
     labels,
     metadata,
     policy_version,
+    idempotency_key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description:
+          'Retrying with the same key (or Idempotency-Key header) returns the experiment made the first time.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -79,6 +87,7 @@ export const ExperimentSchema = Type.Object({
   task_count: Type.Integer(),
   group_count: Type.Integer(),
   created_by: Type.String(),
+  idempotency_key: Nullable(Type.String()),
   created_at: DateTime,
   cancelled_at: Nullable(DateTime),
   progress: ProgressSchema,

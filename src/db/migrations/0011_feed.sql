@@ -122,3 +122,7 @@ CREATE TRIGGER task_rewards_feed AFTER INSERT ON task_rewards
 -- instead of the whole table being rewritten to fill a volatile default.
 ALTER TABLE task_logs ADD COLUMN txid xid8;
 ALTER TABLE task_logs ALTER COLUMN txid SET DEFAULT pg_current_xact_id();
+
+-- A trainer that retries an experiment submit (its response was lost) must not run the grid
+-- twice: an optional key makes the create idempotent, as tasks' idempotency_key does.
+ALTER TABLE experiments ADD COLUMN idempotency_key text CONSTRAINT experiments_idempotency_key UNIQUE;
