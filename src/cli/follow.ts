@@ -1,68 +1,99 @@
 /**
  * `submit --follow`: prints each task's episode as it happens — phases, every step's reply,
- * parsed call and observation head, retries and errors — then its evaluation. Reads the
- * task logs with the `after` cursor, so nothing is printed twice or skipped. While a task
- * waits with no worker able to run it, the reason is shown.
+ * parsed call and observation head, retries and errors — then its evaluation. The entries come
+ * from the task's log stream (Server-Sent Events, resumed by cursor after a dropped
+ * connection), so nothing is printed twice or skipped. While a task waits with no worker able
+ * to run it, the reason is shown (the task is read every few seconds for that).
+ *
+ * At most STREAMS_AT_ONCE tasks are followed at a time, in submission order; a later task's
+ * stream starts at its first entry, so its episode is printed whole when its turn comes.
  */
 import type { Json, Task, TaskLog } from '../queue/types.ts';
 import type { Client } from './client.ts';
 import { errorSummary } from './format.ts';
+import { pause, readStream, type StreamOptions } from './sse.ts';
 
-const TERMINAL = new Set(['completed', 'failed', 'timeout', 'cancelled']);
-const POLL_MS = 500;
+const STREAMS_AT_ONCE = 16;
+const WAITING_POLL_MS = 2_000;
 const OBSERVATION_LINES = 8;
 
 type TaskDetail = Task & { waiting_reason?: string | null };
 type Context = Record<string, Json>;
-
-interface Followed {
-  id: string;
-  after: number;
-  waiting: string | null;
-  done: boolean;
-  prefix: string;
-}
+type Print = (line: string) => void;
 
 /** Follows the tasks until every one has ended; resolves true when all completed. */
 export async function followTasks(
-  client: Client,
+  client: Pick<Client, 'get' | 'open'>,
   tasks: readonly Task[],
-  print: (line: string) => void = console.log,
+  print: Print = console.log,
+  stream: StreamOptions = {},
 ): Promise<boolean> {
-  const followed: Followed[] = tasks.map((t) => ({
-    id: t.id,
-    after: 0,
-    waiting: null,
-    done: false,
-    prefix: tasks.length > 1 ? `[${t.id.slice(0, 8)}] ` : '',
-  }));
+  const todo = [...tasks];
   let allCompleted = true;
-  while (followed.some((f) => !f.done)) {
-    for (const f of followed.filter((x) => !x.done)) {
-      const task = await client.get<TaskDetail>(`/api/v1/tasks/${f.id}`);
-      await printNewLogs(client, f, print);
-      if (task.status === 'pending' && task.waiting_reason && task.waiting_reason !== f.waiting)
-        print(`${f.prefix}waiting: ${task.waiting_reason}`);
-      f.waiting = task.waiting_reason ?? null;
-      if (!TERMINAL.has(task.status)) continue;
-      await printNewLogs(client, f, print);
-      for (const line of outcomeLines(task)) print(`${f.prefix}${line}`);
-      if (task.status !== 'completed') allCompleted = false;
-      f.done = true;
+  // One lost stream fails the whole follow; the others stop instead of running on unseen.
+  const failed = new AbortController();
+  const signal = stream.signal ? AbortSignal.any([stream.signal, failed.signal]) : failed.signal;
+  const follower = async () => {
+    for (let t = todo.shift(); t && !signal.aborted; t = todo.shift()) {
+      const prefix = tasks.length > 1 ? `[${t.id.slice(0, 8)}] ` : '';
+      const status = await followTask(client, t.id, (line) => print(`${prefix}${line}`), {
+        ...stream,
+        signal,
+      }).catch((err: unknown) => {
+        failed.abort();
+        throw err;
+      });
+      if (status !== 'completed') allCompleted = false;
     }
-    if (followed.some((f) => !f.done)) await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-  return allCompleted;
+  };
+  await Promise.all(Array.from({ length: Math.min(STREAMS_AT_ONCE, tasks.length) }, follower));
+  return allCompleted && !signal.aborted;
 }
 
-async function printNewLogs(client: Client, f: Followed, print: (line: string) => void): Promise<void> {
-  for (;;) {
-    const page = await client.get<{ logs: TaskLog[] }>(
-      `/api/v1/tasks/${f.id}/logs?after=${f.after}&limit=1000`,
-    );
-    for (const log of page.logs) for (const line of episodeLines(log)) print(`${f.prefix}${line}`);
-    f.after = page.logs.at(-1)?.seq ?? f.after;
-    if (page.logs.length < 1000) return;
+/** Prints one task's episode and outcome; resolves with its final status (null when stopped). */
+async function followTask(
+  client: Pick<Client, 'get' | 'open'>,
+  id: string,
+  print: Print,
+  stream: StreamOptions,
+): Promise<string | null> {
+  const stopWaiting = new AbortController();
+  const waiting = showWaiting(client, id, print, stopWaiting.signal);
+  try {
+    for await (const e of readStream(client, `/api/v1/tasks/${id}/logs/stream`, stream)) {
+      if (e.event === 'log') for (const line of episodeLines(e.data as TaskLog)) print(line);
+      // Sent once the task is terminal and every entry (the finish's own included) was sent.
+      else if (e.event === 'end') break;
+    }
+  } finally {
+    stopWaiting.abort();
+    await waiting;
+  }
+  if (stream.signal?.aborted) return null;
+  const task = await client.get<Task>(`/api/v1/tasks/${id}`);
+  for (const line of outcomeLines(task)) print(line);
+  return task.status;
+}
+
+/** Prints "waiting: <reason>" whenever a pending task's reason for having no taker changes. */
+async function showWaiting(
+  client: Pick<Client, 'get'>,
+  id: string,
+  print: Print,
+  signal: AbortSignal,
+): Promise<void> {
+  let shown: string | null = null;
+  while (!signal.aborted) {
+    try {
+      const task = await client.get<TaskDetail>(`/api/v1/tasks/${id}`);
+      const reason = task.waiting_reason ?? null;
+      if (!signal.aborted && task.status === 'pending' && reason && reason !== shown)
+        print(`waiting: ${reason}`);
+      shown = reason;
+    } catch {
+      // Only a hint: the log stream reports a server that stays unreachable.
+    }
+    await pause(WAITING_POLL_MS, signal);
   }
 }
 

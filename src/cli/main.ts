@@ -6,10 +6,11 @@
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, loadDotEnv } from '../config/index.ts';
 import type { Experiment } from '../queue/experiments.ts';
-import type { Task, TaskLog } from '../queue/types.ts';
+import type { Task } from '../queue/types.ts';
 import { ApiError, createClient } from './client.ts';
 import { type CreateOptions, experimentBody, progressLine, watchExperiment } from './experiment.ts';
-import { logLine, type ProblemList, problemTable, taskDetail, taskLine } from './format.ts';
+import { type ProblemList, problemTable, taskDetail, taskLine } from './format.ts';
+import { showLogs } from './logs.ts';
 import { submit } from './submit.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -174,13 +175,15 @@ program
 
 program
   .command('logs')
-  .description("Print a task's logs; --follow keeps printing new entries until the task ends")
+  .description(
+    "Print a task's latest logs; --follow streams new entries until the task ends, then prints its status",
+  )
   .argument('<task_id>')
   .option('--api-url <url>', 'API base URL (env API_URL)')
   .addOption(tokenOption('client'))
   .option('--level <levels>', 'comma-separated levels (debug,info,warning,error,critical)')
   .option('-n, --limit <n>', 'entries to show first', '100')
-  .option('-f, --follow', 'keep following')
+  .option('-f, --follow', 'keep following (Server-Sent Events; reconnects by itself)')
   .option('--json', 'one JSON object per line')
   .action(
     async (
@@ -194,24 +197,12 @@ program
         json?: boolean;
       },
     ) => {
-      const api = client(o);
-      const level = o.level ? `&level=${encodeURIComponent(o.level)}` : '';
-      const print = (l: TaskLog) => console.log(o.json ? JSON.stringify(l) : logLine(l));
-      type Page = { logs: TaskLog[]; next_after: number | null };
-      let page = await api.get<Page>(`/api/v1/tasks/${encodeURIComponent(id)}/logs?limit=${o.limit}${level}`);
-      page.logs.forEach(print);
-      let after = page.logs.at(-1)?.seq ?? 0;
-      while (o.follow) {
-        const task = await api.get<Task>(`/api/v1/tasks/${encodeURIComponent(id)}`);
-        page = await api.get<Page>(
-          `/api/v1/tasks/${encodeURIComponent(id)}/logs?after=${after}&limit=1000${level}`,
-        );
-        page.logs.forEach(print);
-        after = page.logs.at(-1)?.seq ?? after;
-        if (['completed', 'failed', 'timeout', 'cancelled'].includes(task.status) && page.logs.length === 0)
-          break;
-        await new Promise((r) => setTimeout(r, 1000));
-      }
+      await showLogs(client(o), id, {
+        level: o.level,
+        limit: Number(o.limit),
+        follow: o.follow,
+        json: o.json,
+      });
     },
   );
 

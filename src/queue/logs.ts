@@ -118,3 +118,16 @@ export async function readLogTail(
   );
   return rows.map((r) => ({ ...toLog(r), txid: r.txid_text as string }));
 }
+
+/**
+ * The transaction horizon: `xmax`, every transaction id below it had started; `xmin`, every one
+ * below it has ended. The log tail waits for xmin to pass the xmax it saw when the task ended,
+ * so its last read holds everything the finish (and any older open transaction) wrote.
+ */
+export async function transactionHorizon(db: Queryable): Promise<{ xmin: bigint; xmax: bigint }> {
+  const { rows } = await db.query<{ xmin: string; xmax: string }>(
+    `SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax
+     FROM pg_current_snapshot() AS s`,
+  );
+  return { xmin: BigInt(rows[0]!.xmin), xmax: BigInt(rows[0]!.xmax) };
+}

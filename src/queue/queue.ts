@@ -7,7 +7,14 @@ import { EventEmitter } from 'node:events';
 import type { Db, Queryable } from '../db/types.ts';
 import { QueueError } from './errors.ts';
 import * as experiments from './experiments.ts';
-import { appendFenced, appendSystem, type LogQuery, readLogs, readLogTail } from './logs.ts';
+import {
+  appendFenced,
+  appendSystem,
+  type LogQuery,
+  readLogs,
+  readLogTail,
+  transactionHorizon,
+} from './logs.ts';
 import { WakeNotifier } from './notifier.ts';
 import { appendReward, getReward, latestRewards, listRewards, type NewReward } from './rewards.ts';
 import { unroutablePending, waitingReason } from './routing.ts';
@@ -122,6 +129,8 @@ export function createQueue(db: Db, opts: QueueOptions) {
       limit: number,
       levels?: readonly LogLevel[],
     ) => readLogTail(db, taskId, after, limit, levels),
+    /** See transactionHorizon: when the log tail's reads have caught up with a commit. */
+    transactionHorizon: () => transactionHorizon(db),
 
     async cancel(id: string): Promise<CancelOutcome> {
       const pending = await tx.cancelPending(db, id);

@@ -217,6 +217,9 @@ export const feedRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
       const pollMs = deps.config.FEED_POLL_MS;
       try {
         let finished: string | null = null;
+        // The transaction ids that had started when the task was seen ended (the finish's among them).
+        let endedBelow = 0n;
+        let settled = false;
         while (!stream.closed) {
           const rows = await queue.readLogTail(req.params.id, at, PAGE, levels);
           for (const { txid, ...log } of rows) {
@@ -224,15 +227,23 @@ export const feedRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
             if (!(await stream.send('log', log, formatCursor(at)))) return;
           }
           if (rows.length === PAGE) continue;
-          if (finished !== null) {
+          if (settled) {
             await stream.send('end', { task_id: req.params.id, status: finished });
             await stream.end('end');
             return;
           }
-          // Terminal now: one more read collects what the finish itself wrote, then the end.
-          const task = await queue.getTask(req.params.id);
-          if (!task || TERMINAL_STATUSES.includes(task.status)) {
-            finished = task?.status ?? 'deleted';
+          if (finished === null) {
+            const task = await queue.getTask(req.params.id);
+            if (!task || TERMINAL_STATUSES.includes(task.status)) {
+              finished = task?.status ?? 'deleted';
+              endedBelow = (await queue.transactionHorizon()).xmax;
+            }
+          }
+          // Terminal: the finish's entries are final only once every transaction that had
+          // started by then has ended (a read skips rows newer than the oldest running one);
+          // then one more read collects them, and the end follows.
+          if (finished !== null && (await queue.transactionHorizon()).xmin >= endedBelow) {
+            settled = true;
             continue;
           }
           await sleep(pollMs, stream.signal);
