@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import pg from 'pg';
 import { createApp } from '../src/api/app.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { START } from '../src/datasets/cursor.ts';
@@ -169,6 +170,61 @@ for (const mode of dbModes()) {
         after.map((e) => e.task_id),
         [early!.task.id, late!.task.id],
       );
+    });
+
+    it('is not held back by a writing transaction left open in another database', async () => {
+      if (mode === 'pglite') return;
+      const s = await start();
+      const other = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+      await other.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query('SELECT pg_current_xact_id()');
+        const [created] = await s.queue.submit([newTask()]);
+        const page = await readFeedPage(testDb.db, START, 1000);
+        assert.deepEqual(
+          page.map((e) => e.task_id),
+          [created!.task.id],
+        );
+      } finally {
+        await other.query('ROLLBACK').catch(() => {});
+        await other.end();
+      }
+    });
+
+    it('files group.completed after every member, even when the last finish took its transaction id first', async () => {
+      if (mode === 'pglite') return; // one connection: transactions cannot overlap
+      const s = await start();
+      await addWorker(s.queue, WORKER, { max_parallel: 10 });
+      const exp = await createExperiment(s, { repetitions: 2 });
+      const [first, second] = await s.queue.claim(WORKER, 2);
+      let release!: () => void;
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      let started!: () => void;
+      const hasId = new Promise<void>((r) => {
+        started = r;
+      });
+      // A takes its transaction id now, finishes the group's last task after B, commits last.
+      const a = testDb.db.transaction(async (q) => {
+        await q.query('SELECT pg_current_xact_id()');
+        started();
+        await held;
+        await q.query(`UPDATE tasks SET status = 'completed', completed_at = now() WHERE id = $1`, [
+          first!.id,
+        ]);
+      });
+      await hasId;
+      await s.queue.complete(WORKER, second!.id, second!.attempt, RESULT);
+      release();
+      await a;
+      const { rows } = await testDb.db.query<Body>(
+        'SELECT kind, task_id FROM feed_events WHERE experiment_id = $1 AND status IS DISTINCT FROM $2 ORDER BY txid, id',
+        [exp.id, 'running'],
+      );
+      const order = rows.filter((r) => r.kind !== 'task.status' || r.task_id !== null).map((r) => r.kind);
+      assert.equal(order.at(-1), 'group.completed', JSON.stringify(rows));
     });
 
     it('resumes across a server restart from the cursor the old server gave, with no gap or duplicate', async () => {

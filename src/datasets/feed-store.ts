@@ -47,7 +47,7 @@ SELECT e.id::text AS id, e.txid::text AS txid, e.kind, e.task_id, e.experiment_i
        t.parameters -> 'labels' AS labels, t.parameters -> 'agent_config' ->> 'model' AS model
 FROM feed_events e
 LEFT JOIN tasks t ON t.id = COALESCE(e.task_id, (SELECT g.id FROM tasks g WHERE g.group_id = e.group_id LIMIT 1))
-WHERE (e.txid, e.id) > ($1::xid8, $2::bigint) AND e.txid < pg_snapshot_xmin(pg_current_snapshot()) ${where}
+WHERE (e.txid, e.id) > ($1::xid8, $2::bigint) AND e.txid < feed_horizon() ${where}
 ORDER BY e.txid, e.id
 LIMIT $3`;
 
@@ -112,7 +112,7 @@ export async function readFeedPage(
 export async function feedHead(db: Queryable): Promise<Cursor> {
   const { rows } = await db.query<Row>(
     `SELECT id::text AS id, txid::text AS txid FROM feed_events
-     WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, id DESC LIMIT 1`,
+     WHERE txid < feed_horizon() ORDER BY txid DESC, id DESC LIMIT 1`,
   );
   const r = rows[0];
   return r ? { txid: BigInt(r.txid as string), id: BigInt(r.id as string) } : { txid: 0n, id: 0n };

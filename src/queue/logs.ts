@@ -111,7 +111,7 @@ export async function readLogTail(
   const { rows } = await db.query<Row>(
     `SELECT *, COALESCE(txid, '0')::text AS txid_text FROM task_logs
      WHERE task_id = $1 AND (COALESCE(txid, '0'), id) > ($2::xid8, $3::bigint)
-       AND COALESCE(txid, '0') < pg_snapshot_xmin(pg_current_snapshot())
+       AND COALESCE(txid, '0') < feed_horizon()
        AND ($5::text[] IS NULL OR level = ANY($5::text[]))
      ORDER BY COALESCE(txid, '0'), id LIMIT $4`,
     [taskId, after.txid.toString(), after.id.toString(), limit, levels?.length ? levels : null],
@@ -121,13 +121,12 @@ export async function readLogTail(
 
 /**
  * The transaction horizon: `xmax`, every transaction id below it had started; `xmin`, every one
- * below it has ended. The log tail waits for xmin to pass the xmax it saw when the task ended,
+ * below it that could write here has ended (feed_horizon, migration 0011). The log tail waits for xmin to pass the xmax it saw when the task ended,
  * so its last read holds everything the finish (and any older open transaction) wrote.
  */
 export async function transactionHorizon(db: Queryable): Promise<{ xmin: bigint; xmax: bigint }> {
   const { rows } = await db.query<{ xmin: string; xmax: string }>(
-    `SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax
-     FROM pg_current_snapshot() AS s`,
+    `SELECT feed_horizon()::text AS xmin, pg_snapshot_xmax(pg_current_snapshot())::text AS xmax`,
   );
   return { xmin: BigInt(rows[0]!.xmin), xmax: BigInt(rows[0]!.xmax) };
 }

@@ -6,7 +6,7 @@
 -- when their transactions commit, so id 11 can become visible before id 10. A reader that had
 -- passed 11 would never see 10. Each row therefore records the id of the transaction that wrote
 -- it, and readers only take rows whose transaction is older than every transaction still
--- running (txid < pg_snapshot_xmin(pg_current_snapshot()), in the reading statement's own
+-- running (txid < feed_horizon(), in the reading statement's own
 -- snapshot). Such rows are final: every later write gets a larger transaction id. The cursor
 -- is the pair (txid, id), in that order.
 CREATE TABLE feed_events (
@@ -22,6 +22,20 @@ CREATE TABLE feed_events (
   reward_id      bigint,
   created_at     timestamptz NOT NULL DEFAULT now()
 );
+-- The reading rule as one function, so the feed and the log tail apply the same one. Not the
+-- plain xmin of the snapshot: transaction ids are cluster-wide, and a writing transaction left
+-- open in another database (a migration, a bulk load, an idle-in-transaction session) would
+-- hold every feed here back. A running transaction whose backend pg_stat_activity shows
+-- connected to another database cannot write these tables, so it is left out; any other
+-- running one counts (also when pg_stat_activity cannot tell: the rule errs towards waiting).
+-- STABLE, so it reads the calling statement's own snapshot: the one its rows are read with.
+CREATE FUNCTION feed_horizon() RETURNS xid8 LANGUAGE sql STABLE AS $$
+  SELECT COALESCE(min(x), pg_snapshot_xmax(pg_current_snapshot()))
+  FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+  WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                    WHERE a.backend_xid = xid(x) AND a.datname IS DISTINCT FROM current_database())
+$$;
+
 -- The feed's order. No foreign keys: retention prunes events by age on its own schedule, and
 -- an insert in every transition should check nothing it does not need to.
 CREATE INDEX feed_events_cursor_idx ON feed_events (txid, id);
@@ -38,6 +52,8 @@ CREATE TABLE task_groups (
   experiment_id  uuid,
   size           integer NOT NULL,
   remaining      integer NOT NULL,
+  -- The newest transaction that finished one of its tasks (see tasks_feed_update).
+  last_txid      xid8,
   completed_at   timestamptz
 );
 
@@ -66,6 +82,14 @@ END $$;
 -- One event per status change. Terminal changes of grouped tasks decrement their groups (in
 -- group id order, so two statements cannot deadlock on group rows); a group that reaches zero
 -- gets its group.completed, after the task events of the same statement.
+-- The group.completed row must also sort after its members' events from other transactions.
+-- Transaction ids are taken at a transaction's first write, not at its commit, so the finish
+-- that reaches zero can hold a smaller id than a member that finished (and committed) before
+-- it. Each decrement therefore keeps the largest finishing transaction id in last_txid (the
+-- UPDATE re-reads the row a concurrent finish committed), and group.completed is filed under
+-- that id. Filing a row under a larger id than its writer's is safe for readers: until the
+-- writer commits, the reading rule (txid below the oldest running transaction) keeps every
+-- cursor below the writer's own id, hence below this row.
 CREATE FUNCTION tasks_feed_update() RETURNS trigger LANGUAGE plpgsql
 SET enable_sort = on SET enable_seqscan = on SET enable_bitmapscan = on SET jit = off AS $$
 DECLARE
@@ -90,12 +114,13 @@ BEGIN
     GROUP BY n.group_id ORDER BY n.group_id
   ), done AS (
     UPDATE task_groups g SET remaining = g.remaining - f.n,
+           last_txid = GREATEST(g.last_txid, pg_current_xact_id()),
            completed_at = CASE WHEN g.remaining - f.n <= 0 THEN now() END
     FROM finished f WHERE g.id = f.group_id
-    RETURNING g.id, g.experiment_id, g.remaining
+    RETURNING g.id, g.experiment_id, g.remaining, g.last_txid
   )
-  INSERT INTO feed_events (kind, experiment_id, group_id)
-  SELECT 'group.completed', experiment_id, id FROM done WHERE remaining <= 0 ORDER BY id;
+  INSERT INTO feed_events (kind, experiment_id, group_id, txid)
+  SELECT 'group.completed', experiment_id, id, last_txid FROM done WHERE remaining <= 0 ORDER BY id;
   RETURN NULL;
 END $$;
 
