@@ -58,6 +58,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/experiments/:id': CLIENT,
   'POST /api/v1/experiments/:id/cancel': CLIENT,
   'GET /api/v1/events': CLIENT,
+  'GET /api/v1/trajectories/stream': CLIENT,
   'GET /api/v1/export': CLIENT,
   'GET /api/v1/problems': CLIENT,
 

@@ -1,0 +1,69 @@
+"""The query string of /api/v1/trajectories/stream from Python values. Names are checked here
+so a typo fails at once, in Python, rather than as a 422 (or, worse, an ignored filter)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+FILTERS = (
+    "group_id",
+    "task_id",
+    "problem_id",
+    "backend_type",
+    "worker_id",
+    "model",
+    "label",
+    "status",
+    "policy_version_min",
+    "policy_version_max",
+)
+CONVERSATION_FORMS = ("compact", "messages", "full")
+EVENT_TYPES = ("trajectory", "group.completed", "reward.updated")
+
+Labels = Union[Mapping[str, str], Iterable[str], str]
+
+
+def comma_list(value: Union[str, Iterable[str]]) -> str:
+    return value if isinstance(value, str) else ",".join(value)
+
+
+def label_values(labels: Labels) -> List[str]:
+    """`{"run": "a"}`, `["run=a"]` or `"run=a"` → `["run=a"]` (each sent as its own `label=`)."""
+    if isinstance(labels, str):
+        return [labels]
+    if isinstance(labels, Mapping):
+        return [f"{k}={v}" for k, v in labels.items()]
+    return list(labels)
+
+
+def stream_query(
+    experiment_id: Optional[str],
+    after: Optional[str],
+    conversation: str,
+    types: Union[None, str, Iterable[str]],
+    filters: Dict[str, Any],
+) -> List[Tuple[str, str]]:
+    unknown = sorted(set(filters) - set(FILTERS))
+    if unknown:
+        raise TypeError(f"unknown stream filter(s) {unknown}; known: {', '.join(FILTERS)}")
+    if conversation not in CONVERSATION_FORMS:
+        raise ValueError(f"conversation must be one of {CONVERSATION_FORMS}, not {conversation!r}")
+    pairs: List[Tuple[str, str]] = []
+    if experiment_id:
+        pairs.append(("experiment_id", experiment_id))
+    if after is not None:
+        pairs.append(("after", str(after)))
+    pairs.append(("conversation", conversation))
+    if types is not None:
+        pairs.append(("types", comma_list(types)))
+    for name in FILTERS:
+        value = filters.get(name)
+        if value is None:
+            continue
+        if name == "label":
+            pairs.extend(("label", v) for v in label_values(value))
+        elif name == "status":
+            pairs.append(("status", comma_list(value)))
+        else:
+            pairs.append((name, str(value)))
+    return pairs
