@@ -13,11 +13,19 @@
  *      metrics, stats and task lists over HTTP on an empty database and again after generating
  *      a long-running fleet's history in SQL, with each request's growth against the target
  *      (≤1.1×; /health and /metrics also <50 ms) (bench/history.ts, issue 9).
- * BENCH_ONLY=queue, gateway, episodes or history runs one part.
+ *   7. feed (issue 12), on scratch databases of its own: trajectory events/s delivered over
+ *      SSE to 1 and to 50 subscribers (HTTP clients in a child process) while tasks finish as
+ *      fast as the queue allows; the lag from a task's completion to its trajectory event
+ *      (p50/p99) per FEED_POLL_MS, finished on the streaming replica and on another one; and
+ *      the feed triggers' cost on submit, claim and complete against a database with them
+ *      disabled, as ratios (bench/feed.ts).
+ * BENCH_ONLY=queue, gateway, episodes, history or feed runs one part.
  * Sizes: BENCH_TASKS (20000), BENCH_WORKERS (4), BENCH_PARALLEL (64), BENCH_LATENCY_SAMPLES (200),
  * BENCH_GATEWAY_CALLS (400), BENCH_APPEND_SAMPLES (31), BENCH_EPISODES (120),
  * BENCH_EPISODE_ROUNDS (3), BENCH_HISTORY_TASKS (1000000 finished tasks), BENCH_HISTORY_LOGS
- * (10000000 log lines; generation takes minutes at the defaults).
+ * (10000000 log lines; generation takes minutes at the defaults), BENCH_FEED_TASKS (5000),
+ * BENCH_FEED_SUBSCRIBERS (50), BENCH_FEED_LAG_SAMPLES (200), BENCH_FEED_POLL_MS (100,20),
+ * BENCH_FEED_ROUNDS (5), BENCH_FEED_SINGLES (500).
  * Prints text, then one JSON line (prefixed "BENCH_JSON ") for tooling.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -32,6 +40,7 @@ import { requestText } from '../src/worker/http-client.ts';
 import { WorkerManager } from '../src/worker/manager.ts';
 import { median, openBenchDb, percentile } from './db.ts';
 import { episodeThroughput } from './episodes.ts';
+import { feedBench } from './feed.ts';
 import { appendCost, gatewayLatency } from './gateway.ts';
 import { historyBench } from './history.ts';
 import { noopBackend, noopTasks } from './noop.ts';
@@ -247,6 +256,8 @@ async function main() {
     if (!ONLY || ONLY === 'gateway') json.gateway = await gatewayBench(bench.db, queue);
     if (!ONLY || ONLY === 'episodes') json.episodes = await episodeBench();
     if (!ONLY || ONLY === 'history') json.history = await historyBench(config.DATABASE_URL);
+    if (!ONLY || ONLY === 'feed')
+      json.feed = await feedBench(config.DATABASE_URL || undefined, Math.max(config.DATABASE_POOL_SIZE, 20));
     console.log(`\nBENCH_JSON ${JSON.stringify(json)}`);
   } finally {
     await app.close();
