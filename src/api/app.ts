@@ -3,6 +3,7 @@
  * listen on port 0. Everything the routes need comes in through `deps`; nothing is global.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -106,6 +107,8 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     }));
   const attempts = new Attempts(queue, gatewayForAttempts(gateway), app.log);
   const closing = new AbortController();
+  // Every open event stream listens for shutdown on this one signal.
+  setMaxListeners(0, closing.signal);
   const conversations = deps.conversations ?? createConversationStore(queue.db);
   const feed = new FeedHub(queue.db, {
     pollMs: config.FEED_POLL_MS,

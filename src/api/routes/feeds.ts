@@ -27,6 +27,8 @@ import { parseLabelFilter } from './tasks.ts';
 
 const tags = ['feeds'];
 const PAGE = 500;
+/** Payloads built concurrently ahead of the one being sent. */
+const BUILD_AHEAD = 8;
 const SSE = {
   200: {
     description: 'A stream of Server-Sent Events (text/event-stream).',
@@ -111,8 +113,19 @@ async function pump<N extends string>(
 ): Promise<void> {
   try {
     for await (const batch of events) {
-      for (const s of batch) {
-        if (!(await stream.send(s.name, await payload(s), s.event.cursorText))) return;
+      // Payloads are built a window ahead (each is a few queries), and sent in order.
+      const built = new Map<number, Promise<unknown>>();
+      for (let i = 0; i < batch.length; i++) {
+        for (let j = i; j < Math.min(batch.length, i + BUILD_AHEAD); j++) {
+          if (built.has(j)) continue;
+          const p = Promise.resolve(payload(batch[j]!));
+          // Awaited in its turn; until then a failure must not count as unhandled.
+          p.catch(() => {});
+          built.set(j, p);
+        }
+        const data = await built.get(i)!;
+        built.delete(i);
+        if (!(await stream.send(batch[i]!.name, data, batch[i]!.event.cursorText))) return;
       }
     }
   } catch (err) {
