@@ -42,6 +42,13 @@ CREATE INDEX feed_events_cursor_idx ON feed_events (txid, id);
 -- A trainer's stream is usually one experiment: resuming it reads only that experiment's events.
 CREATE INDEX feed_events_experiment_idx ON feed_events (experiment_id, txid, id) WHERE experiment_id IS NOT NULL;
 
+-- Tasks that finished before this migration get the event of their finish, filed in the order
+-- they finished, so the feed (and every export ordered by it) covers the whole history.
+INSERT INTO feed_events (kind, task_id, experiment_id, group_id, status, created_at)
+SELECT 'task.status', id, experiment_id, group_id, status, COALESCE(completed_at, updated_at)
+FROM tasks WHERE status IN ('completed', 'failed', 'timeout', 'cancelled')
+ORDER BY COALESCE(completed_at, updated_at), seq;
+
 -- One row per GRPO group: its size and how many of its tasks are not yet terminal. The
 -- decrement is an UPDATE of this row, so finishes of the same group on different connections
 -- (workers, API replicas) queue on its row lock, and exactly one of them sees the count reach
