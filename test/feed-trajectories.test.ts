@@ -187,6 +187,21 @@ for (const mode of dbModes()) {
       for (const s of [failedOnly, otherLabel, all]) s.close();
     });
 
+    it('sends keepalive comments on an idle stream', async () => {
+      const quiet = await createTestApp(mode, { listen: true, env: { FEED_HEARTBEAT_SECONDS: '1' } });
+      try {
+        const sse = await openSse(`${quiet.url}/api/v1/trajectories/stream`);
+        const deadline = Date.now() + 10_000;
+        while (!sse.comments.includes('keepalive') && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
+        sse.close();
+        assert.ok(sse.comments.includes('keepalive'), `comments: ${JSON.stringify(sse.comments)}`);
+        assert.equal(sse.events.length, 0);
+      } finally {
+        await quiet.close();
+      }
+    });
+
     it('refuses a cursor it did not write with a 422', async () => {
       const res = await fetch(`${t.url}/api/v1/trajectories/stream`, {
         headers: { 'last-event-id': 'bogus' },
