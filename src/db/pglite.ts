@@ -15,11 +15,25 @@ import type { Db, QueryResult } from './types.ts';
  */
 const YIELD_EVERY_MS = 10;
 let lastYield = performance.now();
+let gate: Promise<void> | undefined;
 
-async function yieldIfBusy(): Promise<void> {
-  if (performance.now() - lastYield < YIELD_EVERY_MS) return;
-  await new Promise((resolve) => setImmediate(resolve));
-  lastYield = performance.now();
+/**
+ * The turn a query must wait for before it enters PGlite, or undefined to go at once. Every
+ * caller that arrives while a yield is pending waits on the same promise, so queries still
+ * enter PGlite in the order they were issued (a race test depends on it, and so do callers
+ * that fire a statement and then a transaction without awaiting the first).
+ */
+function yieldTurn(): Promise<void> | undefined {
+  if (gate) return gate;
+  if (performance.now() - lastYield < YIELD_EVERY_MS) return undefined;
+  gate = new Promise((resolve) =>
+    setImmediate(() => {
+      lastYield = performance.now();
+      gate = undefined;
+      resolve();
+    }),
+  );
+  return gate;
 }
 
 /** dataDir undefined = in memory (tests). */
@@ -30,18 +44,22 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
   return {
     kind: 'pglite',
     async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-      await yieldIfBusy();
+      const turn = yieldTurn();
+      if (turn) await turn;
       const r = await pg.query<R>(sql, params as unknown[] | undefined);
       return { rows: r.rows, rowCount: r.affectedRows || r.rows.length };
     },
     async exec(sql) {
       await pg.exec(sql);
     },
-    transaction: (fn) =>
-      pg.transaction((tx) =>
+    transaction: async (fn) => {
+      const turn = yieldTurn();
+      if (turn) await turn;
+      return pg.transaction((tx) =>
         fn({
           async query<R>(sql: string, params?: readonly unknown[]) {
-            await yieldIfBusy();
+            const turn = yieldTurn();
+            if (turn) await turn;
             const r = await tx.query<R>(sql, params as unknown[] | undefined);
             return { rows: r.rows, rowCount: r.affectedRows || r.rows.length };
           },
@@ -49,7 +67,8 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
             await tx.exec(sql);
           },
         }),
-      ),
+      );
+    },
     listen: (channel, onPayload) => pg.listen(channel, onPayload),
     close: () => pg.close(),
   };
