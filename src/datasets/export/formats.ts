@@ -1,0 +1,43 @@
+/**
+ * The export formats, by the name `?format=` and `--format` take. The server's endpoint and the
+ * CLI both write through this table, so the same records give the same bytes either way.
+ */
+import type { ExportFormatName, FileWriterFactory, LineConverter } from './format-types.ts';
+
+export type ExportFormat =
+  | { name: ExportFormatName; kind: 'lines'; contentType: string; extension: string; convert: LineConverter }
+  | {
+      name: ExportFormatName;
+      kind: 'file';
+      contentType: string;
+      extension: string;
+      writer: FileWriterFactory;
+    };
+
+const NDJSON = 'application/x-ndjson';
+
+const FORMATS: Record<string, ExportFormat> = {
+  trajectories: {
+    name: 'trajectories',
+    kind: 'lines',
+    contentType: NDJSON,
+    extension: '.jsonl',
+    convert: (record) => [record],
+  },
+};
+
+export const formatNames = (): string[] => Object.keys(FORMATS);
+
+export function lookupFormat(name: string): ExportFormat | undefined {
+  return Object.hasOwn(FORMATS, name) ? FORMATS[name] : undefined;
+}
+
+/** One JSON document per line: the bytes a line format writes for one record. */
+export function encodeLines(
+  format: Extract<ExportFormat, { kind: 'lines' }>,
+  record: Parameters<LineConverter>[0],
+): string {
+  let out = '';
+  for (const doc of format.convert(record)) out += `${JSON.stringify(doc)}\n`;
+  return out;
+}
