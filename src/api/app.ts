@@ -29,6 +29,7 @@ import { installErrorHandling } from './http.ts';
 import { type ApiMetrics, createMetrics } from './metrics.ts';
 import { conversationRoutes } from './routes/conversations.ts';
 import { experimentRoutes } from './routes/experiments.ts';
+import { exportRoutes } from './routes/export.ts';
 import { feedRoutes } from './routes/feeds.ts';
 import { healthRoutes } from './routes/health.ts';
 import { internalRoutes } from './routes/internal.ts';
@@ -170,6 +171,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     problemRoutes,
     experimentRoutes,
     feedRoutes,
+    exportRoutes,
   ])
     await app.register(routes, { prefix: '/api/v1', deps: routeDeps });
   await app.register(llmRoutes, { prefix: '/llm/v1', deps: routeDeps });
@@ -216,6 +218,8 @@ async function registerDocs(app: Api, config: Config): Promise<void> {
         { name: 'llm gateway' },
         { name: 'problems' },
         { name: 'experiments' },
+        { name: 'feeds' },
+        { name: 'export' },
         { name: 'health' },
       ],
     },

@@ -60,6 +60,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /api/v1/events': CLIENT,
   'GET /api/v1/trajectories/stream': CLIENT,
   'GET /api/v1/export': CLIENT,
+  'GET /api/v1/export/schema': 'public',
   'GET /api/v1/problems': CLIENT,
 
   'GET /api/v1/llm-conversations': CLIENT,

@@ -19,6 +19,7 @@ export {
   type NewReward,
   type TaskReward,
 } from './rewards.ts';
+export { toTask } from './rows.ts';
 export { STATS_WINDOWS, type StatsWindow, type WindowActivity } from './stats.ts';
 export type { CreatedTask, TaskFilter, TaskStats } from './tasks.ts';
 export type { Completion } from './transitions.ts';
