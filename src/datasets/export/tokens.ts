@@ -93,13 +93,17 @@ function assemble(calls: ExportCall[]): Assembly {
   if (used.length === 0) return noIds(true, 'no call finished with completion token ids', notes);
   // Without a call's prompt ids its context cannot be checked, and a trainer cannot tell
   // which tokens the model saw; a partial line would hide that, so no ids at all.
-  const blind = used.find((c) => c.prompt_token_ids === null);
-  if (blind)
+  if (!used.every(hasIds)) {
+    const blind = used.find((c) => !hasIds(c))!;
     return noIds(true, `call ${blind.seq} has completion ids but no prompt ids: cannot assemble`, notes);
-  return { ...walk(used as WithIds[], notes), token_ids_recorded: true };
+  }
+  return { ...walk(used, notes), token_ids_recorded: true };
 }
 
 type WithIds = ExportCall & { prompt_token_ids: number[]; completion_token_ids: number[] };
+
+const hasIds = (c: ExportCall): c is WithIds =>
+  c.prompt_token_ids !== null && c.completion_token_ids !== null;
 
 /** The running-context walk over usable calls that all have prompt and completion ids. */
 function walk(used: WithIds[], notes: string[]): Omit<Assembly, 'token_ids_recorded'> {
