@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Compile } from 'typebox/compile';
+import { encodeLines, lookupFormat } from '../src/datasets/export/formats.ts';
 import { TrajectoryRecord } from '../src/datasets/export/record.ts';
 import type { Body } from './helpers/app.ts';
 import { dbModes } from './helpers/db.ts';
@@ -202,6 +203,34 @@ for (const mode of dbModes()) {
       const all = await exportLines();
       assert.equal(all.lines.length, 6);
       assert.equal(all.lines.at(-1)!.problem_id, 'p-late');
+    });
+
+    it('writes every line format as the trajectories converted, token drift flagged where the ids broke', async () => {
+      await play({ problem_id: 'p-1' }, 2, completeWith(DETECTED));
+      await play({ problem_id: 'p-2' }, 0, completeWith(DETECTED));
+      const whole = await exportLines();
+      for (const name of ['openai-chat', 'tokens', 'atif']) {
+        const format = lookupFormat(name);
+        assert.ok(format && format.kind === 'lines', name);
+        const out = await exportLines(`format=${name}`);
+        assert.equal(out.status, 200, out.text);
+        const expected = whole.lines.map((r) => encodeLines(format, r as TrajectoryRecord)).join('');
+        assert.equal(out.text, expected, name);
+      }
+      // The fake vLLM numbers prompt tokens from 100 and sampled ones from 1000, so the second
+      // call's prompt cannot extend the first call's prompt + completion: a drift right after
+      // the first prompt, and only the first turn kept.
+      const tokens = (await exportLines('format=tokens')).lines;
+      assert.equal(tokens.length, 1, 'one line per conversation; the silent task has none');
+      const [line] = tokens;
+      const firstCall = whole.lines[0]!.conversations[0].calls[0];
+      assert.equal(line!.token_consistent, false);
+      assert.deepEqual(line!.drift, { call_seq: 2, position: firstCall.prompt_token_ids.length });
+      assert.deepEqual(line!.prompt_ids, firstCall.prompt_token_ids);
+      assert.deepEqual(line!.response_ids, firstCall.completion_token_ids);
+      assert.deepEqual(line!.response_logprobs, firstCall.completion_logprobs);
+      assert.ok(line!.response_mask.every((m: number) => m === 1));
+      assert.equal(line!.calls_used, 1);
     });
 
     it('refuses a bad cursor, format or filter with 422, and serves the record schema', async () => {

@@ -2,7 +2,10 @@
  * The export formats, by the name `?format=` and `--format` take. The server's endpoint and the
  * CLI both write through this table, so the same records give the same bytes either way.
  */
+import { atifDocuments } from './atif.ts';
 import type { ExportFormatName, FileWriterFactory, LineConverter } from './format-types.ts';
+import { openAiChatLines } from './openai-chat.ts';
+import { tokenLines } from './tokens.ts';
 
 export type ExportFormat =
   | { name: ExportFormatName; kind: 'lines'; contentType: string; extension: string; convert: LineConverter }
@@ -24,6 +27,15 @@ const FORMATS: Record<string, ExportFormat> = {
     extension: '.jsonl',
     convert: (record) => [record],
   },
+  'openai-chat': {
+    name: 'openai-chat',
+    kind: 'lines',
+    contentType: NDJSON,
+    extension: '.jsonl',
+    convert: openAiChatLines,
+  },
+  tokens: { name: 'tokens', kind: 'lines', contentType: NDJSON, extension: '.jsonl', convert: tokenLines },
+  atif: { name: 'atif', kind: 'lines', contentType: NDJSON, extension: '.jsonl', convert: atifDocuments },
 };
 
 export const formatNames = (): string[] => Object.keys(FORMATS);
