@@ -31,7 +31,8 @@ export function progressSummary(r: ProgressReading): string {
     `${(r.bytes / MB).toFixed(1)} MB`,
   ];
   const rate = r.runSeconds > 0 ? r.runTasks / r.runSeconds : 0;
-  if (rate > 0) {
+  // The first second's rate is mostly start-up noise; an ETA from it would jump around.
+  if (r.runSeconds >= 1 && rate > 0) {
     parts.push(`${rate.toFixed(1)} tasks/s`);
     if (r.total !== null) parts.push(`ETA ${formatDuration(Math.max(0, r.total - r.tasks) / rate)}`);
   }
