@@ -11,10 +11,12 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { DataFile } from '../src/cli/export/data-file.ts';
 import { Journal } from '../src/cli/export/journal.ts';
 import { exportQuery, labelParam, selectionFrom } from '../src/cli/export/options.ts';
+import { createOutput } from '../src/cli/export/output.ts';
 import { planStart } from '../src/cli/export/plan.ts';
 import { createProgress, formatDuration, progressBar, progressSummary } from '../src/cli/export/progress.ts';
 import { splitLines, TruncatedStreamError } from '../src/cli/export/source.ts';
 import { exportPaths, type PartialState, readPartial, writeJsonAtomic } from '../src/cli/export/state.ts';
+import type { ExportFormat } from '../src/datasets/export/formats.ts';
 import {
   buildManifest,
   canonicalFilters,
@@ -242,5 +244,48 @@ describe('export files on disk', () => {
     await assert.rejects(readPartial(paths.partial), /--force/);
     writeFileSync(paths.partial, '{');
     await assert.rejects(readPartial(paths.partial), /not valid JSON/);
+  });
+
+  it('a file format keeps the server’s lines in a spool, then writes the file from it record by record', async () => {
+    const paths = exportPaths(join(dir, 'out.bin'));
+    const seen: string[] = [];
+    // A whole-file format in miniature: a header, one row per record, a footer on end().
+    const format: ExportFormat = {
+      name: 'parquet',
+      kind: 'file',
+      contentType: 'application/octet-stream',
+      extension: '.bin',
+      writer: (out) => {
+        out.write('HEAD\n');
+        return {
+          async write(r) {
+            seen.push(r.task_id);
+            out.write(`${r.task_id}\n`);
+          },
+          async end() {
+            out.write('FOOT\n');
+          },
+        };
+      },
+    };
+    const output = createOutput(format, paths);
+    assert.equal(output.dataPath, paths.spool);
+    const raw = [
+      Buffer.from('{"task_id":"a", "cursor":"1-1"}'),
+      Buffer.from('{"task_id":"b","cursor":"1-1"}'),
+    ];
+    const encoded = output.encode([{ task_id: 'a' }, { task_id: 'b' }] as TrajectoryRecord[], raw);
+    assert.equal(encoded.units, 2, 'one row per record');
+    assert.equal(
+      encoded.bytes.toString(),
+      '{"task_id":"a", "cursor":"1-1"}\n{"task_id":"b","cursor":"1-1"}\n',
+      'as sent',
+    );
+    writeFileSync(paths.spool, Buffer.concat([encoded.bytes, Buffer.from('{"task_id":"c"}\n')]));
+    const rows: number[] = [];
+    await output.finish((n) => rows.push(n));
+    assert.equal(readFileSync(paths.file, 'utf8'), 'HEAD\na\nb\nc\nFOOT\n');
+    assert.deepEqual(rows, [1, 2, 3]);
+    assert.deepEqual(seen, ['a', 'b', 'c']);
   });
 });
