@@ -84,7 +84,7 @@ describe('export manifest', () => {
 });
 
 describe('export selection flags', () => {
-  it('become query parameters, with labels as key:value and the range set per request', () => {
+  it('become query parameters, with labels as key=value and the range set per request', () => {
     const f = selectionFrom({
       experimentId: 'e1',
       status: 'failed,completed',
@@ -93,13 +93,15 @@ describe('export selection flags', () => {
     });
     assert.deepEqual(f, {
       experiment_id: 'e1',
-      label: ['k:v', 'run:1'],
+      label: ['k=v', 'run=1'],
       min_reward: '0.5',
       status: 'completed,failed',
     });
     const q = new URLSearchParams(exportQuery({ ...f, after: '5-1' }, { after: '9-2', until: '12-3' }));
     assert.equal(q.get('format'), 'trajectories');
-    assert.deepEqual(q.getAll('label'), ['k:v', 'run:1']);
+    assert.deepEqual(q.getAll('label'), ['k=v', 'run=1']);
+    assert.equal(labelParam('a=b:c'), 'a=b:c');
+    assert.equal(labelParam('a:b=c'), 'a:b=c', 'the first = splits, as on the server');
     assert.equal(q.get('after'), '9-2', 'the request’s own position, not the selection’s start');
     assert.equal(q.get('until'), '12-3');
     assert.equal(new URLSearchParams(exportQuery({}, { after: '0', until: null })).has('until'), false);

@@ -21,6 +21,7 @@ const SINGLE: [string, string, string][] = [
   ['completed-before', 'completed_before', 'ISO time: tasks completed before it'],
   ['min-reward', 'min_reward', 'lowest reward'],
   ['max-reward', 'max_reward', 'highest reward'],
+  ['reward-name', 'reward_name', 'judge --min-reward/--max-reward by this named reward'],
   ['attempts', 'attempts', 'final (one record per task) or all (one per attempt; default)'],
   ['after', 'after', 'feed cursor to start after (e.g. the range.until of a previous manifest)'],
   ['until', 'until', 'feed cursor to stop at (default: the feed head when the export starts)'],
@@ -53,11 +54,14 @@ export function selectionFrom(o: Record<string, unknown>): ExportFilters {
   return canonicalFilters(f);
 }
 
-/** `key=value` (as `submit --label` takes it) or `key:value` (as the endpoint does) → `key:value`. */
+/**
+ * `key=value` (as `submit --label` takes it) or `key:value` → `key=value`, split where the
+ * server splits (the first `=`, else the first `:`), so `a=b:c` means key a, value b:c.
+ */
 export function labelParam(text: string): string {
-  const at = text.search(/[=:]/);
+  const at = text.includes('=') ? text.indexOf('=') : text.indexOf(':');
   if (at <= 0) throw new Error(`--label wants key=value, got "${text}"`);
-  return `${text.slice(0, at)}:${text.slice(at + 1)}`;
+  return `${text.slice(0, at)}=${text.slice(at + 1)}`;
 }
 
 /**
