@@ -9,6 +9,7 @@ import type { Experiment } from '../queue/experiments.ts';
 import type { Task } from '../queue/types.ts';
 import { ApiError, createClient } from './client.ts';
 import { type CreateOptions, experimentBody, progressLine, watchExperiment } from './experiment.ts';
+import { addSelectionOptions, selectionFrom } from './export/options.ts';
 import { type ProblemList, problemTable, taskDetail, taskLine } from './format.ts';
 import { showLogs } from './logs.ts';
 import { submit } from './submit.ts';
@@ -205,6 +206,42 @@ program
       });
     },
   );
+
+addSelectionOptions(
+  program
+    .command('export')
+    .description(
+      'Export finished tasks as a dataset file (resumable: run it again to continue), with FILE.manifest.json',
+    )
+    .requiredOption('--format <name>', 'trajectories, or another registered format (see README "Exports")')
+    .requiredOption('-o, --output <file>', 'the file to write; FILE.partial.json holds the resume point')
+    .option('--api-url <url>', 'API base URL (env API_URL)')
+    .addOption(tokenOption('client'))
+    .option('--force', 'start over, replacing a finished or unfinished export at this path')
+    .option('-q, --quiet', 'no progress display'),
+).action(
+  async (
+    o: Record<string, unknown> & { format: string; output: string; force?: boolean; quiet?: boolean },
+  ) => {
+    const { runExport } = await import('./export/run.ts');
+    process.exitCode = await runExport(
+      {
+        output: o.output,
+        format: o.format,
+        filters: selectionFrom(o),
+        force: o.force === true,
+        quiet: o.quiet === true,
+      },
+      {
+        client: client(o as { apiUrl?: string; token?: string }),
+        stderr: process.stderr,
+        stdout: (line) => console.log(line),
+        signals: process,
+        exit: (code) => process.exit(code),
+      },
+    );
+  },
+);
 
 const experiment = program
   .command('experiment')
