@@ -111,8 +111,9 @@ export async function readFeedPage(
  */
 export async function feedHead(db: Queryable): Promise<Cursor> {
   const { rows } = await db.query<Row>(
-    `SELECT id::text AS id, txid::text AS txid FROM feed_events
-     WHERE txid < feed_horizon() ORDER BY txid DESC, id DESC LIMIT 1`,
+    // Ordered by the columns, qualified: a bare name would sort by the text alias ('99' > '800').
+    `SELECT e.id::text AS id, e.txid::text AS txid FROM feed_events e
+     WHERE e.txid < feed_horizon() ORDER BY e.txid DESC, e.id DESC LIMIT 1`,
   );
   const r = rows[0];
   return r ? { txid: BigInt(r.txid as string), id: BigInt(r.id as string) } : { txid: 0n, id: 0n };
@@ -121,7 +122,7 @@ export async function feedHead(db: Queryable): Promise<Cursor> {
 /** The oldest event still kept (retention prunes by age), so a stale cursor can be told so. */
 export async function feedTail(db: Queryable): Promise<Cursor | null> {
   const { rows } = await db.query<Row>(
-    'SELECT id::text AS id, txid::text AS txid FROM feed_events ORDER BY txid, id LIMIT 1',
+    'SELECT e.id::text AS id, e.txid::text AS txid FROM feed_events e ORDER BY e.txid, e.id LIMIT 1',
   );
   const r = rows[0];
   return r ? { txid: BigInt(r.txid as string), id: BigInt(r.id as string) } : null;
