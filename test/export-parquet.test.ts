@@ -111,10 +111,10 @@ describe('Parquet export', () => {
       assertSameRecord(got, record, `record ${i}`);
       assert.deepStrictEqual(tokens, simpleTokenLines(record).map(tokenColumnView), `record ${i}: tokens`);
     });
-    // The doubles survive bit for bit, the 2^33 token id as an INT64.
+    // The doubles survive bit for bit, and the largest id an INT32 holds.
     const call = (rows[0]!.conversations as View[])[0]!.calls as View[];
     assert.deepStrictEqual(call[0]!.completion_logprobs, [-1.2345678901234567, -1e-300, -0.1, -Math.PI]);
-    assert.equal((call[0]!.completion_token_ids as number[]).at(-1), 2 ** 33);
+    assert.equal((call[0]!.completion_token_ids as number[]).at(-1), 2 ** 31 - 1);
   });
 
   it('hyparquet, a second reader, reads the same rows as DuckDB', async () => {
@@ -136,7 +136,7 @@ describe('Parquet export', () => {
     );
     assert.equal(types.created_at, 'TIMESTAMP WITH TIME ZONE');
     assert.equal(types.policy_version, 'BIGINT');
-    assert.match(String(types.conversations), /\bprompt_token_ids BIGINT\[\]/);
+    assert.match(String(types.conversations), /\bprompt_token_ids INTEGER\[\]/);
     assert.match(String(types.conversations), /\bcompletion_logprobs DOUBLE\[\]/);
     // DuckDB sees the free-form fields as its JSON type, not as opaque text.
     assert.match(String(types.conversations), /\brequest JSON\b/);
@@ -220,6 +220,15 @@ describe('Parquet export', () => {
       for (let i = 0; i < 4; i++) await writer.write(fullRecord(i));
       await writer.end();
     }, /disk full/);
+  });
+
+  it('a token id beyond INT32 fails the export instead of wrapping around', async () => {
+    const record = fullRecord(7);
+    record.conversations[0]!.calls[0]!.completion_token_ids = [1, 2 ** 31];
+    const out = new Writable({ write: (_c, _e, done) => done() });
+    const writer = createParquetWriter(out, { tokensOf: () => [] });
+    await writer.write(record);
+    await assert.rejects(writer.end(), /int32/);
   });
 
   it('timestamps keep PostgreSQL microseconds, whatever the offset or the number of digits', () => {

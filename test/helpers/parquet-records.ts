@@ -43,7 +43,7 @@ function call(i: number, seq: number, withIds: boolean, promptLen: number): Expo
     started_at: at(i, seq * 2),
     completed_at: at(i, seq * 2 + 1, '5'),
     prompt_token_ids: withIds ? Array.from({ length: promptLen }, (_, k) => (k * 7919 + i) % 151936) : null,
-    completion_token_ids: withIds ? (seq === 1 ? [...completion, 2 ** 33] : completion) : null,
+    completion_token_ids: withIds ? (seq === 1 ? [...completion, 2 ** 31 - 1] : completion) : null,
     completion_logprobs: withIds ? LOGPROBS.slice(0, seq === 1 ? 4 : 3) : null,
   };
 }

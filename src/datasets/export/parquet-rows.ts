@@ -1,16 +1,10 @@
 /**
  * A trajectory record as a row of the Parquet schema (parquet-schema.ts): the same nesting and
- * names, with the values the writer needs for each physical type. hyparquet-writer takes INT64
- * values only as bigint, and TIMESTAMP(MICROS) as bigint microseconds, so those are converted
- * here; JSON fields stay JS values (the writer serialises them with JSON.stringify).
+ * names, with what differs from the JSONL view converted: timestamps to microseconds since the
+ * epoch, `rewards` to a list of {name, value}, a token line's `drift` to two columns. JSON fields
+ * stay JS values (hyparquet-writer serialises them with JSON.stringify).
  */
-import type {
-  ExportCall,
-  ExportConversation,
-  ExportMessage,
-  ExportStep,
-  TrajectoryRecord,
-} from './record.ts';
+import type { ExportCall, ExportConversation, ExportStep, TrajectoryRecord } from './record.ts';
 import type { TokenLine } from './token-types.ts';
 
 export type Row = Record<string, unknown>;
@@ -30,59 +24,19 @@ export function isoToMicros(iso: string): bigint {
 }
 
 const micros = (iso: string | null): bigint | null => (iso === null ? null : isoToMicros(iso));
-const big = (n: number | null): bigint | null => (n === null ? null : BigInt(n));
 
-/** Token ids as the INT64 list the writer takes; also the bulk of a row, so a plain loop. */
-function bigList(ids: number[] | null): bigint[] | null {
-  if (ids === null) return null;
-  const out = new Array<bigint>(ids.length);
-  for (let i = 0; i < ids.length; i++) out[i] = BigInt(ids[i]!);
-  return out;
-}
-
-/** `undefined` (a key absent from the JSONL view) and null both become a SQL NULL. */
-const orNull = <T>(value: T | undefined): T | null => (value === undefined ? null : value);
-
-function messageRow(m: ExportMessage): Row {
-  return {
-    seq: m.seq,
-    parent_seq: m.parent_seq,
-    role: m.role,
-    content: m.content,
-    tool_calls: m.tool_calls,
-    tool_call_id: m.tool_call_id,
-    name: m.name,
-  };
-}
+// Token ids, logprobs and messages are passed through as they are (no copy): the shredder
+// (parquet-columns.ts) reads them in place, and integer columns take JS numbers.
 
 function callRow(c: ExportCall): Row {
-  return {
-    ...c,
-    prompt_tokens: big(c.prompt_tokens),
-    completion_tokens: big(c.completion_tokens),
-    cached_tokens: big(c.cached_tokens),
-    reasoning_tokens: big(c.reasoning_tokens),
-    policy_version: big(c.policy_version),
-    started_at: isoToMicros(c.started_at),
-    completed_at: isoToMicros(c.completed_at),
-    prompt_token_ids: bigList(orNull(c.prompt_token_ids)),
-    completion_token_ids: bigList(orNull(c.completion_token_ids)),
-    completion_logprobs: orNull(c.completion_logprobs),
-  };
+  return { ...c, started_at: isoToMicros(c.started_at), completed_at: isoToMicros(c.completed_at) };
 }
 
 function conversationRow(c: ExportConversation): Row {
   return {
-    id: c.id,
-    conversation_key: c.conversation_key,
-    model_name: c.model_name,
+    ...c,
     started_at: isoToMicros(c.started_at),
     ended_at: micros(c.ended_at),
-    prompt_tokens: BigInt(c.prompt_tokens),
-    completion_tokens: BigInt(c.completion_tokens),
-    total_tokens: BigInt(c.total_tokens),
-    cost: c.cost,
-    messages: c.messages.map(messageRow),
     calls: c.calls.map(callRow),
   };
 }
@@ -92,29 +46,12 @@ function stepRow(s: ExportStep): Row {
 }
 
 function tokenRow(t: TokenLine): Row {
-  return {
-    conversation_id: t.conversation_id,
-    conversation_key: t.conversation_key,
-    model: t.model,
-    policy_version: big(t.policy_version),
-    token_ids_recorded: t.token_ids_recorded,
-    note: t.note,
-    prompt_ids: bigList(t.prompt_ids),
-    response_ids: bigList(t.response_ids),
-    response_mask: t.response_mask,
-    response_logprobs: t.response_logprobs,
-    token_consistent: t.token_consistent,
-    drift_call_seq: t.drift?.call_seq ?? null,
-    drift_position: t.drift?.position ?? null,
-    calls_used: t.calls_used,
-    calls_total: t.calls_total,
-  };
+  return { ...t, drift_call_seq: t.drift?.call_seq ?? null, drift_position: t.drift?.position ?? null };
 }
 
 export function trajectoryRow(r: TrajectoryRecord, tokens: TokenLine[]): Row {
   return {
     ...r,
-    policy_version: big(r.policy_version),
     created_at: isoToMicros(r.created_at),
     started_at: micros(r.started_at),
     completed_at: micros(r.completed_at),

@@ -13,7 +13,12 @@
  * - Timestamps are INT64 TIMESTAMP(MICROS, adjusted to UTC): DuckDB reads them as TIMESTAMPTZ,
  *   pyarrow as timestamp[us, tz=UTC], datasets as a timestamp feature. Microseconds hold every
  *   instant PostgreSQL stores; nanoseconds would overflow pandas' range for no gain.
- * - Token ids are INT64 (what trainers build tensors from); masks INT32; logprobs DOUBLE.
+ * - Token ids are INT32 lists (every tokenizer's vocabulary is far below 2^31; an id beyond it
+ *   fails the export rather than wrap). INT32 PLAIN + snappy halves the file against INT64
+ *   (successive prompts repeat their prefix byte for byte, which snappy folds; a delta encoding
+ *   hides that) and needs no BigInt per id in JS. Readers widen on load (torch.long etc.).
+ *   TOKEN_ID below switches them to INT64 if ever needed; parquet-columns.ts then delta-encodes.
+ *   Masks are INT32, logprobs DOUBLE.
  * - `rewards` (a name → value map in the JSONL) is a list of {name, value} structs: MAP columns
  *   are not read by every version of the datasets library, and a list keeps the order.
  */
@@ -53,6 +58,9 @@ const timestamp = (name: string, nullable = false): Field => [
     repetition_type: repetition(nullable),
   },
 ];
+
+/** The element type of token id lists (see the note on token ids above). */
+const TOKEN_ID = int32;
 
 function struct(name: string, fields: Field[], nullable = false): Field {
   return [{ name, repetition_type: repetition(nullable), num_children: fields.length }, ...fields.flat()];
@@ -103,8 +111,8 @@ const call = (name: string) =>
     int64('policy_version', true),
     timestamp('started_at'),
     timestamp('completed_at'),
-    list('prompt_token_ids', (n) => int64(n), true),
-    list('completion_token_ids', (n) => int64(n), true),
+    list('prompt_token_ids', (n) => TOKEN_ID(n), true),
+    list('completion_token_ids', (n) => TOKEN_ID(n), true),
     list('completion_logprobs', (n) => double(n), true),
   ]);
 
@@ -143,8 +151,8 @@ const tokenLine = (name: string) =>
     int64('policy_version', true),
     bool('token_ids_recorded'),
     str('note', true),
-    list('prompt_ids', (n) => int64(n), true),
-    list('response_ids', (n) => int64(n), true),
+    list('prompt_ids', (n) => TOKEN_ID(n), true),
+    list('response_ids', (n) => TOKEN_ID(n), true),
     list('response_mask', (n) => int32(n), true),
     list('response_logprobs', (n) => double(n), true),
     bool('token_consistent', true),
