@@ -19,13 +19,17 @@
  *      (p50/p99) per FEED_POLL_MS, finished on the streaming replica and on another one; and
  *      the feed triggers' cost on submit, claim and complete against a database with them
  *      disabled, as ratios (bench/feed.ts).
- * BENCH_ONLY=queue, gateway, episodes, history or feed runs one part.
+ *   8. export (issue 13): writing synthetic trajectories (30 steps, 15 LLM calls, token ids on half)
+ *      as JSONL and as Parquet, in MB/s of output and trajectories/s, and each writer's peak RSS,
+ *      each run in a child process of its own (bench/export.ts).
+ * BENCH_ONLY=queue, gateway, episodes, history, feed or export runs one part.
  * Sizes: BENCH_TASKS (20000), BENCH_WORKERS (4), BENCH_PARALLEL (64), BENCH_LATENCY_SAMPLES (200),
  * BENCH_GATEWAY_CALLS (400), BENCH_APPEND_SAMPLES (31), BENCH_EPISODES (120),
  * BENCH_EPISODE_ROUNDS (3), BENCH_HISTORY_TASKS (1000000 finished tasks), BENCH_HISTORY_LOGS
  * (10000000 log lines; generation takes minutes at the defaults), BENCH_FEED_TASKS (5000),
  * BENCH_FEED_SUBSCRIBERS (50), BENCH_FEED_LAG_SAMPLES (200), BENCH_FEED_POLL_MS (100,20),
- * BENCH_FEED_ROUNDS (5), BENCH_FEED_SINGLES (500).
+ * BENCH_FEED_ROUNDS (5), BENCH_FEED_SINGLES (500), BENCH_EXPORT_TRAJECTORIES (10000),
+ * BENCH_EXPORT_ROUNDS (3).
  * Prints text, then one JSON line (prefixed "BENCH_JSON ") for tooling.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -40,6 +44,7 @@ import { requestText } from '../src/worker/http-client.ts';
 import { WorkerManager } from '../src/worker/manager.ts';
 import { median, openBenchDb, percentile } from './db.ts';
 import { episodeThroughput } from './episodes.ts';
+import { exportBench } from './export.ts';
 import { feedBench } from './feed.ts';
 import { appendCost, gatewayLatency } from './gateway.ts';
 import { historyBench } from './history.ts';
@@ -258,6 +263,7 @@ async function main() {
     if (!ONLY || ONLY === 'history') json.history = await historyBench(config.DATABASE_URL);
     if (!ONLY || ONLY === 'feed')
       json.feed = await feedBench(config.DATABASE_URL || undefined, Math.max(config.DATABASE_POOL_SIZE, 20));
+    if (!ONLY || ONLY === 'export') json.export = await exportBench();
     console.log(`\nBENCH_JSON ${JSON.stringify(json)}`);
   } finally {
     await app.close();

@@ -1,0 +1,62 @@
+/**
+ * One export benchmark run, in a process of its own so that its peak RSS is the export's alone
+ * (the bench runner's process holds a database and an API server): generates the dataset
+ * (bench/export-data.ts) and writes it in one format to a file, then prints one JSON line.
+ *   node --import tsx bench/export-run.ts <generate|jsonl|parquet> <trajectories> <path>
+ * `generate` only builds the records (the generator's own share of the other runs' time).
+ */
+import { once } from 'node:events';
+import { createWriteStream, statSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { encodeLines, lookupFormat } from '../src/datasets/export/formats.ts';
+import { createParquetWriter } from '../src/datasets/export/parquet.ts';
+import type { TrajectoryRecord } from '../src/datasets/export/record.ts';
+import { benchTokenLines, generateTrajectories } from './export-data.ts';
+
+const [mode = 'jsonl', count = '1000', path = '/dev/null'] = process.argv.slice(2);
+const trajectories = Number(count);
+
+let peakRss = process.memoryUsage.rss();
+const sample = () => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+};
+
+/** The trajectories format's bytes, through a file stream that is waited on when full. */
+async function writeJsonl(records: Iterable<TrajectoryRecord>, out: Writable): Promise<void> {
+  const format = lookupFormat('trajectories');
+  if (format?.kind !== 'lines') throw new Error('the trajectories format is not a line format');
+  for (const record of records) {
+    if (!out.write(encodeLines(format, record))) await once(out, 'drain');
+    sample();
+  }
+}
+
+async function writeParquet(records: Iterable<TrajectoryRecord>, out: Writable): Promise<void> {
+  const writer = createParquetWriter(out, { tokensOf: benchTokenLines });
+  for (const record of records) {
+    await writer.write(record);
+    sample();
+  }
+  await writer.end();
+}
+
+async function main() {
+  const timer = setInterval(sample, 20);
+  const records = generateTrajectories({ trajectories });
+  const t0 = performance.now();
+  if (mode === 'generate') {
+    for (const _ of records) sample();
+  } else {
+    const out = createWriteStream(path);
+    await (mode === 'parquet' ? writeParquet(records, out) : writeJsonl(records, out));
+    out.end();
+    await finished(out);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  clearInterval(timer);
+  const bytes = mode === 'generate' ? 0 : statSync(path).size;
+  console.log(JSON.stringify({ mode, trajectories, seconds, bytes, peak_rss: peakRss }));
+}
+
+await main();
