@@ -22,7 +22,6 @@ import type {
   ExportStep,
   TrajectoryRecord,
 } from '../src/datasets/export/record.ts';
-import type { TokenLine } from '../src/datasets/export/token-types.ts';
 
 export interface ExportDataOptions {
   trajectories: number;
@@ -280,42 +279,4 @@ export function* generateTrajectories(options: ExportDataOptions): Generator<Tra
   const opts: Required<ExportDataOptions> = { steps: 30, calls: 15, tokenIdsEvery: 2, seed: 1, ...options };
   const ctx = context(opts.seed);
   for (let i = 0; i < opts.trajectories; i++) yield record(ctx, i, opts);
-}
-
-/**
- * A stand-in for tokens.ts' tokenLines with the same output sizes (the first prompt, then the
- * rest of the context up to the last completion, with a mask and logprobs), so the Parquet
- * figures include the `tokens` column's weight before tokens.ts is merged.
- */
-export function benchTokenLines(r: TrajectoryRecord): TokenLine[] {
-  return r.conversations.map((c) => {
-    const first = c.calls[0];
-    const last = c.calls.at(-1);
-    const recorded = Boolean(first?.prompt_token_ids && last?.prompt_token_ids && last.completion_token_ids);
-    const context = recorded ? [...last!.prompt_token_ids!, ...last!.completion_token_ids!] : null;
-    const promptLength = first?.prompt_token_ids?.length ?? 0;
-    const response = context ? context.slice(promptLength) : null;
-    return {
-      schema_version: r.schema_version,
-      cursor: r.cursor,
-      task_id: r.task_id,
-      attempt: r.attempt,
-      conversation_id: c.id,
-      conversation_key: c.conversation_key,
-      model: c.model_name,
-      policy_version: r.policy_version,
-      reward: r.reward,
-      status: r.status,
-      token_ids_recorded: recorded,
-      note: recorded ? null : 'no token ids recorded',
-      prompt_ids: recorded ? first!.prompt_token_ids : null,
-      response_ids: response,
-      response_mask: response ? response.map((_, k) => (k % 7 < 2 ? 1 : 0)) : null,
-      response_logprobs: response ? response.map((_, k) => (k % 7 < 2 ? -0.25 : 0)) : null,
-      token_consistent: recorded ? true : null,
-      drift: null,
-      calls_used: recorded ? c.calls.length : 0,
-      calls_total: c.calls.length,
-    };
-  });
 }

@@ -10,9 +10,8 @@ import { createWriteStream, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { encodeLines, lookupFormat } from '../src/datasets/export/formats.ts';
-import { createParquetWriter } from '../src/datasets/export/parquet.ts';
 import type { TrajectoryRecord } from '../src/datasets/export/record.ts';
-import { benchTokenLines, generateTrajectories } from './export-data.ts';
+import { generateTrajectories } from './export-data.ts';
 
 const [mode = 'jsonl', count = '1000', path = '/dev/null'] = process.argv.slice(2);
 const trajectories = Number(count);
@@ -33,7 +32,9 @@ async function writeJsonl(records: Iterable<TrajectoryRecord>, out: Writable): P
 }
 
 async function writeParquet(records: Iterable<TrajectoryRecord>, out: Writable): Promise<void> {
-  const writer = createParquetWriter(out, { tokensOf: benchTokenLines });
+  const format = lookupFormat('parquet');
+  if (format?.kind !== 'file') throw new Error('the parquet format is not a file format');
+  const writer = format.writer(out);
   for (const record of records) {
     await writer.write(record);
     sample();

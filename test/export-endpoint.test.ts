@@ -5,6 +5,9 @@
  * resumed with `after` gives the same lines as one uninterrupted export.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Compile } from 'typebox/compile';
 import { encodeLines, lookupFormat } from '../src/datasets/export/formats.ts';
@@ -20,6 +23,7 @@ import {
   report,
   startHarness,
 } from './helpers/gateway.ts';
+import { readWithDuckDb } from './helpers/parquet-readers.ts';
 
 const checkRecord = Compile(TrajectoryRecord);
 const DETECTED = { task_type: 'detection', results: { 'Detection Accuracy': 'Correct' } };
@@ -231,6 +235,33 @@ for (const mode of dbModes()) {
       assert.deepEqual(line!.response_logprobs, firstCall.completion_logprobs);
       assert.ok(line!.response_mask.every((m: number) => m === 1));
       assert.equal(line!.calls_used, 1);
+    });
+
+    it('streams Parquet that DuckDB reads back as the same trajectories, token ids included', async () => {
+      await play({ problem_id: 'p-1' }, 2, completeWith(DETECTED));
+      await play({ problem_id: 'p-2', max_attempts: 1 }, 1, { action: 'fail', body: { error_details: 'x' } });
+      const whole = await exportLines();
+      const res = await fetch(`${h.t.url}/api/v1/export?format=parquet`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'application/vnd.apache.parquet');
+      const dir = mkdtempSync(join(tmpdir(), 'te-export-'));
+      try {
+        const path = join(dir, 'export.parquet');
+        writeFileSync(path, Buffer.from(await res.arrayBuffer()));
+        const rows = await readWithDuckDb(path);
+        assert.deepEqual(
+          rows.map((r) => [r.task_id, r.attempt, r.status, r.reward]),
+          whole.lines.map((r) => [r.task_id, r.attempt, r.status, r.reward]),
+        );
+        const calls = (rows[0]!.conversations as Body[])[0]!.calls as Body[];
+        const expected = whole.lines[0]!.conversations[0].calls;
+        assert.deepEqual(
+          calls.map((c) => [c.prompt_token_ids, c.completion_token_ids, c.completion_logprobs]),
+          expected.map((c: Body) => [c.prompt_token_ids, c.completion_token_ids, c.completion_logprobs]),
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('refuses a bad cursor, format or filter with 422, and serves the record schema', async () => {

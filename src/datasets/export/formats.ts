@@ -5,6 +5,7 @@
 import { atifDocuments } from './atif.ts';
 import type { ExportFormatName, FileWriterFactory, LineConverter } from './format-types.ts';
 import { openAiChatLines } from './openai-chat.ts';
+import { createParquetWriter } from './parquet.ts';
 import { tokenLines } from './tokens.ts';
 
 export type ExportFormat =
@@ -36,6 +37,13 @@ const FORMATS: Record<string, ExportFormat> = {
   },
   tokens: { name: 'tokens', kind: 'lines', contentType: NDJSON, extension: '.jsonl', convert: tokenLines },
   atif: { name: 'atif', kind: 'lines', contentType: NDJSON, extension: '.jsonl', convert: atifDocuments },
+  parquet: {
+    name: 'parquet',
+    kind: 'file',
+    contentType: 'application/vnd.apache.parquet',
+    extension: '.parquet',
+    writer: (out) => createParquetWriter(out, { tokensOf: tokenLines }),
+  },
 };
 
 export const formatNames = (): string[] => Object.keys(FORMATS);

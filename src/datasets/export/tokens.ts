@@ -12,7 +12,6 @@
  * truncation, a template that re-renders past turns) is a drift: assembly stops before that
  * call rather than splice two contexts the model never saw as one.
  */
-import type { LineConverter } from './format-types.ts';
 import type { ExportCall, ExportConversation, TrajectoryRecord } from './record.ts';
 import type { TokenLine } from './token-types.ts';
 
@@ -33,7 +32,8 @@ interface Assembly {
   calls_used: number;
 }
 
-export const tokenLines: LineConverter = (record) => record.conversations.map((c) => tokenLine(record, c));
+export const tokenLines = (record: TrajectoryRecord): TokenLine[] =>
+  record.conversations.map((c) => tokenLine(record, c));
 
 function tokenLine(record: TrajectoryRecord, conversation: ExportConversation): TokenLine {
   const calls = [...conversation.calls].sort((a, b) => a.seq - b.seq);
