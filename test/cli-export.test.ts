@@ -68,14 +68,17 @@ interface Run {
 }
 
 /** The CLI running `export --format trajectories …`, and its exit code once it ends. */
-function startExport(args: string[]): { cli: CliProcess; exited: Promise<number | null> } {
-  const cli = startCli(['export', '--format', 'trajectories', ...args], {});
+function startExport(
+  args: string[],
+  format = 'trajectories',
+): { cli: CliProcess; exited: Promise<number | null> } {
+  const cli = startCli(['export', '--format', format, ...args], {});
   const exited = once(cli.child, 'exit').then(([code]) => code as number | null);
   return { cli, exited };
 }
 
-async function exportCli(args: string[]): Promise<Run> {
-  const { cli, exited } = startExport(args);
+async function exportCli(args: string[], format?: string): Promise<Run> {
+  const { cli, exited } = startExport(args, format);
   const code = await exited;
   return { code, output: cli.output() };
 }
@@ -129,6 +132,27 @@ for (const mode of dbModes()) {
       const completed = records.map((r) => r.completed_at as string).sort();
       assert.equal(m.time_range.first_completed_at, completed[0]);
       assert.equal(m.time_range.last_completed_at, completed.at(-1));
+    });
+
+    it('writes every other format as the endpoint does, Parquet through its spool', async () => {
+      const until = reference.manifest.range.until as string;
+      for (const format of ['openai-chat', 'tokens', 'atif', 'parquet']) {
+        const file = join(dir, `all.${format}`);
+        const run = await exportCli(['--api-url', h.t.url, '-o', file, '--until', until, '-q'], format);
+        assert.equal(run.code, 0, `${format}: ${run.output}`);
+        const res = await fetch(`${h.t.url}/api/v1/export?format=${format}&until=${until}`);
+        assert.equal(res.status, 200);
+        const bytes = readFileSync(file);
+        assert.ok(
+          Buffer.from(await res.arrayBuffer()).equals(bytes),
+          `${format}: same bytes as the endpoint`,
+        );
+        const m = readJson(`${file}.manifest.json`);
+        assert.equal(m.format, format);
+        assert.equal(m.counts.tasks, TASKS);
+        assert.equal(m.files[0].sha256, sha256(bytes));
+        assert.throws(() => readFileSync(`${file}.spool.jsonl`), /ENOENT/, 'the spool is gone');
+      }
     });
 
     it('says a finished export is complete, and exports again only with --force', async () => {
