@@ -1,7 +1,6 @@
 /** Query of GET /api/v1/export (issue 13). The body is the chosen format, streamed. */
 import { Type } from 'typebox';
-import { Uuid } from './common.ts';
-import { LABEL_FILTER_PATTERN } from './tasks.ts';
+import { TASK_FILTER_FIELDS } from './feeds.ts';
 
 export const EXPORT_FORMATS = ['trajectories', 'openai-chat', 'tokens', 'atif', 'parquet'] as const;
 
@@ -26,29 +25,12 @@ export const ExportQuery = Type.Object({
       'Inclusive end; default the feed head when the request arrives (sent back as x-export-until: reuse it to resume the same snapshot).',
     ),
   ),
-  experiment_id: Type.Optional(Uuid),
-  group_id: Type.Optional(Uuid),
-  problem_id: Type.Optional(Type.String({ maxLength: 200 })),
-  backend_type: Type.Optional(Type.String({ maxLength: 64 })),
-  worker_id: Type.Optional(Type.String({ maxLength: 200 })),
-  model: Type.Optional(Type.String({ maxLength: 200, description: 'The agent_config model of the task.' })),
+  ...TASK_FILTER_FIELDS,
   status: Type.Optional(
     Type.String({
       pattern: '^(completed|failed|timeout|cancelled)(,(completed|failed|timeout|cancelled))*$',
       description: 'Final statuses to export (comma list); default all four.',
     }),
-  ),
-  label: Type.Optional(
-    Type.Array(Type.String({ pattern: LABEL_FILTER_PATTERN }), {
-      maxItems: 64,
-      description: 'Repeatable `label=key=value`; a task must carry every one.',
-    }),
-  ),
-  policy_version_min: Type.Optional(
-    Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Inclusive.' }),
-  ),
-  policy_version_max: Type.Optional(
-    Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Inclusive.' }),
   ),
   completed_after: Type.Optional(
     Type.String({ format: 'date-time', description: 'Tasks finished after this time (exclusive).' }),

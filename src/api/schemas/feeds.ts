@@ -15,11 +15,10 @@ const After = Type.String({
     'Resume after this cursor (an event’s SSE id); `0` = from the start, `now` = only what happens next. The Last-Event-ID header, when sent, wins.',
 });
 
-const common = {
-  after: Type.Optional(After),
+/** The task filters the feeds and the export share. */
+export const TASK_FILTER_FIELDS = {
   experiment_id: Type.Optional(Uuid),
   group_id: Type.Optional(Uuid),
-  task_id: Type.Optional(Uuid),
   problem_id: Type.Optional(Type.String({ maxLength: 200 })),
   backend_type: Type.Optional(Type.String({ maxLength: 64 })),
   worker_id: Type.Optional(Type.String({ maxLength: 200 })),
@@ -36,6 +35,12 @@ const common = {
   policy_version_max: Type.Optional(
     Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Inclusive.' }),
   ),
+};
+
+const common = {
+  after: Type.Optional(After),
+  task_id: Type.Optional(Uuid),
+  ...TASK_FILTER_FIELDS,
 };
 
 export const TrajectoryStreamQuery = Type.Object({
