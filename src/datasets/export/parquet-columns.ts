@@ -158,47 +158,63 @@ function listAppender(plan: LeafPlan): ((values: PlainValues, items: readonly un
 }
 
 /**
- * Shreds one row into a nested leaf's buffer: its Dremel levels and values, appended.
- * Built once per leaf; the returned function is called once per record.
+ * Shreds rows into a nested leaf's buffer: each row's Dremel levels and values, appended.
+ * One per leaf, built once; a class rather than a closure per row, as it runs for every leaf
+ * of every record.
  */
-export function rowShredder(plan: LeafPlan): (row: Record<string, unknown>, buffer: LeafBuffer) => void {
-  const { steps } = plan;
-  const last = steps.length - 1;
-  const append = valueAppender(plan);
-  const appendList = listAppender(plan);
-  const column = plan.encoder.columnName;
-  return (row, buffer) => {
-    const { defs, reps, values } = buffer;
-    const visit = (i: number, parent: unknown, def: number, rep: number): void => {
-      const step = steps[i]!;
-      const value = step.field ? (parent as Record<string, unknown>)[step.name] : parent;
-      if (step.repetition === 'REPEATED') {
-        const items = value as readonly unknown[];
-        if (items.length === 0) return buffer.empty(def, rep);
-        if (i === last - 1 && appendList) {
-          // One level slot per item, all at the same depth: filled in bulk.
-          defs.fill(def + 1, items.length);
-          reps.push(rep);
-          reps.fill(step.repLevel, items.length - 1);
-          appendList(values, items);
-          return;
-        }
-        for (let k = 0; k < items.length; k++) visit(i + 1, items[k], def + 1, k === 0 ? rep : step.repLevel);
-        return;
-      }
-      if (value === null || value === undefined) {
-        if (step.repetition === 'REQUIRED') throw new Error(`parquet export: ${column} is required`);
-        return buffer.empty(def, rep);
-      }
-      const defined = step.repetition === 'OPTIONAL' ? def + 1 : def;
-      if (i < last) return visit(i + 1, value, defined, rep);
-      defs.push(defined);
-      reps.push(rep);
-      append(values, value);
-    };
+export class LeafShredder {
+  private readonly steps: Step[];
+  private readonly last: number;
+  private readonly append: AppendValue;
+  private readonly appendList: ReturnType<typeof listAppender>;
+  private buffer!: LeafBuffer;
+
+  constructor(private readonly plan: LeafPlan) {
+    this.steps = plan.steps;
+    this.last = plan.steps.length - 1;
+    this.append = valueAppender(plan);
+    this.appendList = listAppender(plan);
+  }
+
+  shred(row: Record<string, unknown>, buffer: LeafBuffer): void {
+    this.buffer = buffer;
     buffer.startRow();
-    visit(0, row, 0, 0);
-  };
+    this.visit(0, row, 0, 0);
+  }
+
+  private visit(i: number, parent: unknown, def: number, rep: number): void {
+    const step = this.steps[i]!;
+    const value = step.field ? (parent as Record<string, unknown>)[step.name] : parent;
+    if (step.repetition === 'REPEATED') this.visitList(i, value as readonly unknown[], def, rep);
+    else if (value === null || value === undefined) {
+      if (step.repetition === 'REQUIRED')
+        throw new Error(`parquet export: ${this.plan.encoder.columnName} is required`);
+      this.buffer.empty(def, rep);
+    } else {
+      const defined = step.repetition === 'OPTIONAL' ? def + 1 : def;
+      if (i < this.last) this.visit(i + 1, value, defined, rep);
+      else {
+        this.buffer.defs.push(defined);
+        this.buffer.reps.push(rep);
+        this.append(this.buffer.values, value);
+      }
+    }
+  }
+
+  private visitList(i: number, items: readonly unknown[], def: number, rep: number): void {
+    const { repLevel } = this.steps[i]!;
+    if (items.length === 0) this.buffer.empty(def, rep);
+    else if (i === this.last - 1 && this.appendList) {
+      // A list of numbers: one level slot per item, all at the same depth, filled in bulk.
+      const { defs, reps } = this.buffer;
+      defs.fill(def + 1, items.length);
+      reps.push(rep);
+      reps.fill(repLevel, items.length - 1);
+      this.appendList(this.buffer.values, items);
+    } else {
+      for (let k = 0; k < items.length; k++) this.visit(i + 1, items[k], def + 1, k === 0 ? rep : repLevel);
+    }
+  }
 }
 
 /**

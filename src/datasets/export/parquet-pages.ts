@@ -6,11 +6,11 @@
  */
 import { brotliCompressSync, constants } from 'node:zlib';
 import type { ColumnChunk, OffsetIndex } from 'hyparquet';
-import { ByteWriter } from 'hyparquet-writer';
+import type { ByteWriter } from 'hyparquet-writer';
 import { writePageHeader } from 'hyparquet-writer/src/datapage.js';
-import { writeRleBitPackedHybrid } from 'hyparquet-writer/src/encoding.js';
-import type { LeafBuffer } from './parquet-buffers.ts';
+import { GrowableBytes, type LeafBuffer } from './parquet-buffers.ts';
 import { type LeafPlan, PAGE_BYTES } from './parquet-columns.ts';
+import { writeLevels } from './parquet-levels.ts';
 
 type Writer = ByteWriter;
 
@@ -27,6 +27,9 @@ function compress(bytes: Uint8Array): Uint8Array {
   BROTLI.params[constants.BROTLI_PARAM_SIZE_HINT] = bytes.length;
   return brotliCompressSync(bytes, BROTLI);
 }
+
+/** A page's encoded levels, reused from page to page (they are copied out at once). */
+const LEVELS = new GrowableBytes();
 
 const bitWidth = (maxLevel: number) => Math.ceil(Math.log2(maxLevel + 1));
 
@@ -63,20 +66,12 @@ function writePage(writer: Writer, plan: LeafPlan, buffer: LeafBuffer, range: Pa
   const { rows, defs, reps, values } = buffer;
   const start = rows[range.firstRow]!;
   const end = rows[range.endRow] ?? { level: defs.length, value: values.count, byte: values.length };
-  const levels = new ByteWriter(256);
+  LEVELS.length = 0;
   const repBytes = plan.maxRepetitionLevel
-    ? writeRleBitPackedHybrid(
-        levels,
-        reps.bytes.subarray(start.level, end.level),
-        bitWidth(plan.maxRepetitionLevel),
-      )
+    ? writeLevels(LEVELS, reps.bytes.subarray(start.level, end.level), bitWidth(plan.maxRepetitionLevel))
     : 0;
   const defBytes = plan.maxDefinitionLevel
-    ? writeRleBitPackedHybrid(
-        levels,
-        defs.bytes.subarray(start.level, end.level),
-        bitWidth(plan.maxDefinitionLevel),
-      )
+    ? writeLevels(LEVELS, defs.bytes.subarray(start.level, end.level), bitWidth(plan.maxDefinitionLevel))
     : 0;
   const plain = values.bytes.subarray(start.byte, end.byte);
   const raw = values.type === 'BOOLEAN' ? packBits(plain) : plain;
@@ -85,8 +80,8 @@ function writePage(writer: Writer, plan: LeafPlan, buffer: LeafBuffer, range: Pa
   const headerStart = writer.offset;
   writePageHeader(writer, {
     type: 'DATA_PAGE_V2',
-    uncompressed_page_size: levels.offset + raw.length,
-    compressed_page_size: levels.offset + compressed.length,
+    uncompressed_page_size: LEVELS.length + raw.length,
+    compressed_page_size: LEVELS.length + compressed.length,
     data_page_header_v2: {
       num_values: numValues,
       num_nulls: numValues - (end.value - start.value),
@@ -98,9 +93,9 @@ function writePage(writer: Writer, plan: LeafPlan, buffer: LeafBuffer, range: Pa
     },
   });
   const headerSize = writer.offset - headerStart;
-  writer.appendBytes(levels.getBytes());
+  writer.appendBytes(LEVELS.bytes.subarray(0, LEVELS.length));
   writer.appendBytes(compressed);
-  return headerSize + levels.offset + raw.length;
+  return headerSize + LEVELS.length + raw.length;
 }
 
 /** The column chunk of one nested leaf over the buffered row group, and its offset index. */

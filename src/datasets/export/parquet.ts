@@ -16,7 +16,7 @@ import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { writeColumn } from 'hyparquet-writer/src/column.js';
 import type { FileWriter } from './format-types.ts';
 import { LeafBuffer } from './parquet-buffers.ts';
-import { flatPageData, type LeafPlan, leafPlans, rowShredder } from './parquet-columns.ts';
+import { flatPageData, type LeafPlan, LeafShredder, leafPlans } from './parquet-columns.ts';
 import { writeLeafChunk } from './parquet-pages.ts';
 import { type Row, trajectoryRow } from './parquet-rows.ts';
 import { trajectorySchema } from './parquet-schema.ts';
@@ -87,7 +87,7 @@ const BROTLI_FLAT = { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } };
 
 type GroupLeaf =
   | { kind: 'flat'; plan: LeafPlan; values: unknown[] }
-  | { kind: 'nested'; plan: LeafPlan; buffer: LeafBuffer; shred: ReturnType<typeof rowShredder> };
+  | { kind: 'nested'; plan: LeafPlan; buffer: LeafBuffer; shredder: LeafShredder };
 
 /**
  * A row group being filled: one buffer per nested leaf, one JS array per top-level scalar
@@ -102,14 +102,14 @@ class GroupBuffer {
           kind: 'nested',
           plan,
           buffer: new LeafBuffer(plan.encoder.element.type!),
-          shred: rowShredder(plan),
+          shredder: new LeafShredder(plan),
         },
   );
 
   add(row: Row): void {
     for (const leaf of this.leaves) {
       if (leaf.kind === 'flat') leaf.values.push(row[leaf.plan.top]);
-      else leaf.shred(row, leaf.buffer);
+      else leaf.shredder.shred(row, leaf.buffer);
     }
     this.rows++;
   }
