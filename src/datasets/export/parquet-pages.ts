@@ -6,13 +6,13 @@
  */
 import { brotliCompressSync, constants } from 'node:zlib';
 import type { ColumnChunk, OffsetIndex } from 'hyparquet';
-import type { ByteWriter } from 'hyparquet-writer';
 import { writePageHeader } from 'hyparquet-writer/src/datapage.js';
 import { GrowableBytes, type LeafBuffer } from './parquet-buffers.ts';
 import { type LeafPlan, PAGE_BYTES } from './parquet-columns.ts';
 import { writeLevels } from './parquet-levels.ts';
+import type { StreamSink } from './parquet-sink.ts';
 
-type Writer = ByteWriter;
+type Writer = StreamSink;
 
 const BROTLI = {
   params: {
@@ -94,7 +94,7 @@ function writePage(writer: Writer, plan: LeafPlan, buffer: LeafBuffer, range: Pa
   });
   const headerSize = writer.offset - headerStart;
   writer.appendBytes(LEVELS.bytes.subarray(0, LEVELS.length));
-  writer.appendBytes(compressed);
+  writer.appendOwned(compressed);
   return headerSize + LEVELS.length + raw.length;
 }
 

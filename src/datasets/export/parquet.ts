@@ -9,10 +9,9 @@
  * not taken before `out` has drained. Peak memory is about one row group's uncompressed
  * columns, reused from group to group.
  */
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { brotliCompressSync, constants } from 'node:zlib';
-import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import { ParquetWriter } from 'hyparquet-writer';
 import { writeColumn } from 'hyparquet-writer/src/column.js';
 import type { FileWriter } from './format-types.ts';
 import { LeafBuffer } from './parquet-buffers.ts';
@@ -20,12 +19,12 @@ import { flatPageData, type LeafPlan, LeafShredder, leafPlans } from './parquet-
 import { writeLeafChunk } from './parquet-pages.ts';
 import { type Row, trajectoryRow } from './parquet-rows.ts';
 import { trajectorySchema } from './parquet-schema.ts';
+import { StreamSink } from './parquet-sink.ts';
 import { TRAJECTORY_SCHEMA_VERSION, type TrajectoryRecord } from './record.ts';
 import type { TokenLine } from './token-types.ts';
 
 export const DEFAULT_ROW_GROUP_ROWS = 64;
 export const DEFAULT_ROW_GROUP_BYTES = 8 * 2 ** 20;
-const CHUNK_BYTES = 2 ** 20;
 
 export interface ParquetWriterOptions {
   /** The token view of a record (tokens.ts' tokenLines), stored in the `tokens` column. */
@@ -34,46 +33,6 @@ export interface ParquetWriterOptions {
   rowGroupRows?: number;
   /** Estimated bytes per row group at most (a long trajectory closes its group early). */
   rowGroupBytes?: number;
-}
-
-/**
- * hyparquet-writer's byte sink, passing its bytes on to a Writable: full chunks as the encoder
- * fills them (synchronously, it cannot wait), then after each row group `flush` waits for `out`
- * to drain, which is what holds the producer back.
- */
-class StreamSink extends ByteWriter {
-  private failure: Error | null = null;
-
-  constructor(private readonly out: Writable) {
-    super(CHUNK_BYTES + 64 * 1024);
-    out.once('error', (err) => {
-      this.failure = err;
-    });
-  }
-
-  override ensure(size: number): void {
-    if (this.index > 0 && this.index + size > CHUNK_BYTES) this.push();
-    super.ensure(size);
-  }
-
-  /** Hands the filled part of the buffer to `out` and starts a fresh buffer (no copy). */
-  private push(): void {
-    if (this.index === 0) return;
-    this.out.write(new Uint8Array(this.buffer, 0, this.index));
-    this.buffer = new ArrayBuffer(Math.max(CHUNK_BYTES + 64 * 1024, this.buffer.byteLength));
-    this.view = new DataView(this.buffer);
-    this.index = 0;
-  }
-
-  async flush(): Promise<void> {
-    this.push();
-    if (this.failure) throw this.failure;
-    if (this.out.writableNeedDrain) await once(this.out, 'drain');
-  }
-
-  override async finish(): Promise<void> {
-    await this.flush();
-  }
 }
 
 type RowGroup = ParquetWriter['row_groups'][number];
