@@ -225,6 +225,19 @@ describe('Parquet export', () => {
     }, /disk full/);
   });
 
+  it('a destination closed while full (a client that went away) stops the export instead of hanging', async () => {
+    // Never calls back: the destination fills up and stays full, as a stalled socket does.
+    const stalled = new Writable({ highWaterMark: 1024, write: () => {} });
+    const writer = createParquetWriter(stalled, { tokensOf: simpleTokenLines, rowGroupRows: 1 });
+    const pending = (async () => {
+      for (let i = 0; i < 4; i++) await writer.write(fullRecord(i));
+    })();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(stalled.writableNeedDrain, 'the destination is full: the writer is waiting on it');
+    stalled.destroy();
+    await assert.rejects(pending, /closed before the end/);
+  });
+
   it('a token id beyond INT32 fails the export instead of wrapping around', async () => {
     const record = fullRecord(7);
     record.conversations[0]!.calls[0]!.completion_token_ids = [1, 2 ** 31];

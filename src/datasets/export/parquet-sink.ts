@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { ByteWriter } from 'hyparquet-writer';
 
@@ -45,11 +44,33 @@ export class StreamSink extends ByteWriter {
 
   async flush(): Promise<void> {
     this.push();
+    this.throwIfGone();
+    if (this.out.writableNeedDrain) await drainOrClose(this.out);
+    this.throwIfGone();
+  }
+
+  /**
+   * A destination destroyed without an error (an HTTP client that went away) never drains: the
+   * export must stop there, not wait forever holding a row group.
+   */
+  private throwIfGone(): void {
     if (this.failure) throw this.failure;
-    if (this.out.writableNeedDrain) await once(this.out, 'drain');
+    if (this.out.destroyed) throw new Error('the export destination closed before the end');
   }
 
   override async finish(): Promise<void> {
     await this.flush();
   }
+}
+
+function drainOrClose(out: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done);
+      out.off('close', done);
+      resolve();
+    };
+    out.on('drain', done);
+    out.on('close', done);
+  });
 }
