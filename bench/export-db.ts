@@ -11,9 +11,10 @@
  * (one transaction per batch), never a row per statement. The JSON documents are the bulk
  * (~300 KB a trajectory, most of it token ids), so a batch is sized by tasks, not rows.
  */
-import type { Db, Queryable } from '../src/db/types.ts';
-import { toStoredJson } from '../src/db/text-codec.ts';
+
 import type { ExportCall, ExportConversation, TrajectoryRecord } from '../src/datasets/export/record.ts';
+import { toStoredJson } from '../src/db/text-codec.ts';
+import type { Db, Queryable } from '../src/db/types.ts';
 import { generateTrajectories } from './export-data.ts';
 
 export const SEED_BATCH_TASKS = 200;
