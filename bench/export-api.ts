@@ -32,6 +32,8 @@ const FORMATS = [
 ] as const;
 const TARGET_RSS_MB = 256;
 const START_MS = 120_000;
+/** NODE_OPTIONS for the server alone (e.g. --max-old-space-size=64, to tell live memory from GC slack). */
+const SERVER_NODE_OPTIONS = process.env.BENCH_EXPORT_SERVER_NODE_OPTIONS;
 
 export interface ApiExportFigures {
   format: string;
@@ -71,7 +73,7 @@ async function seedAndAnalyze(db: Db, trajectories: number): Promise<SeedFigures
   return seed;
 }
 
-async function seededDatabase(
+export async function seededDatabase(
   databaseUrl: string | undefined,
   trajectories: number,
 ): Promise<SeededDatabase> {
@@ -116,7 +118,7 @@ async function seededDatabase(
 }
 
 /** A field of /proc/<pid>/status in bytes (VmRSS: now; VmHWM: the peak so far). */
-function procMemory(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+export function procMemory(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
     .split('\n')
     .find((l) => l.startsWith(`${field}:`));
@@ -132,9 +134,16 @@ interface Server {
 }
 
 /** `task-executor serve` on a free port; resolves with its URL from the "listening" log line. */
-async function startServer(env: Record<string, string>): Promise<Server> {
+export async function startServer(env: Record<string, string>): Promise<Server> {
   const child: ChildProcess = spawn(process.execPath, [CLI, 'serve'], {
-    env: { ...process.env, PORT: '0', NUM_INTERNAL_WORKERS: '0', LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      ...(SERVER_NODE_OPTIONS ? { NODE_OPTIONS: SERVER_NODE_OPTIONS } : {}),
+      PORT: '0',
+      NUM_INTERNAL_WORKERS: '0',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const stop = async () => {
