@@ -11,6 +11,7 @@ Exit 0 done, 1 on an error (the server's message is printed), 2 on bad arguments
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -106,6 +107,8 @@ def describe(state):
 
 def main(argv=None):
     args = parse_args(argv)
+    # The client says on stderr when it lost the connection and where it resumes.
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(message)s")
     token = args.token or os.environ.get("TASK_EXECUTOR_TOKEN") or None
     client = Client(args.base_url, token=token, reconnect_delay=None, max_reconnect_attempts=args.max_retries)
     directory = os.path.dirname(os.path.abspath(args.output))

@@ -14,6 +14,7 @@ starts the same snapshot over from the beginning (as Parquet does, see export_fi
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Generator, Iterator, List, Optional, Union
@@ -30,6 +31,8 @@ NAMED_TASK_FORMATS = ("trajectories", "tokens", "atif")
 CHUNK = 65536
 #: The first wait after a connection that made progress, unless the client sets reconnect_delay.
 BASE_RETRY_MS = 500
+
+log = logging.getLogger("task_executor_client.export")
 
 
 class Dropped(Exception):
@@ -77,6 +80,7 @@ class ExportSession:
         self._policy = policy
         self._sleep = sleep
         self._failures = 0
+        self._answered = False
 
     def open(self, after: Optional[str]) -> Any:
         """A response for (after, until], retrying failed attempts; refusals raise at once."""
@@ -99,7 +103,9 @@ class ExportSession:
         limit = self._policy.max_reconnect_attempts
         if self._failures and limit is not None and self._failures >= limit:
             raise ExportGaveUp(self._failures, self.cursor, self.until, error)
-        self._sleep(self._policy.delay(self._failures, BASE_RETRY_MS))
+        wait = self._policy.delay(self._failures, BASE_RETRY_MS)
+        log.warning("export: %s; retrying after %s in %.1f s", error, self.cursor or "the start", wait)
+        self._sleep(wait)
         self.reconnects += 1
 
     def _request(self, after: Optional[str]) -> Query:
@@ -123,6 +129,9 @@ class ExportSession:
             raise TaskExecutorError(f"the server answered until={until} for an export of until={self.until}")
         if self.until is None:
             self.until = until
+        if not self._answered:
+            # The first answer describes the whole export; later ones count only what is left.
+            self._answered = True
             self.server_version = res.headers.get("x-export-server-version")
             self.schema_version = res.headers.get("x-export-schema-version")
             total = res.headers.get("x-export-total")
