@@ -227,7 +227,10 @@ for (const mode of dbModes()) {
     it("exits 1 with the server's message, and 2 on bad arguments", async () => {
       const refused = await runScript([h.t.url, '-o', join(dir, 'x.jsonl'), '--experiment-id', 'not-a-uuid']);
       assert.equal(refused.code, 1, refused.output);
-      assert.match(refused.output, /export failed: HTTP 422 VALIDATION_ERROR: [^\n]*\ndetails: .*"field": "experiment_id"/);
+      assert.match(
+        refused.output,
+        /export failed: HTTP 422 VALIDATION_ERROR: [^\n]*\ndetails: .*"field": "experiment_id"/,
+      );
       const down = await runScript(['http://127.0.0.1:9', '-o', join(dir, 'y.jsonl'), '--max-retries', '1']);
       assert.equal(down.code, 1, down.output);
       assert.match(down.output, /export failed: .*gave up after 1 failed attempts/);
