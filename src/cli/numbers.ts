@@ -29,3 +29,11 @@ export function decimal(min: number, max: number): (raw: string) => number {
     return n;
   };
 }
+
+/** Any finite number (a reward bound has no natural range). */
+export function finite(raw: string): number {
+  const text = raw.trim();
+  const n = Number(text);
+  if (!DECIMAL.test(text) || !Number.isFinite(n)) throw new InvalidArgumentError('Expected a number.');
+  return n;
+}
