@@ -62,6 +62,10 @@ describe('CLI usage without a server', () => {
       [['logs', 'x', '-n', '-3'], /'-n, --limit <n>' argument '-3'/],
       [['experiment', 'create', '--temperature', 'hot'], /Expected a number from 0 to 2/],
       [['worker', '--id', 'worker-001-kind', '--max-parallel', 'two'], /'--max-parallel <n>' argument 'two'/],
+      [
+        ['export', '--format', 'trajectories', '-o', join(tmpdir(), 'te-never.jsonl'), '--min-reward', 'abc'],
+        /'--min-reward <value>' argument 'abc' is invalid\. Expected a number/,
+      ],
     ];
     for (const [args, message] of cases) {
       // No server at this address: a value that slipped through would end in exit 1 instead.
@@ -192,8 +196,9 @@ for (const mode of dbModes()) {
       }
     });
 
-    it('submit --wait exits 0 when every task completed', async () => {
-      const wait = runCli(['submit', 'ok-1', '--wait', '--api-url', t.url]);
+    it('submit --wait exits 0 when every task completed, also for a task its idempotency key found', async () => {
+      const args = ['submit', 'ok-1', '--idempotency-key', 'ok-once', '--wait', '--api-url', t.url];
+      const wait = runCli(args);
       const id = await waitFor(
         async () => (await tasks()).find((x) => x.problem_id === 'ok-1')?.id as string | undefined,
         'the task',
@@ -202,6 +207,10 @@ for (const mode of dbModes()) {
       const r = await wait;
       assert.equal(r.code, 0, r.stderr);
       assert.doesNotMatch(r.stdout, /did not complete/);
+      // The same key again: the API returns the finished task, which carries the first run's label.
+      const again = await runCli(args);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /^1\/1 done {2}completed:1$/m);
     });
 
     it('a reader that closes the pipe early ends the CLI quietly with 0', async () => {

@@ -6,7 +6,7 @@ import type { Client } from './client.ts';
 import { EXIT_ERROR, UsageError } from './exit.ts';
 import { followTasks } from './follow.ts';
 import { taskLine } from './format.ts';
-import { failureLines, notCompleted, waitForBatch, waitSummary } from './wait.ts';
+import { batchOf, failureLines, notCompleted, waitForBatch, waitSummary } from './wait.ts';
 
 export interface SubmitOptions {
   file?: string;
@@ -73,7 +73,7 @@ export async function submit(client: Client, problemIds: string[], o: SubmitOpti
     // Exit status 1 when a followed task did not complete, so scripts can tell.
     if (!(await followTasks(client, created))) process.exitCode = EXIT_ERROR;
   } else if (o.wait) {
-    const state = await waitForBatch(client, batch, created.length, {
+    const state = await waitForBatch(client, batchOf(batch, created), created.length, {
       intervalMs: 1000,
       progress: process.stderr,
     });

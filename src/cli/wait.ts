@@ -20,8 +20,29 @@ export interface BatchState {
   done: number;
 }
 
-/** Every task carrying the batch label, read page by page in creation order. */
-export async function readBatch(client: Pick<Client, 'get'>, batch: string): Promise<BatchState> {
+/**
+ * The tasks of one `submit --wait`: those created now carry the batch label; a task the API
+ * returned because its idempotency key already existed does not, and is read by its id.
+ */
+export interface Batch {
+  label: string;
+  unlabelled: string[];
+}
+
+export function batchOf(label: string, created: readonly Task[]): Batch {
+  return { label, unlabelled: created.filter((t) => t.labels?.cli_batch !== label).map((t) => t.id) };
+}
+
+/** Every task of the batch: the labelled ones page by page in creation order, then the others. */
+export async function readBatch(client: Pick<Client, 'get'>, batch: Batch): Promise<BatchState> {
+  const tasks = await readLabelled(client, batch.label);
+  for (const id of batch.unlabelled) tasks.push(await client.get<Task>(`/api/v1/tasks/${id}`));
+  const counts: Record<string, number> = {};
+  for (const t of tasks) counts[t.status] = (counts[t.status] ?? 0) + 1;
+  return { tasks, counts, done: tasks.filter((t) => TERMINAL.has(t.status)).length };
+}
+
+async function readLabelled(client: Pick<Client, 'get'>, batch: string): Promise<Task[]> {
   const tasks: Task[] = [];
   for (;;) {
     const q = new URLSearchParams({
@@ -32,11 +53,8 @@ export async function readBatch(client: Pick<Client, 'get'>, batch: string): Pro
     });
     const page = await client.get<{ tasks: Task[]; total: number }>(`/api/v1/tasks?${q}`);
     tasks.push(...page.tasks);
-    if (page.tasks.length < PAGE || tasks.length >= page.total) break;
+    if (page.tasks.length < PAGE || tasks.length >= page.total) return tasks;
   }
-  const counts: Record<string, number> = {};
-  for (const t of tasks) counts[t.status] = (counts[t.status] ?? 0) + 1;
-  return { tasks, counts, done: tasks.filter((t) => TERMINAL.has(t.status)).length };
 }
 
 export function progressText(state: BatchState, total: number): string {
@@ -53,7 +71,7 @@ export interface WaitOptions {
 /** Resolves with the final reading once every task of the batch has ended. */
 export async function waitForBatch(
   client: Pick<Client, 'get'>,
-  batch: string,
+  batch: Batch,
   total: number,
   o: WaitOptions,
 ): Promise<BatchState> {
