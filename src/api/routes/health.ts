@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { pingDatabase } from '../../queue/health.ts';
 import type { TaskStatus, WorkerStatus } from '../../queue/types.ts';
 import { isDbDown } from '../errors.ts';
-import { errors, Nullable } from '../schemas/common.ts';
+import { described, errors, Nullable } from '../schemas/common.ts';
 import { QueueStatsResponse, WindowQuery } from '../schemas/stats.ts';
 import type { RouteDeps, RouteOptions } from '../types.ts';
 
@@ -119,7 +119,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
       schema: {
         tags,
         summary: 'Database, workers and queue at a glance',
-        response: { 200: HealthResponse, 503: HealthResponse },
+        response: {
+          200: described('Healthy, or degraded (no live worker).', HealthResponse),
+          503: described('Unhealthy: the database is unreachable.', HealthResponse),
+        },
       },
     },
     async (_req, reply) => {
@@ -137,7 +140,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         description:
           'Counts are exact and current (kept by the transitions themselves). Averages cover `window` (default the last hour), said in the response.',
         querystring: WindowQuery,
-        response: { 200: QueueStatsResponse, ...errors(422, 503) },
+        response: {
+          200: described('Counts per status and timings over the window.', QueueStatsResponse),
+          ...errors(422, 503),
+        },
       },
     },
     async (req) => {
