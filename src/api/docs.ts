@@ -20,9 +20,15 @@ declare module 'fastify' {
      * Schema parts shown in the OpenAPI document only. For routes that must not validate what
      * they document (the gateway relays OpenAI bodies as sent).
      */
-    documented?: Pick<FastifySchema, 'body' | 'response'>;
+    documented?: Pick<FastifySchema, 'body' | 'headers' | 'response'>;
   }
 }
+
+const OPENAPI_DOCUMENT = {
+  description: 'The OpenAPI 3.1 document of this server.',
+  type: 'object',
+  additionalProperties: true,
+};
 
 export const DOCS_TITLE = 'Task Executor API';
 
@@ -81,8 +87,13 @@ export async function registerDocs(app: Api, config: Config, version: string): P
       url,
     }),
   });
-  app.get('/openapi.json', { schema: { tags: ['health'], summary: 'This OpenAPI document' } }, () =>
-    app.swagger(),
+  app.get(
+    '/openapi.json',
+    {
+      schema: { tags: ['health'], summary: 'This OpenAPI document' },
+      config: { documented: { response: { 200: OPENAPI_DOCUMENT } } },
+    },
+    () => app.swagger(),
   );
   if (!config.ENABLE_DOCS) return;
   await app.register(swaggerUi, {
@@ -118,7 +129,9 @@ const REDOC_PAGE = `<!doctype html>
 /** The route's schema with the parts it documents without validating them. */
 function withDocumented(schema: FastifySchema | undefined, route: RouteOptions): FastifySchema | undefined {
   const documented = route.config?.documented;
-  return documented ? { ...schema, ...documented } : schema;
+  if (!documented) return schema;
+  const response = { ...(schema?.response as object), ...(documented.response as object) };
+  return { ...schema, ...documented, response };
 }
 
 /**

@@ -11,7 +11,7 @@ const Open = { additionalProperties: true } as const;
 const ChatMessage = Type.Object(
   {
     role: Type.String({ description: 'system, user, assistant or tool.' }),
-    content: Type.Union([Type.String(), Type.Array(Type.Object({}, Open)), Type.Null()]),
+    content: Type.Optional(Type.Union([Type.String(), Type.Array(Type.Object({}, Open)), Type.Null()])),
     tool_calls: Type.Optional(Type.Array(Type.Object({}, Open))),
     tool_call_id: Type.Optional(Type.String()),
     name: Type.Optional(Type.String()),
@@ -89,3 +89,12 @@ export const OpenAiErrorBody = Type.Object(
   },
   { description: 'An OpenAI-shaped error.' },
 );
+
+export const ConversationHeader = Type.Object({
+  'x-conversation-id': Type.Optional(
+    Type.String({
+      description:
+        'Records the call on this named conversation of the attempt (several agents in one task); default: one per attempt.',
+    }),
+  ),
+});
