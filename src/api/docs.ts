@@ -10,7 +10,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifySchema, RouteOptions } from 'fastify';
 import type { Config } from '../config/index.ts';
 import { accessFor } from './auth.ts';
-import { schemaNamer } from './openapi-refs.ts';
+import { schemaNamer, shareErrorResponses } from './openapi-refs.ts';
 import { NAMED_SCHEMAS } from './schemas/named.ts';
 import type { Api } from './types.ts';
 
@@ -86,6 +86,10 @@ export async function registerDocs(app: Api, config: Config, version: string): P
       schema: namer.route(withSecurity(withDocumented(schema, route), route.method, url)),
       url,
     }),
+    transformObject: (documentObject) =>
+      'openapiObject' in documentObject
+        ? shareErrorResponses(documentObject.openapiObject as Record<string, unknown>)
+        : documentObject.swaggerObject,
   });
   app.get(
     '/openapi.json',

@@ -87,3 +87,62 @@ function copyWithDescription(node: Json, schema: Json): boolean {
     keys.every((k) => Object.hasOwn(schema, k) && node[k] === schema[k])
   );
 }
+
+const RESPONSES_PATH = '#/components/responses/';
+
+/**
+ * Error responses that several operations share word for word (same status, description and
+ * body schema) become one entry of `components.responses` (`Error404`, `OpenAiError401`…),
+ * referenced by each operation. Success responses stay inline: each says what it means there.
+ */
+export function shareErrorResponses(doc: Json): Json {
+  const paths = (doc.paths ?? {}) as Record<string, Record<string, Json>>;
+  const operations = Object.values(paths).flatMap((item) =>
+    Object.values(item).filter(
+      (op): op is Json => typeof op === 'object' && op !== null && 'responses' in op,
+    ),
+  );
+  const uses = new Map<string, number>();
+  const each = (visit: (responses: Json, status: string, key: string, name: string) => void) => {
+    for (const op of operations) {
+      const responses = op.responses as Json;
+      for (const [status, response] of Object.entries(responses)) {
+        const name = sharedName(status, response as Json);
+        if (name) visit(responses, status, JSON.stringify(response), name);
+      }
+    }
+  };
+  each((_r, _s, key) => uses.set(key, (uses.get(key) ?? 0) + 1));
+  const shared: Record<string, Json> = {};
+  const nameByKey = new Map<string, string>();
+  each((responses, status, key, name) => {
+    if ((uses.get(key) ?? 0) < 2) return;
+    let unique = nameByKey.get(key);
+    if (unique === undefined) {
+      // Two different bodies for one status and schema (a route's own wording) get a suffix.
+      unique = name;
+      for (let n = 2; shared[unique] !== undefined; n++) unique = `${name}_${n}`;
+      nameByKey.set(key, unique);
+      shared[unique] = responses[status] as Json;
+    }
+    responses[status] = { $ref: RESPONSES_PATH + unique };
+  });
+  const components = (doc.components ?? {}) as Json;
+  return {
+    ...doc,
+    components: { ...components, responses: { ...(components.responses as Json), ...sortedByKey(shared) } },
+  };
+}
+
+/** `Error404` for a 4xx/5xx response whose only body is a named schema; undefined otherwise. */
+function sharedName(status: string, response: Json): string | undefined {
+  if (!/^[45]\d\d$/.test(status)) return undefined;
+  const content = Object.values((response.content ?? {}) as Record<string, Json>);
+  const ref = content.length === 1 ? (content[0]?.schema as Json | undefined)?.$ref : undefined;
+  return typeof ref === 'string' && ref.startsWith(COMPONENTS_PATH)
+    ? `${ref.slice(COMPONENTS_PATH.length)}${status}`
+    : undefined;
+}
+
+const sortedByKey = (o: Record<string, Json>) =>
+  Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
