@@ -5,13 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
-  type FastifySchema,
   type FastifyServerOptions,
   LogController,
 } from 'fastify';
@@ -22,8 +19,9 @@ import { type ConversationStore, createConversationStore } from '../gateway/conv
 import { createGateway, type Gateway } from '../gateway/gateway.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { WorkerPoolControl } from '../worker/pool.ts';
-import { accessFor, installAuth } from './auth.ts';
+import { installAuth } from './auth.ts';
 import { installBodyParser } from './body.ts';
+import { registerDocs } from './docs.ts';
 import { createFeedPayloads } from './feed-payloads.ts';
 import { installErrorHandling } from './http.ts';
 import { type ApiMetrics, createMetrics } from './metrics.ts';
@@ -159,7 +157,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   if (!deps.metrics) app.addHook('onClose', async () => metrics.close());
   if (!deps.gateway) app.addHook('onClose', async () => gateway.close());
 
-  await registerDocs(app, config);
+  await registerDocs(app, config, VERSION);
   await app.register(healthRoutes, { deps: routeDeps });
   await app.register(readyRoutes, { deps: routeDeps });
   for (const routes of [
@@ -176,117 +174,6 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(routes, { prefix: '/api/v1', deps: routeDeps });
   await app.register(llmRoutes, { prefix: '/llm/v1', deps: routeDeps });
   return app as unknown as FastifyInstance;
-}
-
-async function registerDocs(app: Api, config: Config): Promise<void> {
-  await app.register(swagger, {
-    openapi: {
-      // 3.1 is JSON Schema itself, so nullable fields (anyOf with type null) are valid as written.
-      openapi: '3.1.0',
-      info: {
-        title: 'Task Executor',
-        version: VERSION,
-        description:
-          'Runs LLM agents on AIOpsLab incidents over a fenced PostgreSQL task queue.\n\n' +
-          'Authentication: when the server has API tokens (API_TOKENS / API_TOKENS_FILE), every ' +
-          'operation declaring `bearerAuth` needs `Authorization: Bearer <token>` of one of the roles ' +
-          'in its `x-roles` (401 without a valid token, 403 for another role); without tokens the API ' +
-          'is open. Operations declaring `security: []` are always public. The LLM gateway ' +
-          '(`taskToken`) always needs the per-attempt task token a claim hands out.',
-      },
-      components: {
-        securitySchemes: {
-          bearerAuth: {
-            type: 'http',
-            scheme: 'bearer',
-            description:
-              'An API token (role admin, client or worker) from API_TOKENS or API_TOKENS_FILE. Needed only when the server has tokens configured; `x-roles` on each operation lists the roles it accepts (admin always).',
-          },
-          taskToken: {
-            type: 'http',
-            scheme: 'bearer',
-            description:
-              'The per-attempt task token a claim hands out (`llm_api_key`); only the LLM gateway (/llm/v1) takes it, and it opens nothing else.',
-          },
-        },
-      },
-      tags: [
-        { name: 'tasks' },
-        { name: 'workers' },
-        { name: 'internal workers' },
-        { name: 'llm conversations' },
-        { name: 'llm gateway' },
-        { name: 'problems' },
-        { name: 'experiments' },
-        { name: 'feeds' },
-        { name: 'export' },
-        { name: 'health' },
-      ],
-    },
-    // Each operation's security comes from the table the auth hook enforces (auth.ts), so the
-    // document cannot drift from what the server does.
-    transform: ({ schema, url, route }) => ({ schema: withSecurity(schema, route.method, url), url }),
-  });
-  app.get('/openapi.json', { schema: { tags: ['health'], summary: 'This OpenAPI document' } }, () =>
-    app.swagger(),
-  );
-  if (!config.ENABLE_DOCS) return;
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  // The predecessor (FastAPI) also served ReDoc at /redoc; the same page, reading /openapi.json.
-  app.get(
-    '/redoc',
-    { schema: { tags: ['health'], summary: 'API reference (ReDoc)', hide: true } },
-    (_req, reply) => reply.type('text/html; charset=utf-8').send(REDOC_PAGE),
-  );
-}
-
-/** ReDoc renders in the browser from its published bundle, as FastAPI's /redoc does; /docs needs no network. */
-const REDOC_PAGE = `<!doctype html>
-<html>
-<head>
-<title>Task Executor - ReDoc</title>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-</head>
-<body>
-<noscript>ReDoc needs JavaScript; read <a href="/docs">/docs</a> or <a href="/openapi.json">/openapi.json</a>.</noscript>
-<redoc spec-url="/openapi.json"></redoc>
-<script src="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"></script>
-</body>
-</html>
-`;
-
-/**
- * The route's schema with `security` (and, for API tokens, the accepted roles as `x-roles` and
- * in the description) as the auth table decides it. The route's own schema is not changed.
- */
-function withSecurity(
-  schema: FastifySchema | undefined,
-  method: string | string[],
-  url: string,
-): FastifySchema {
-  // HEAD follows GET; a route registered for several methods is documented by its first.
-  const first = [method].flat().find((m) => m !== 'HEAD') ?? 'GET';
-  const { access } = accessFor(first, url);
-  const given: Record<string, unknown> = { ...schema };
-  const describe = (note: string) =>
-    typeof given.description === 'string' && given.description ? `${given.description}\n\n${note}` : note;
-  let extra: Record<string, unknown>;
-  if (access === 'public') extra = { security: [], description: describe('Public: no token needed.') };
-  else if (access === 'gateway')
-    extra = {
-      security: [{ taskToken: [] }],
-      description: describe('Bearer: the attempt’s task token (`llm_api_key` from the claim).'),
-    };
-  else {
-    const roles = ['admin', ...access];
-    extra = {
-      security: [{ bearerAuth: [] }],
-      'x-roles': roles,
-      description: describe(`Roles (when API tokens are configured): ${roles.join(', ')}.`),
-    };
-  }
-  return { ...given, ...extra };
 }
 
 /** The gateway as the attempts service uses it: minting tokens and settling an attempt's calls. */

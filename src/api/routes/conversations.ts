@@ -8,7 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import { resolvePage } from '../pagination.ts';
-import { errors, IdParams, Uuid } from '../schemas/common.ts';
+import { described, errors, IdParams, Uuid } from '../schemas/common.ts';
 import {
   CallsQuery,
   CallsResponse,
@@ -50,7 +50,13 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         tags,
         summary: 'List conversations, newest first',
         querystring: ConversationListQuery,
-        response: { 200: ConversationListResponse, ...errors(422, 503) },
+        response: {
+          200: described(
+            'A page of conversations, newest first, with the paging fields.',
+            ConversationListResponse,
+          ),
+          ...errors(422, 503),
+        },
       },
     },
     async (req) => {
@@ -73,7 +79,10 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
       schema: {
         tags,
         summary: 'Totals: conversations, tokens, cost, success ratio, by model',
-        response: { 200: ConversationStatsResponse, ...errors(503) },
+        response: {
+          200: described('Totals over every recorded conversation.', ConversationStatsResponse),
+          ...errors(503),
+        },
       },
     },
     () => store.stats(),
@@ -106,7 +115,13 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         summary: 'One conversation with its messages (in seq order, one page)',
         params: IdParams,
         querystring: ConversationQuery,
-        response: { 200: ConversationWithMessages, ...errors(404, 422, 503) },
+        response: {
+          200: described(
+            'The conversation and one page of its messages (`next_after_seq` reads on).',
+            ConversationWithMessages,
+          ),
+          ...errors(404, 422, 503),
+        },
       },
     },
     async (req) => {
@@ -123,7 +138,10 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         summary: 'Messages of one conversation (one page), optionally of one role',
         params: IdParams,
         querystring: MessagesQuery,
-        response: { 200: MessagesResponse, ...errors(404, 422, 503) },
+        response: {
+          200: described('One page of the conversation’s messages, in seq order.', MessagesResponse),
+          ...errors(404, 422, 503),
+        },
       },
     },
     async (req) => {
@@ -141,7 +159,10 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         summary: 'The calls of one conversation: request, response, usage, timing, token data',
         params: IdParams,
         querystring: CallsQuery,
-        response: { 200: CallsResponse, ...errors(404, 422, 503) },
+        response: {
+          200: described('The conversation’s calls in seq order (one page).', CallsResponse),
+          ...errors(404, 422, 503),
+        },
       },
     },
     async (req) => {

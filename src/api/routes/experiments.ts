@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { callerRole } from '../auth.ts';
 import { toNewExperiment } from '../experiment-input.ts';
 import { resolvePage } from '../pagination.ts';
-import { errors, IdParams } from '../schemas/common.ts';
+import { described, errors, IdParams } from '../schemas/common.ts';
 import {
   ExperimentCancelResponse,
   ExperimentCreateBody,
@@ -33,7 +33,14 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (
           'Each task carries experiment_id, group_id (same problem and agent config; the K repetitions share it) and repetition. At most 10,000 tasks; a glob that matches nothing is a 422. 201 when created; 200 with the existing experiment when its idempotency key was used before.',
         body: ExperimentCreateBody,
         headers: TaskCreateHeaders,
-        response: { 200: ExperimentSchema, 201: ExperimentSchema, ...errors(400, 413, 422, 503) },
+        response: {
+          200: described(
+            'The experiment made earlier with the same idempotency key (nothing created).',
+            ExperimentSchema,
+          ),
+          201: described('Created: the experiment, its tasks queued.', ExperimentSchema),
+          ...errors(400, 413, 422, 503),
+        },
       },
     },
     async (req, reply) => {
@@ -50,7 +57,10 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (
         tags,
         summary: 'List experiments, newest first, with their progress',
         querystring: ExperimentListQuery,
-        response: { 200: ExperimentListResponse, ...errors(422, 503) },
+        response: {
+          200: described('A page of experiments, newest first.', ExperimentListResponse),
+          ...errors(422, 503),
+        },
       },
     },
     async (req) => {
@@ -69,7 +79,10 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (
         description:
           'Counts by status, success rate, groups complete, tokens and cost over its tasks’ LLM conversations, wall time.',
         params: IdParams,
-        response: { 200: ExperimentSchema, ...errors(404, 422, 503) },
+        response: {
+          200: described('The experiment and its progress.', ExperimentSchema),
+          ...errors(404, 422, 503),
+        },
       },
     },
     (req) => queue.mustGetExperiment(req.params.id),
@@ -83,7 +96,13 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (
         summary: 'Cancel every task of the experiment that has not finished',
         description: 'Pending tasks end cancelled at once; running ones are asked to stop. Repeatable.',
         params: IdParams,
-        response: { 200: ExperimentCancelResponse, ...errors(404, 422, 503) },
+        response: {
+          200: described(
+            'The experiment after the cancel, and how many tasks ended cancelled or were asked to stop.',
+            ExperimentCancelResponse,
+          ),
+          ...errors(404, 422, 503),
+        },
       },
     },
     async (req) => {
@@ -102,7 +121,7 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (
           'Append-only: writing the same name again adds to its history and never changes earlier entries. The default reward (name `default`) is derived from the evaluation and served on the task.',
         params: IdParams,
         body: RewardBody,
-        response: { 201: RewardSchema, ...errors(404, 422, 503) },
+        response: { 201: described('Recorded: the reward entry.', RewardSchema), ...errors(404, 422, 503) },
       },
     },
     async (req, reply) => {
@@ -125,7 +144,10 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (
         summary: 'A task’s rewards: the default one and the written history',
         params: IdParams,
         querystring: RewardsQuery,
-        response: { 200: RewardsResponse, ...errors(404, 422, 503) },
+        response: {
+          200: described('The default reward and the written history.', RewardsResponse),
+          ...errors(404, 422, 503),
+        },
       },
     },
     async (req) => {

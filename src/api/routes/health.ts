@@ -3,8 +3,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { pingDatabase } from '../../queue/health.ts';
 import type { TaskStatus, WorkerStatus } from '../../queue/types.ts';
+import { prefersHtml } from '../accept.ts';
 import { isDbDown } from '../errors.ts';
-import { errors, Nullable } from '../schemas/common.ts';
+import { described, errors, Nullable } from '../schemas/common.ts';
 import { QueueStatsResponse, WindowQuery } from '../schemas/stats.ts';
 import type { RouteDeps, RouteOptions } from '../types.ts';
 
@@ -75,8 +76,29 @@ async function health(deps: RouteDeps) {
   }
 }
 
+/** `/` for API clients: where everything is (the predecessor's `docs` and `health` at the top level). */
+function rootLinks(deps: RouteDeps) {
+  const docs = deps.config.ENABLE_DOCS;
+  return {
+    name: 'Task Executor',
+    version: deps.version,
+    // docs and health at the top level, as the predecessor answered.
+    docs: docs ? '/docs' : '/openapi.json',
+    health: '/health',
+    links: {
+      api: '/api/v1',
+      health: '/health',
+      queue_stats: '/queue/stats',
+      metrics: '/metrics',
+      openapi: '/openapi.json',
+      ready: '/ready',
+      ...(docs ? { docs: '/docs', redoc: '/redoc' } : {}),
+    },
+  };
+}
+
 export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { deps }) => {
-  const { queue, version } = deps;
+  const { queue } = deps;
 
   app.get(
     '/',
@@ -84,33 +106,37 @@ export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
       schema: {
         tags,
         summary: 'Service metadata and links',
+        description:
+          'JSON for API clients. A browser (an Accept header that ranks text/html above JSON) is redirected to the docs page when ENABLE_DOCS is on.',
         response: {
-          200: Type.Object({
-            name: Type.String(),
-            version: Type.String(),
-            docs: Type.String({ description: '/docs, or /openapi.json when ENABLE_DOCS is off.' }),
-            health: Type.String(),
-            links: Type.Record(Type.String(), Type.String()),
-          }),
+          200: Type.Object(
+            {
+              name: Type.String(),
+              version: Type.String(),
+              docs: Type.String({ description: '/docs, or /openapi.json when ENABLE_DOCS is off.' }),
+              health: Type.String(),
+              links: Type.Record(Type.String(), Type.String()),
+            },
+            { description: 'The service’s name, version and where to read on.' },
+          ),
+        },
+      },
+      config: {
+        documented: {
+          response: {
+            302: { type: 'null', description: 'A browser: sent to the docs page (`location: /docs`).' },
+          },
         },
       },
     },
-    () => ({
-      name: 'Task Executor',
-      version,
-      // docs and health at the top level, as the predecessor answered.
-      docs: deps.config.ENABLE_DOCS ? '/docs' : '/openapi.json',
-      health: '/health',
-      links: {
-        api: '/api/v1',
-        health: '/health',
-        queue_stats: '/queue/stats',
-        metrics: '/metrics',
-        openapi: '/openapi.json',
-        ready: '/ready',
-        ...(deps.config.ENABLE_DOCS ? { docs: '/docs', redoc: '/redoc' } : {}),
-      },
-    }),
+    async (req, reply) => {
+      // A person who opens the server's address in a browser wants the docs, not JSON.
+      if (deps.config.ENABLE_DOCS && prefersHtml(req.headers.accept)) {
+        await reply.redirect('/docs', 302);
+        return;
+      }
+      return rootLinks(deps);
+    },
   );
 
   app.get(
@@ -119,7 +145,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
       schema: {
         tags,
         summary: 'Database, workers and queue at a glance',
-        response: { 200: HealthResponse, 503: HealthResponse },
+        response: {
+          200: described('Healthy, or degraded (no live worker).', HealthResponse),
+          503: described('Unhealthy: the database is unreachable.', HealthResponse),
+        },
       },
     },
     async (_req, reply) => {
@@ -137,7 +166,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         description:
           'Counts are exact and current (kept by the transitions themselves). Averages cover `window` (default the last hour), said in the response.',
         querystring: WindowQuery,
-        response: { 200: QueueStatsResponse, ...errors(422, 503) },
+        response: {
+          200: described('Counts per status and timings over the window.', QueueStatsResponse),
+          ...errors(422, 503),
+        },
       },
     },
     async (req) => {
@@ -159,7 +191,20 @@ export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
 
   app.get(
     '/metrics',
-    { schema: { tags, summary: 'Prometheus exposition', produces: ['text/plain'] } },
+    {
+      schema: { tags, summary: 'Prometheus exposition', produces: ['text/plain'] },
+      // Documented only: a response schema would have Fastify serialize the text as JSON.
+      config: {
+        documented: {
+          response: {
+            200: {
+              description: 'Every metric in the Prometheus text format.',
+              content: { 'text/plain': { schema: { type: 'string' } } },
+            },
+          },
+        },
+      },
+    },
     async (_req, reply) => {
       const text = await deps.metrics.render();
       return reply.type(deps.metrics.registry.contentType).send(text);

@@ -8,7 +8,7 @@ import { Type } from 'typebox';
 import { internalWorkerPlan } from '../../worker/manager.ts';
 import type { PoolStatus, WorkerPoolControl } from '../../worker/pool.ts';
 import { ApiError } from '../errors.ts';
-import { errors, Nullable } from '../schemas/common.ts';
+import { described, errors, Nullable } from '../schemas/common.ts';
 import type { RouteOptions } from '../types.ts';
 
 const tags = ['internal workers'];
@@ -90,7 +90,13 @@ export const internalRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (ap
 
   app.get(
     '/workers/internal/status',
-    { schema: { tags, summary: 'State of the in-process worker pool', response: { 200: StatusResponse } } },
+    {
+      schema: {
+        tags,
+        summary: 'State of the in-process worker pool',
+        response: { 200: described('The pool and each of its workers.', StatusResponse) },
+      },
+    },
     () => {
       if (!pool)
         return {
@@ -114,7 +120,7 @@ export const internalRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (ap
         tags,
         summary: 'Set the number of in-process workers (0–50)',
         querystring: ScaleQuery,
-        response: { 200: ScaleResponse, ...refusals },
+        response: { 200: described('The pool after scaling.', ScaleResponse), ...refusals },
       },
     },
     async (req) => {
@@ -141,7 +147,7 @@ export const internalRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (ap
       schema: {
         tags,
         summary: 'Start the in-process workers',
-        response: { 200: StartResponse, ...refusals },
+        response: { 200: described('The pool, started.', StartResponse), ...refusals },
       },
     },
     async () => {
@@ -160,7 +166,11 @@ export const internalRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (ap
   app.post(
     '/workers/internal/stop',
     {
-      schema: { tags, summary: 'Stop the in-process workers', response: { 200: StopResponse, ...refusals } },
+      schema: {
+        tags,
+        summary: 'Stop the in-process workers',
+        response: { 200: described('The pool, stopped.', StopResponse), ...refusals },
+      },
     },
     async () => {
       const p = requirePool();

@@ -6,9 +6,19 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errorJson } from '../../gateway/wire.ts';
+import {
+  ChatCompletionReply,
+  ChatCompletionRequest,
+  ConversationHeader,
+  ModelList,
+  OpenAiErrorBody,
+} from '../schemas/gateway.ts';
 import type { RouteOptions } from '../types.ts';
 
 const tags = ['llm gateway'];
+
+const refused = (description: string) => ({ ...OpenAiErrorBody, description });
+const TOKEN_REFUSED = refused('No valid task token, or its attempt has ended.');
 
 /** Fastify's own refusals, named the way the gateway's errors are. */
 const CLIENT_ERROR_CODES: Record<number, string> = {
@@ -55,6 +65,28 @@ export const llmRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { 
     '/chat/completions',
     {
       bodyLimit: config.LLM_MAX_REQUEST_BYTES,
+      // Shown in the docs, never validated: the body goes upstream as sent.
+      config: {
+        documented: {
+          body: ChatCompletionRequest,
+          headers: ConversationHeader,
+          response: {
+            200: {
+              description: 'The completion, as the upstream answered (recorded on the task’s conversation).',
+              content: {
+                'application/json': { schema: ChatCompletionReply },
+                'text/event-stream': { schema: { type: 'string', description: 'With `stream: true`.' } },
+              },
+            },
+            400: refused('Malformed request, or a model no upstream serves (`code` says which).'),
+            401: TOKEN_REFUSED,
+            409: refused('The attempt ended while the call was in flight.'),
+            413: refused('The body is larger than LLM_MAX_REQUEST_BYTES.'),
+            502: refused('The upstream could not be reached or failed.'),
+            504: refused('The upstream did not answer in time.'),
+          },
+        },
+      },
       // Before the body is read: without a validly signed token, nothing is buffered or parsed.
       onRequest: async (req, reply) => {
         const refused = await gateway.screen(req.headers.authorization);
@@ -99,7 +131,10 @@ export const llmRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { 
 
   app.get(
     '/models',
-    { schema: { tags, summary: 'Models the gateway routes by name (OpenAI list format)' } },
+    {
+      schema: { tags, summary: 'Models the gateway routes by name (OpenAI list format)' },
+      config: { documented: { response: { 200: ModelList, 401: TOKEN_REFUSED } } },
+    },
     async (req, reply) => {
       const { status, body } = await gateway.models(req.headers.authorization);
       return reply.code(status).type('application/json').send(body);

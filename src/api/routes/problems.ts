@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { offeredProblems, serverListedProblems, TASK_TYPES } from '../../backends/index.ts';
-import { errors, Nullable } from '../schemas/common.ts';
+import { described, errors, Nullable } from '../schemas/common.ts';
 import type { RouteOptions } from '../types.ts';
 
 const tags = ['problems'];
@@ -48,7 +48,10 @@ export const problemRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app
         description:
           'The built-in catalogues (the `sandbox` backend’s, whether or not a worker runs it now), the `aiopslab` problems with task type and deployment when the server can run the bridge’s list mode itself (AIOPSLAB_DIR set; listed once and cached), and the exact ids that live workers of other backends advertise. A `command` worker advertising nothing takes any id (`any_problem`).',
         querystring: ProblemsQuery,
-        response: { 200: ProblemsResponse, ...errors(422, 503) },
+        response: {
+          200: described('The problems per backend, with its live workers.', ProblemsResponse),
+          ...errors(422, 503),
+        },
       },
     },
     async (req) => {

@@ -8,6 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { pingDatabase } from '../../queue/health.ts';
 import { isDbDown } from '../errors.ts';
+import { described } from '../schemas/common.ts';
 import type { RouteOptions } from '../types.ts';
 
 const ReadyResponse = Type.Object({
@@ -25,7 +26,10 @@ export const readyRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, 
       schema: {
         tags: ['health'],
         summary: 'Readiness: 200 when the database answers, else 503',
-        response: { 200: ReadyResponse, 503: ReadyResponse },
+        response: {
+          200: described('Ready: the database answers.', ReadyResponse),
+          503: described('Not ready: the database does not answer.', ReadyResponse),
+        },
       },
     },
     async (_req, reply) => {

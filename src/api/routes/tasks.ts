@@ -8,7 +8,7 @@ import type { TaskSort } from '../../queue/tasks.ts';
 import type { LogLevel, Task } from '../../queue/types.ts';
 import { ApiError, invalid } from '../errors.ts';
 import { resolvePage } from '../pagination.ts';
-import { errors, IdParams } from '../schemas/common.ts';
+import { described, errors, IdParams } from '../schemas/common.ts';
 import { TaskStatsResponse, WindowQuery } from '../schemas/stats.ts';
 import {
   BatchResponse,
@@ -85,7 +85,14 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
           'Returns 201 with the new task, or 200 with the existing one when the idempotency key (body field or `Idempotency-Key` header) was used before.',
         body: TaskCreateBody,
         headers: TaskCreateHeaders,
-        response: { 200: TaskSchema, 201: TaskSchema, ...errors(400, 409, 413, 422, 503) },
+        response: {
+          200: described(
+            'The task made earlier with the same idempotency key (nothing created).',
+            TaskSchema,
+          ),
+          201: described('Created: the new task, pending.', TaskSchema),
+          ...errors(400, 409, 413, 422, 503),
+        },
       },
       // Before the body is validated: a callback delivery of any shape must not create tasks.
       preValidation: refuseCallbackLoop,
@@ -107,7 +114,13 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
           'Each item has the shape of a single submit. With an `Idempotency-Key` header, an item without its own key gets `<header>#<index>`, so retrying the same batch returns the same tasks.',
         body: TaskBatchBody,
         headers: TaskCreateHeaders,
-        response: { 201: BatchResponse, ...errors(400, 409, 413, 422, 503) },
+        response: {
+          201: described(
+            'The tasks in request order; `created` and `existing` (matched an earlier idempotency key) count them.',
+            BatchResponse,
+          ),
+          ...errors(400, 409, 413, 422, 503),
+        },
       },
       // Before the body is validated: a callback delivery of any shape must not create tasks.
       preValidation: refuseCallbackLoop,
@@ -134,7 +147,10 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
         tags,
         summary: 'List tasks, newest first (or by `sort`)',
         querystring: TaskListQuery,
-        response: { 200: TaskListResponse, ...errors(422, 503) },
+        response: {
+          200: described('A page of tasks with the paging fields.', TaskListResponse),
+          ...errors(422, 503),
+        },
       },
     },
     async (req) => {
@@ -168,7 +184,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
         description:
           'Counts are exact and current; averages cover `window` (default the last hour), said in the response.',
         querystring: WindowQuery,
-        response: { 200: TaskStatsResponse, ...errors(422, 503) },
+        response: { 200: described('Task counts and timings.', TaskStatsResponse), ...errors(422, 503) },
       },
     },
     async (req) => {
@@ -199,7 +215,10 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
         summary: 'Read one task',
         params: IdParams,
         querystring: TaskGetQuery,
-        response: { 200: TaskWithLogs, ...errors(404, 422, 503) },
+        response: {
+          200: described('The task (with `logs` when include_logs=true).', TaskWithLogs),
+          ...errors(404, 422, 503),
+        },
       },
     },
     async (req) => {
@@ -227,7 +246,10 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
   const cancelSchema = {
     tags,
     params: IdParams,
-    response: { 200: CancelResponse, ...errors(400, 404, 422, 503) },
+    response: {
+      200: described('The task after the cancel; `outcome` says what happened.', CancelResponse),
+      ...errors(400, 404, 422, 503),
+    },
   };
   app.post(
     '/tasks/:id/cancel',
@@ -257,7 +279,10 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
           'Without `after`: the most recent `limit` entries, in time order. With `after`: the entries after that cursor. `next_after` continues either.',
         params: IdParams,
         querystring: LogsQuery,
-        response: { 200: LogsResponse, ...errors(404, 422, 503) },
+        response: {
+          200: described('Log entries, oldest first, and the cursor to read on.', LogsResponse),
+          ...errors(404, 422, 503),
+        },
       },
       // Levels in any case (the predecessor's clients send INFO): compared lower-case.
       preValidation: async (req) => {

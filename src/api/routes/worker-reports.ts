@@ -7,7 +7,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Json, NewLog } from '../../queue/types.ts';
 import { invalid } from '../errors.ts';
-import { errors } from '../schemas/common.ts';
+import { described, errors } from '../schemas/common.ts';
 import { TaskSchema } from '../schemas/tasks.ts';
 import {
   CompleteBody,
@@ -71,7 +71,7 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         summary: 'Append a batch of log entries (at most 1000) to a held task',
         params: WorkerTaskParams,
         body: LogsAppendBody,
-        response: { 200: LogsAppendResponse, ...fencedErrors },
+        response: { 200: described('Appended: how many entries.', LogsAppendResponse), ...fencedErrors },
       },
     },
     async (req) => {
@@ -99,7 +99,10 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
           'The result stored is `result` when the body holds nothing else (besides worker_id and attempt); any other body is stored whole, as the predecessor did (e.g. `{ success, result, execution_time }`). A task whose cancel was requested ends cancelled, keeping the result.',
         params: WorkerTaskParams,
         body: CompleteBody,
-        response: { 200: TaskSchema, ...fencedErrors },
+        response: {
+          200: described('The task, completed (or cancelled when a cancel was requested).', TaskSchema),
+          ...fencedErrors,
+        },
       },
     },
     async (req) => {
@@ -119,7 +122,13 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
           'The task shows the error as text in `error_details` and structured in `error_info`: an object `error_details` is kept as given; a text one, or `error` / `error_message`, becomes `{ message }`. A task whose cancel was requested ends cancelled.',
         params: WorkerTaskParams,
         body: FailBody,
-        response: { 200: TaskSchema, ...fencedErrors },
+        response: {
+          200: described(
+            'The task: failed, or pending again when retry=true and attempts remain.',
+            TaskSchema,
+          ),
+          ...fencedErrors,
+        },
       },
     },
     async (req) => {
@@ -144,7 +153,10 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         description: 'The attempt is not charged. A task whose cancel was requested ends cancelled instead.',
         params: WorkerTaskParams,
         body: ReleaseBody,
-        response: { 200: TaskSchema, ...fencedErrors },
+        response: {
+          200: described('The task, pending again (or cancelled when a cancel was requested).', TaskSchema),
+          ...fencedErrors,
+        },
       },
     },
     (req) => {

@@ -4,7 +4,7 @@ import type { Static } from 'typebox';
 import type { Lease, WorkerRegistration } from '../../queue/types.ts';
 import { invalid } from '../errors.ts';
 import { claimWithWait } from '../long-poll.ts';
-import { errors } from '../schemas/common.ts';
+import { described, errors } from '../schemas/common.ts';
 import { WindowQuery, WorkerStatsResponse } from '../schemas/stats.ts';
 import {
   ClaimBody,
@@ -83,7 +83,10 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         summary: 'Register (or re-register) a worker',
         description: `201 with the worker, a first registration or not (as the predecessor answered). The id comes from \`worker_id\` or \`id\` and must match WORKER_ID_PATTERN (now ${config.WORKER_ID_PATTERN}).`,
         body: RegisterBody,
-        response: { 201: WorkerSchema, ...errors(400, 422, 503) },
+        response: {
+          201: described('The worker, registered (a first registration or not).', WorkerSchema),
+          ...errors(400, 422, 503),
+        },
       },
     },
     async (req, reply) => {
@@ -99,7 +102,10 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         tags,
         summary: 'List workers',
         querystring: WorkerListQuery,
-        response: { 200: WorkerListResponse, ...errors(422, 503) },
+        response: {
+          200: described('The workers and their number.', WorkerListResponse),
+          ...errors(422, 503),
+        },
       },
     },
     async (req) => {
@@ -108,7 +114,16 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
     },
   );
 
-  const heartbeatSchema = { tags, response: { 200: HeartbeatResponse, ...errors(404, 422, 503) } };
+  const heartbeatSchema = {
+    tags,
+    response: {
+      200: described(
+        'The worker and its lease report: tasks to stop are in `lost_task_ids` and `cancel_task_ids`.',
+        HeartbeatResponse,
+      ),
+      ...errors(404, 422, 503),
+    },
+  };
   app.post(
     '/workers/heartbeat',
     {
@@ -132,7 +147,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         tags,
         summary: 'Read one worker',
         params: WorkerParams,
-        response: { 200: WorkerSchema, ...errors(404, 503) },
+        response: { 200: described('The worker.', WorkerSchema), ...errors(404, 503) },
       },
     },
     (req) => queue.mustGetWorker(req.params.id),
@@ -147,7 +162,10 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         description: 'Counts are all-time; the average covers `window` (default the last hour).',
         params: WorkerParams,
         querystring: WindowQuery,
-        response: { 200: WorkerStatsResponse, ...errors(404, 422, 503) },
+        response: {
+          200: described('The worker’s counts and timings.', WorkerStatsResponse),
+          ...errors(404, 422, 503),
+        },
       },
     },
     async (req) => {
@@ -188,7 +206,13 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         params: WorkerParams,
         querystring: ClaimQuery,
         body: ClaimBody,
-        response: { 200: ClaimResponse, ...errors(404, 422, 503) },
+        response: {
+          200: described(
+            'The claimed task with its gateway URL and token (`llm_base_url`, `llm_api_key`), or null when none is pending for this worker.',
+            ClaimResponse,
+          ),
+          ...errors(404, 422, 503),
+        },
       },
     },
     async (req, reply) => {

@@ -36,9 +36,31 @@ export const ErrorBody = Type.Object(
   { description: 'Every error response has this shape.' },
 );
 
+/**
+ * The schema with a description of its own: what this response means for this route (OpenAPI
+ * shows it as the response's description). Only the documentation reads it; the document still
+ * refers to the shared schema by name (openapi-refs.ts recognises such copies).
+ */
+export function described<T extends TSchema>(description: string, schema: T): T {
+  return { ...schema, description };
+}
+
+/** What each error status means, the same on every route (the body's `code` says more). */
+const ERROR_MEANINGS: Readonly<Record<number, string>> = {
+  400: 'Malformed request: the body is not JSON, or the action does not apply (`code` says which).',
+  401: 'No valid API token (only when the server has API tokens configured).',
+  403: 'The token’s role may not call this operation.',
+  404: 'Not found.',
+  409: 'Conflict with the current state (`code` says which, e.g. TASK_NOT_HELD, STALE_ATTEMPT).',
+  413: 'The body is larger than the limit.',
+  415: 'The body is not JSON.',
+  422: 'Validation failed: `details.errors` names each field and why.',
+  503: 'The database is unreachable; try again shortly.',
+};
+
 /** Response schemas for the error statuses a route can answer, so OpenAPI lists them. */
 export function errors(...statuses: number[]): Record<number, typeof ErrorBody> {
-  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+  return Object.fromEntries(statuses.map((s) => [s, described(ERROR_MEANINGS[s] ?? 'Error.', ErrorBody)]));
 }
 
 export const IdParams = Type.Object({ id: Uuid });

@@ -60,7 +60,25 @@ export const ExperimentCreateBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        name: 'grpo-smoke',
+        problems: ['sandbox-*-detection-*'],
+        agent_configs: [{ model: 'scripted:solver' }, { model: 'scripted:wrong' }],
+        repetitions: 4,
+        backend_type: 'sandbox',
+        policy_version: 0,
+      },
+      {
+        name: 'detection-sweep',
+        problems: { task_type: 'detection', backend: 'sandbox' },
+        agent_configs: [{ model: 'gpt-4o-mini', temperature: 1.0 }],
+        repetitions: 8,
+      },
+    ],
+  },
 );
 
 const ProgressSchema = Type.Object({
@@ -111,7 +129,10 @@ export const RewardBody = Type.Object(
     value: Type.Number(),
     details: Type.Optional(Nullable(JsonObject)),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ name: 'judge', value: 0.8, details: { judge_model: 'gpt-4o', rubric: 'root cause named' } }],
+  },
 );
 
 export const RewardSchema = Type.Object({

@@ -80,7 +80,26 @@ export const TaskCreateBody = Type.Object(
     parameters: Maybe(Type.Object(taskOptions, { additionalProperties: true })),
     ...taskOptions,
   },
-  { description: 'Options may be given at the top level or inside `parameters`; the top level wins.' },
+  {
+    description: 'Options may be given at the top level or inside `parameters`; the top level wins.',
+    // README's first run (sandbox, scripted model: works offline), then the seed's shape.
+    examples: [
+      {
+        problem_id: 'sandbox-scale_pod_zero_social_net-detection-1',
+        agent_config: { model: 'scripted:solver' },
+      },
+      {
+        problem_id: 'k8s_target_port-misconfig-detection-1',
+        priority: 7,
+        parameters: {
+          max_steps: 30,
+          timeout_minutes: 30,
+          agent_config: { model: 'gpt-4o-mini', temperature: 0.2 },
+          labels: { experiment: 'baseline' },
+        },
+      },
+    ],
+  },
 );
 
 export const TaskCreateHeaders = Type.Object({
@@ -88,9 +107,26 @@ export const TaskCreateHeaders = Type.Object({
 });
 
 export const MAX_BATCH = 1000;
-export const TaskBatchBody = Type.Object({
-  tasks: Type.Array(TaskCreateBody, { minItems: 1, maxItems: MAX_BATCH }),
-});
+export const TaskBatchBody = Type.Object(
+  { tasks: Type.Array(TaskCreateBody, { minItems: 1, maxItems: MAX_BATCH }) },
+  {
+    examples: [
+      {
+        tasks: [
+          {
+            problem_id: 'sandbox-scale_pod_zero_social_net-detection-1',
+            agent_config: { model: 'scripted:solver' },
+          },
+          {
+            problem_id: 'sandbox-k8s_target_port-misconfig-mitigation-1',
+            agent_config: { model: 'scripted:solver' },
+            labels: { run: 'smoke' },
+          },
+        ],
+      },
+    ],
+  },
+);
 
 export const TaskLogSchema = Type.Object({
   id: Uuid,

@@ -42,7 +42,17 @@ export const RegisterBody = Type.Object(
     supported_problems: Maybe(SupportedProblems),
     metadata: Maybe(JsonObject),
   },
-  Closed,
+  {
+    ...Closed,
+    examples: [
+      {
+        worker_id: 'worker-001-kind',
+        backend_type: 'aiopslab',
+        capabilities: { max_parallel_tasks: 1, supported_problems: ['k8s_*'] },
+        metadata: { host: 'gpu-01', kind_cluster: 'kind-worker-001' },
+      },
+    ],
+  },
 );
 
 export const WorkerSchema = Type.Object({
@@ -94,10 +104,14 @@ const heartbeatFields = {
     }),
   ),
 };
-export const HeartbeatBody = Type.Object(heartbeatFields, Closed);
+const HEARTBEAT_EXAMPLE = {
+  status: 'busy',
+  tasks: [{ task_id: '3fa85f64-5717-4562-b3fc-2c963f66afa6', attempt: 1 }],
+};
+export const HeartbeatBody = Type.Object(heartbeatFields, { ...Closed, examples: [HEARTBEAT_EXAMPLE] });
 export const HeartbeatAnyBody = Type.Object(
   { worker_id: Maybe(WorkerIdField), id: Maybe(WorkerIdField), ...heartbeatFields },
-  Closed,
+  { ...Closed, examples: [{ worker_id: 'worker-001-kind', ...HEARTBEAT_EXAMPLE }] },
 );
 
 /** The worker as the predecessor returned it, and the lease report. */
@@ -133,7 +147,10 @@ export const ClaimQuery = Type.Object({
   ),
 });
 /** The claim needs no body; the seed's quick start repeats the worker id in one. */
-export const ClaimBody = Type.Object({ worker_id: Maybe(WorkerIdField), id: Maybe(WorkerIdField) }, Closed);
+export const ClaimBody = Type.Object(
+  { worker_id: Maybe(WorkerIdField), id: Maybe(WorkerIdField) },
+  { ...Closed, examples: [{}] },
+);
 
 export const ClaimedTaskSchema = Type.Intersect([
   TaskSchema,
@@ -175,7 +192,18 @@ export const LogsAppendBody = Type.Object(
       { maxItems: 1000 },
     ),
   },
-  Closed,
+  {
+    ...Closed,
+    examples: [
+      {
+        attempt: 1,
+        logs: [
+          { level: 'info', message: 'step 1: kubectl get pods -n test-social-network', context: { step: 1 } },
+          { level: 'warning', message: 'pod user-service-5b9d: CrashLoopBackOff', source: 'agent' },
+        ],
+      },
+    ],
+  },
 );
 export const LogsAppendResponse = Type.Object({ accepted: Type.Integer() });
 
@@ -194,6 +222,7 @@ export const CompleteBody = Type.Object(
     additionalProperties: true,
     description:
       'The result is `result` when nothing else is sent (besides worker_id and attempt); otherwise the whole body without those two.',
+    examples: [{ attempt: 1, result: { success: true, results: { 'Detection Accuracy': 'Correct' } } }],
   },
 );
 
@@ -206,7 +235,10 @@ export const FailBody = Type.Object(
     error_details: Type.Optional(AnyJson),
     retry: Maybe(Type.Boolean({ description: 'Put the task back in the queue while attempts remain.' })),
   },
-  Closed,
+  { ...Closed, examples: [{ attempt: 1, error: 'kind cluster unreachable', retry: true }] },
 );
 
-export const ReleaseBody = Type.Object({ worker_id: Maybe(WorkerIdField), attempt: Attempt }, Closed);
+export const ReleaseBody = Type.Object(
+  { worker_id: Maybe(WorkerIdField), attempt: Attempt },
+  { ...Closed, examples: [{ attempt: 1 }] },
+);
