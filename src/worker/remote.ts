@@ -38,13 +38,26 @@ export interface RemoteWorkerOptions {
   handleSignals?: boolean;
 }
 
+/** The worker cannot do its job as configured; nothing was registered or claimed. */
+export class WorkerRefused extends Error {
+  override name = 'WorkerRefused';
+}
+
 /** Runs until drained by a signal (or `signal`); resolves once every task is finished or given back. */
 export async function runRemoteWorker(o: RemoteWorkerOptions): Promise<void> {
   const logger = o.logger ?? pino({ level: o.config.LOG_LEVEL, base: { worker_id: o.id } });
   const grace = o.config.WORKER_SHUTDOWN_GRACE * 1000;
+  const backend = createBackend(o.backendType, o.config);
+  // Checked before registering: a worker whose backend cannot run would claim every matching
+  // task and fail each at once, silently draining the queue.
+  const unavailable = backend.unavailable?.();
+  if (unavailable)
+    throw new WorkerRefused(
+      `worker ${o.id} refuses to start: its ${o.backendType} backend cannot run: ${unavailable}`,
+    );
   const worker = new Worker({
     id: o.id,
-    backend: createBackend(o.backendType, o.config),
+    backend,
     transport: new HttpTransport(o.apiUrl, { token: o.token }),
     maxParallel: o.maxParallel,
     supportedProblems: o.supportedProblems.length > 0 ? o.supportedProblems : undefined,
