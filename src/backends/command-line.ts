@@ -57,7 +57,11 @@ export function resolveArgv(argv: readonly string[], startDir: string): string[]
 /** The command to run, or why there is none: the outcome of reading COMMAND_BACKEND_CMD once. */
 export type PreparedCommand = { ok: true; line: CommandLine } | { ok: false; problem: string };
 
-export function prepareCommand(raw: string, startDir: string, path = process.env.PATH ?? ''): PreparedCommand {
+export function prepareCommand(
+  raw: string,
+  startDir: string,
+  path = process.env.PATH ?? '',
+): PreparedCommand {
   if (!raw.trim())
     return {
       ok: false,
