@@ -96,6 +96,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   }
 
   const url = await app.listen({ host: config.HOST, port: config.PORT });
+  const docs = `${browsableUrl(url)}${config.ENABLE_DOCS ? '/docs' : '/openapi.json'}`;
+  log.info({ url, docs, database: db.kind }, `Task Executor listening on ${url} (API docs: ${docs})`);
   const gatewayUrl = config.LLM_GATEWAY_URL || localGatewayUrl(config.HOST, app);
   pool.attach({ attempts: app.attempts, llmBaseUrl: gatewayUrl, logger: log });
   if (config.AUTO_START_WORKERS && plan.workers > 0) {
@@ -116,8 +118,6 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       {},
       'no in-process workers (AUTO_START_WORKERS or NUM_INTERNAL_WORKERS): tasks wait for remote workers',
     );
-  const docs = `${browsableUrl(url)}${config.ENABLE_DOCS ? '/docs' : '/openapi.json'}`;
-  log.info({ url, docs, database: db.kind }, `Task Executor listening on ${url} (API docs: ${docs})`);
 
   let closing: Promise<void> | undefined;
   return {
