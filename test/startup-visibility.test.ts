@@ -72,7 +72,7 @@ for (const mode of dbModes()) {
       const steps = [
         /^opening the database: /,
         /^applying database migrations$/,
-        /^applied \d+ migration\(s\)$/,
+        /^(applied \d+ migration\(s\)|database schema is up to date)$/,
         /^Task Executor listening on http:\/\/127\.0\.0\.1:\d+ \(API docs: http:\/\/127\.0\.0\.1:\d+\/docs\)$/,
         /^starting in-process workers$/,
         /^in-process workers started; 1 claim nothing/,
