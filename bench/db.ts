@@ -12,6 +12,8 @@ import type { Db } from '../src/db/types.ts';
 export interface BenchDb {
   db: Db;
   label: string;
+  /** The scratch database's URL (PostgreSQL only), for a server started in another process. */
+  url?: string;
   drop(): Promise<void>;
 }
 
@@ -35,6 +37,7 @@ export async function openBenchDb(databaseUrl: string | undefined, poolSize: num
   return {
     db,
     label: `PostgreSQL ${version} (${url.host})`,
+    url: url.toString(),
     async drop() {
       await db.close();
       const a = new pg.Client({ connectionString: databaseUrl });

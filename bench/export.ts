@@ -6,6 +6,11 @@
  * own; a `generate` run measures the generator alone, the share of the others' time that is
  * not the writer's. Figures are medians of BENCH_EXPORT_ROUNDS runs; MB = 10^6 bytes of output.
  * Targets: JSONL >= 100 MB/s, Parquet >= 30 MB/s, peak RSS < 256 MB.
+ *
+ * Then the same dataset through the real endpoint (bench/export-api.ts): seeded into the bench's
+ * database (PostgreSQL with DATABASE_URL, else PGlite), served by `task-executor serve` in a
+ * child process, downloaded as `trajectories` and `parquet`; the server's and the client's peak
+ * RSS are each measured in their own process. BENCH_EXPORT_SECTIONS (writers,api) picks sections.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,9 +19,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { median } from './db.ts';
+import { type ApiExportBench, apiExportBench } from './export-api.ts';
 
 const TRAJECTORIES = Number(process.env.BENCH_EXPORT_TRAJECTORIES ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_EXPORT_ROUNDS ?? 3);
+const SECTIONS = (process.env.BENCH_EXPORT_SECTIONS ?? 'writers,api').split(',');
 const MODES = ['generate', 'jsonl', 'parquet'] as const;
 const TARGET_MB_S: Record<string, number> = { jsonl: 100, parquet: 30 };
 const TARGET_RSS = 256 * 2 ** 20;
@@ -90,7 +97,8 @@ function print(f: ExportFigures): void {
   );
 }
 
-export async function exportBench(): Promise<ExportFigures[]> {
+/** The writers alone, on generated records. */
+async function writersBench(): Promise<ExportFigures[]> {
   const dir = mkdtempSync(join(tmpdir(), 'te-export-bench-'));
   try {
     const out: ExportFigures[] = [];
@@ -111,4 +119,16 @@ export async function exportBench(): Promise<ExportFigures[]> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export interface ExportBench {
+  writers?: ExportFigures[];
+  api?: ApiExportBench;
+}
+
+export async function exportBench(databaseUrl: string | undefined): Promise<ExportBench> {
+  const out: ExportBench = {};
+  if (SECTIONS.includes('writers')) out.writers = await writersBench();
+  if (SECTIONS.includes('api')) out.api = await apiExportBench(databaseUrl, TRAJECTORIES, ROUNDS);
+  return out;
 }

@@ -21,7 +21,9 @@
  *      disabled, as ratios (bench/feed.ts).
  *   8. export (issue 13): writing synthetic trajectories (30 steps, 15 LLM calls, token ids on half)
  *      as JSONL and as Parquet, in MB/s of output and trajectories/s, and each writer's peak RSS,
- *      each run in a child process of its own (bench/export.ts).
+ *      each run in a child process of its own; then the same dataset seeded into a scratch database
+ *      and downloaded in both formats from a `serve` child process, with the server's peak RSS
+ *      (bench/export.ts, bench/export-api.ts). BENCH_EXPORT_SECTIONS=writers or api runs one half.
  * BENCH_ONLY=queue, gateway, episodes, history, feed or export runs one part.
  * Sizes: BENCH_TASKS (20000), BENCH_WORKERS (4), BENCH_PARALLEL (64), BENCH_LATENCY_SAMPLES (200),
  * BENCH_GATEWAY_CALLS (400), BENCH_APPEND_SAMPLES (31), BENCH_EPISODES (120),
@@ -29,7 +31,7 @@
  * (10000000 log lines; generation takes minutes at the defaults), BENCH_FEED_TASKS (5000),
  * BENCH_FEED_SUBSCRIBERS (50), BENCH_FEED_LAG_SAMPLES (200), BENCH_FEED_POLL_MS (100,20),
  * BENCH_FEED_ROUNDS (5), BENCH_FEED_SINGLES (500), BENCH_EXPORT_TRAJECTORIES (10000),
- * BENCH_EXPORT_ROUNDS (3).
+ * BENCH_EXPORT_ROUNDS (3), BENCH_EXPORT_SECTIONS (writers,api).
  * Prints text, then one JSON line (prefixed "BENCH_JSON ") for tooling.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -263,7 +265,7 @@ async function main() {
     if (!ONLY || ONLY === 'history') json.history = await historyBench(config.DATABASE_URL);
     if (!ONLY || ONLY === 'feed')
       json.feed = await feedBench(config.DATABASE_URL || undefined, Math.max(config.DATABASE_POOL_SIZE, 20));
-    if (!ONLY || ONLY === 'export') json.export = await exportBench();
+    if (!ONLY || ONLY === 'export') json.export = await exportBench(config.DATABASE_URL || undefined);
     console.log(`\nBENCH_JSON ${JSON.stringify(json)}`);
   } finally {
     await app.close();

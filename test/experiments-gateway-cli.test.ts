@@ -69,10 +69,10 @@ for (const mode of dbModes()) {
         problems: 'p-a,p-b',
         model: ['m1', 'm2'],
         agentConfig: [],
-        temperature: '0.7',
-        repetitions: '2',
+        temperature: 0.7,
+        repetitions: 2,
         label: ['run=1'],
-        policyVersion: '3',
+        policyVersion: 3,
       });
       assert.deepEqual(body.agent_configs, [
         { model: 'm1', temperature: 0.7 },

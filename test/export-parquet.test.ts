@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { after, describe, it } from 'node:test';
+import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js';
 import { createParquetWriter, type ParquetWriterOptions } from '../src/datasets/export/parquet.ts';
+import { GrowableBytes } from '../src/datasets/export/parquet-buffers.ts';
+import { writeLevels } from '../src/datasets/export/parquet-levels.ts';
 import { isoToMicros } from '../src/datasets/export/parquet-rows.ts';
 import type { TrajectoryRecord } from '../src/datasets/export/record.ts';
 import type { TokenLine } from '../src/datasets/export/token-types.ts';
@@ -222,13 +225,54 @@ describe('Parquet export', () => {
     }, /disk full/);
   });
 
+  it('a destination closed while full (a client that went away) stops the export instead of hanging', async () => {
+    // Never calls back: the destination fills up and stays full, as a stalled socket does.
+    const stalled = new Writable({ highWaterMark: 1024, write: () => {} });
+    const writer = createParquetWriter(stalled, { tokensOf: simpleTokenLines, rowGroupRows: 1 });
+    const pending = (async () => {
+      for (let i = 0; i < 4; i++) await writer.write(fullRecord(i));
+    })();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(stalled.writableNeedDrain, 'the destination is full: the writer is waiting on it');
+    stalled.destroy();
+    await assert.rejects(pending, /closed before the end/);
+  });
+
   it('a token id beyond INT32 fails the export instead of wrapping around', async () => {
     const record = fullRecord(7);
     record.conversations[0]!.calls[0]!.completion_token_ids = [1, 2 ** 31];
     const out = new Writable({ write: (_c, _e, done) => done() });
     const writer = createParquetWriter(out, { tokensOf: () => [] });
-    await writer.write(record);
-    await assert.rejects(writer.end(), /int32/);
+    // Checked as the record is shredded, so the record that holds it is the one that fails.
+    await assert.rejects(writer.write(record), /completion_token_ids.*not an int32: 2147483648/);
+  });
+
+  it('levels encode as RLE / bit-packed runs that hyparquet decodes back exactly', () => {
+    const cases: [number[], number][] = [
+      [[], 1],
+      [[1], 1],
+      [Array(100_000).fill(3), 2],
+      [[0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4], 3],
+      // runs of 7 (packed), 8 (a run), a packed stretch that is not a multiple of 8, a long run
+      [[...Array(7).fill(2), ...Array(8).fill(1), 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, ...Array(300).fill(3)], 2],
+      [Array.from({ length: 1000 }, (_, i) => (i * 7919) % 6), 3],
+    ];
+    for (const [levels, width] of cases) {
+      const out = new GrowableBytes();
+      out.push(0xee); // encoding appends: what is already there stays
+      const written = writeLevels(out, Uint8Array.from(levels), width);
+      assert.equal(written, out.length - 1);
+      assert.equal(out.bytes[0], 0xee);
+      const bytes = out.bytes.subarray(1, out.length);
+      const decoded = new Array<number>(levels.length);
+      const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.length), offset: 0 };
+      readRleBitPackedHybrid(reader, width, decoded, bytes.length);
+      assert.deepStrictEqual(decoded, levels, `${levels.length} levels at width ${width}`);
+      assert.equal(reader.offset, bytes.length, 'every byte written is read');
+    }
+    // A long run is one header and one value, not a byte per level.
+    const run = new GrowableBytes();
+    assert.ok(writeLevels(run, new Uint8Array(100_000).fill(3), 2) <= 4);
   });
 
   it('timestamps keep PostgreSQL microseconds, whatever the offset or the number of digits', () => {

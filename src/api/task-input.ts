@@ -4,6 +4,7 @@
  * null counts as "not given", since Python clients send None as null.
  */
 import type { Static } from 'typebox';
+import { AgentConfigError, parseAgentConfig } from '../agent/config.ts';
 import { backendKnowsProblem } from '../backends/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Json, JsonObject, NewTask, TaskParameters } from '../queue/types.ts';
@@ -62,6 +63,7 @@ export function toNewTask(
       { backend_type: o.backend_type },
     );
   const agentConfig = (o.agent_config ?? {}) as JsonObject;
+  checkAgentConfig(agentConfig, defaults.DEFAULT_AGENT_MODEL);
   const priority = o.priority ?? defaults.DEFAULT_PRIORITY;
   // priority and backend_type are echoed in parameters as the predecessor kept them there
   // (with the default priority applied); the values are the task's own, wherever they were given.
@@ -85,4 +87,19 @@ export function toNewTask(
     idempotency_key: o.idempotency_key ?? key.header ?? key.fallback ?? null,
     policy_version: o.policy_version ?? null,
   };
+}
+
+/**
+ * The fields the built-in agent reads (model, temperature, top_p, max_tokens, prompt_style,
+ * conversation_id) are checked here by the agent's own parser, so `temperature: "hot"` is a 422
+ * naming `agent_config.temperature` at submit, not a task failed at its first step. Other keys
+ * pass untouched: the same object carries settings for other agents (a `command` program's).
+ */
+function checkAgentConfig(agentConfig: JsonObject, defaultModel: string): void {
+  try {
+    parseAgentConfig(agentConfig, { model: defaultModel });
+  } catch (err) {
+    if (!(err instanceof AgentConfigError)) throw err;
+    throw invalid(err.field === 'agent_config' ? 'agent_config' : `agent_config.${err.field}`, err.message);
+  }
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Experiment } from '../queue/experiments.ts';
 import type { Client } from './client.ts';
+import { UsageError } from './exit.ts';
 
 export interface CreateOptions {
   file?: string;
@@ -14,54 +15,81 @@ export interface CreateOptions {
   backend?: string;
   model: string[];
   agentConfig: string[];
-  temperature?: string;
-  repetitions?: string;
+  /** Numbers are checked by the flag parsers (src/cli/numbers.ts) before they get here. */
+  temperature?: number;
+  repetitions?: number;
   backendType?: string;
-  priority?: string;
-  maxSteps?: string;
-  timeoutMinutes?: string;
-  maxAttempts?: string;
+  priority?: number;
+  maxSteps?: number;
+  timeoutMinutes?: number;
+  maxAttempts?: number;
   label: string[];
-  policyVersion?: string;
+  policyVersion?: number;
 }
 
-const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+/** JSON from a flag or a file; a mistake in it is the command line's (exit 2), named by where it came from. */
+function parseJson(text: string, where: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${where}: ${(err as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new UsageError(`${where}: expected a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function readBodyFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${file}: ${(err as Error).message}`);
+  }
+  return parseJson(text, file);
+}
 
 /** The request body: --file as the base, flags on top. */
 export function experimentBody(o: CreateOptions): Record<string, unknown> {
-  const base = o.file ? (JSON.parse(readFileSync(o.file, 'utf8')) as Record<string, unknown>) : {};
+  const base = o.file ? readBodyFile(o.file) : {};
   const configs: Record<string, unknown>[] = [
-    ...o.agentConfig.map((c) => JSON.parse(c) as Record<string, unknown>),
+    ...o.agentConfig.map((c) => parseJson(c, '--agent-config')),
     ...o.model.map((model) => ({ model })),
   ];
   if (o.temperature !== undefined) {
     if (configs.length === 0) configs.push({});
-    for (const c of configs) c.temperature = Number(o.temperature);
+    for (const c of configs) c.temperature = o.temperature;
   }
   const problems = o.problems
     ? o.problems.split(',').map((s) => s.trim())
     : o.taskType || o.backend
       ? { ...(o.taskType ? { task_type: o.taskType } : {}), ...(o.backend ? { backend: o.backend } : {}) }
       : undefined;
-  const labels = Object.fromEntries(
-    o.label.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
+  const labels = Object.fromEntries(o.label.map(labelPair));
   const flags: Record<string, unknown> = {
     name: o.name,
     problems,
     agent_configs: configs.length ? configs : undefined,
-    repetitions: int(o.repetitions),
+    repetitions: o.repetitions,
     backend_type: o.backendType,
-    priority: int(o.priority),
-    max_steps: int(o.maxSteps),
-    timeout_minutes: int(o.timeoutMinutes),
-    max_attempts: int(o.maxAttempts),
+    priority: o.priority,
+    max_steps: o.maxSteps,
+    timeout_minutes: o.timeoutMinutes,
+    max_attempts: o.maxAttempts,
     labels: o.label.length ? labels : undefined,
-    policy_version: int(o.policyVersion),
+    policy_version: o.policyVersion,
   };
   const body = { agent_configs: [{}], repetitions: 1, ...base };
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) (body as Record<string, unknown>)[k] = v;
   return body;
+}
+
+/** `key=value`; without an '=' it was silently a label with an empty key before. */
+function labelPair(text: string): [string, string] {
+  const at = text.indexOf('=');
+  if (at <= 0) throw new UsageError(`--label expects key=value, got "${text}"`);
+  return [text.slice(0, at), text.slice(at + 1)];
 }
 
 /** One line: status, counts, groups, success rate, tokens, cost, wall time. */

@@ -2,19 +2,37 @@
  * task-executor CLI. `serve` and `migrate` use the database directly; every other command
  * talks to a running API over HTTP (--api-url, or API_URL, default http://127.0.0.1:8000),
  * sending --token (or TASK_EXECUTOR_TOKEN) as a bearer token when the API requires one.
+ * Every command reads `.env` from the working directory first (real variables win), so
+ * API_URL or TASK_EXECUTOR_TOKEN kept there reach the client commands as they reach `serve`.
+ * Exit statuses: see exit.ts (0 ok, 1 error, 2 bad usage, 130 interrupted).
  */
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { ConfigError, loadConfig, loadDotEnv } from '../config/index.ts';
+import { loadConfig, loadDotEnv } from '../config/index.ts';
 import type { Experiment } from '../queue/experiments.ts';
 import type { Task } from '../queue/types.ts';
-import { ApiError, createClient } from './client.ts';
+import { allCancelled, cancelLine, cancelTasks } from './cancel.ts';
+import { createClient } from './client.ts';
+import { commanderExit, EXIT_ERROR, EXIT_USAGE, exitQuietlyOnClosedStdout, reportError } from './exit.ts';
 import { type CreateOptions, experimentBody, progressLine, watchExperiment } from './experiment.ts';
 import { addSelectionOptions, selectionFrom } from './export/options.ts';
-import { type ProblemList, problemTable, taskDetail, taskLine } from './format.ts';
+import { type ProblemList, problemTable, taskDetail } from './format.ts';
 import { showLogs } from './logs.ts';
+import { decimal, integer } from './numbers.ts';
+import { overviewText, readOverview } from './status.ts';
 import { submit } from './submit.ts';
 
+exitQuietlyOnClosedStdout();
+try {
+  loadDotEnv();
+} catch (err) {
+  console.error(`error: cannot read .env: ${(err as Error).message}`);
+  process.exit(EXIT_USAGE);
+}
+
 const collect = (v: string, prev: string[]) => [...prev, v];
+/** Longest `--timeout` of a watch: a year, far past any experiment. */
+const WATCH_MAX_SECONDS = 365 * 86400;
 
 function apiUrl(opt: string | undefined): string {
   return opt ?? process.env.API_URL ?? 'http://127.0.0.1:8000';
@@ -37,10 +55,17 @@ function config() {
   return loadConfig();
 }
 
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+// exitOverride before any subcommand: each copies it when created.
 const program = new Command()
   .name('task-executor')
   .description('Run LLM agents on AIOpsLab incidents over a fenced PostgreSQL task queue.')
-  .showHelpAfterError();
+  .version(version, '-V, --version', 'print the version')
+  .exitOverride(commanderExit)
+  .showHelpAfterError('(add --help for usage)');
 
 program
   .command('serve')
@@ -80,7 +105,7 @@ program
   .option('--api-url <url>', 'API base URL (env API_URL)')
   .addOption(tokenOption('worker'))
   .addOption(new Option('--backend-type <type>', 'backend this worker drives').default('command'))
-  .option('--max-parallel <n>', 'tasks run at once', '1')
+  .option('--max-parallel <n>', 'tasks run at once (1–1000)', integer(1, 1000), 1)
   .option(
     '--supported-problems <globs>',
     'comma-separated problem ids or globs this worker accepts (default: its backend’s catalogue, else all)',
@@ -91,7 +116,7 @@ program
       apiUrl?: string;
       token?: string;
       backendType: string;
-      maxParallel: string;
+      maxParallel: number;
       supportedProblems?: string;
     }) => {
       const { runRemoteWorker } = await import('../worker/remote.ts');
@@ -100,7 +125,7 @@ program
         apiUrl: apiUrl(o.apiUrl),
         id: o.id,
         backendType: o.backendType,
-        maxParallel: Number(o.maxParallel),
+        maxParallel: o.maxParallel,
         supportedProblems: o.supportedProblems ? o.supportedProblems.split(',').map((s) => s.trim()) : [],
         config: cfg,
         // Read again after config() loaded .env, so a token kept there works too.
@@ -116,16 +141,19 @@ program
   .option('--api-url <url>', 'API base URL (env API_URL)')
   .addOption(tokenOption('client'))
   .option('-f, --file <path>', 'JSON file: an array of task bodies or { "tasks": [...] }')
-  .option('-p, --priority <n>', 'priority 0–10 (higher first)')
+  .option('-p, --priority <n>', 'priority 0–10 (higher first)', integer(0, 10))
   .option('--backend-type <type>', 'only workers of this backend may run it')
-  .option('--max-steps <n>', 'agent step budget (1–1000)')
-  .option('--timeout-minutes <n>', 'deadline after the claim (1–180)')
-  .option('--max-attempts <n>', 'claims allowed before a lost worker fails the task')
+  .option('--max-steps <n>', 'agent step budget (1–1000)', integer(1, 1000))
+  .option('--timeout-minutes <n>', 'deadline after the claim (1–180)', integer(1, 180))
+  .option('--max-attempts <n>', 'claims allowed before a lost worker fails the task (1–100)', integer(1, 100))
   .option('--model <name>', 'agent_config.model')
   .option('--label <key=value>', 'label (repeatable)', collect, [])
   .option('--callback-url <url>', 'POSTed the task JSON when it ends')
   .option('--idempotency-key <key>', 'retrying with the same key returns the same task')
-  .option('-w, --wait', 'wait until every task ends, showing progress')
+  .option(
+    '-w, --wait',
+    'wait until every task ends, showing progress; then list those that did not complete (exit 1 unless all complete)',
+  )
   .option(
     '-F, --follow',
     'print each episode step by step (reply, call, observation) and its evaluation; exit 1 unless all complete',
@@ -153,7 +181,7 @@ program
 
 program
   .command('status')
-  .description('Show one task, or the queue when no id is given')
+  .description('Show one task, or the queue (counts, timings) and the newest tasks when no id is given')
   .argument('[task_id]')
   .option('--api-url <url>', 'API base URL (env API_URL)')
   .addOption(tokenOption('client'))
@@ -165,13 +193,22 @@ program
       console.log(o.json ? JSON.stringify(t, null, 2) : taskDetail(t));
       return;
     }
-    const stats = await api.get<Record<string, unknown>>('/queue/stats');
-    const recent = await api.get<{ tasks: Task[] }>('/api/v1/tasks?limit=20');
-    if (o.json) console.log(JSON.stringify({ stats, recent: recent.tasks }, null, 2));
-    else {
-      console.log(JSON.stringify(stats, null, 2));
-      for (const t of recent.tasks) console.log(taskLine(t));
-    }
+    const overview = await readOverview(api);
+    console.log(o.json ? JSON.stringify(overview, null, 2) : overviewText(overview));
+  });
+
+program
+  .command('cancel')
+  .description('Cancel tasks: a pending one at once, a running one is told to stop (exit 1 unless all were)')
+  .argument('<task_ids...>')
+  .option('--api-url <url>', 'API base URL (env API_URL)')
+  .addOption(tokenOption('client'))
+  .option('--json', 'print JSON: one outcome per task')
+  .action(async (ids: string[], o: { apiUrl?: string; token?: string; json?: boolean }) => {
+    const outcomes = await cancelTasks(client(o), ids);
+    if (o.json) console.log(JSON.stringify(outcomes, null, 2));
+    else for (const line of outcomes.map(cancelLine)) console.log(line);
+    if (!allCancelled(outcomes)) process.exitCode = EXIT_ERROR;
   });
 
 program
@@ -183,7 +220,7 @@ program
   .option('--api-url <url>', 'API base URL (env API_URL)')
   .addOption(tokenOption('client'))
   .option('--level <levels>', 'comma-separated levels (debug,info,warning,error,critical)')
-  .option('-n, --limit <n>', 'entries to show first', '100')
+  .option('-n, --limit <n>', 'entries to show first (1–1000)', integer(1, 1000), 100)
   .option('-f, --follow', 'keep following (Server-Sent Events; reconnects by itself)')
   .option('--json', 'one JSON object per line')
   .action(
@@ -193,14 +230,14 @@ program
         apiUrl?: string;
         token?: string;
         level?: string;
-        limit: string;
+        limit: number;
         follow?: boolean;
         json?: boolean;
       },
     ) => {
       await showLogs(client(o), id, {
         level: o.level,
-        limit: Number(o.limit),
+        limit: o.limit,
         follow: o.follow,
         json: o.json,
       });
@@ -259,19 +296,23 @@ experiment
   .option('--backend <type>', 'with --task-type: whose catalogue (default --backend-type)')
   .option('--model <name>', 'one agent config per model (repeatable)', collect, [])
   .option('--agent-config <json>', 'one agent config as JSON (repeatable)', collect, [])
-  .option('--temperature <t>', 'sampling temperature for every agent config')
-  .option('-k, --repetitions <k>', 'repetitions per group (1–1000)')
+  .option('--temperature <t>', 'sampling temperature for every agent config (0–2)', decimal(0, 2))
+  .option('-k, --repetitions <k>', 'repetitions per group (1–1000)', integer(1, 1000))
   .option('--backend-type <type>', 'only workers of this backend run its tasks')
-  .option('-p, --priority <n>', 'priority 0–10')
-  .option('--max-steps <n>', 'agent step budget')
-  .option('--timeout-minutes <n>', 'deadline after the claim')
-  .option('--max-attempts <n>', 'claims allowed before a lost worker fails a task')
+  .option('-p, --priority <n>', 'priority 0–10', integer(0, 10))
+  .option('--max-steps <n>', 'agent step budget (1–1000)', integer(1, 1000))
+  .option('--timeout-minutes <n>', 'deadline after the claim (1–180)', integer(1, 180))
+  .option('--max-attempts <n>', 'claims allowed before a lost worker fails a task (1–100)', integer(1, 100))
   .option('--label <key=value>', 'label on every task (repeatable)', collect, [])
-  .option('--policy-version <n>', 'weights version of the policy being trained')
+  .option(
+    '--policy-version <n>',
+    'weights version of the policy being trained',
+    integer(0, Number.MAX_SAFE_INTEGER),
+  )
   .option('-w, --watch', 'refresh the progress until every task has finished')
-  .option('--timeout <seconds>', 'stop watching after this long', '86400')
+  .option('--timeout <seconds>', 'stop watching after this long', integer(1, WATCH_MAX_SECONDS), 86400)
   .option('--json', 'print JSON')
-  .action(async (o: CreateOptions & { watch?: boolean; timeout: string; json?: boolean }) => {
+  .action(async (o: CreateOptions & { watch?: boolean; timeout: number; json?: boolean }) => {
     const api = client(o as { apiUrl?: string; token?: string });
     const e = await api.post<{ id: string; name: string; task_count: number; group_count: number }>(
       '/api/v1/experiments',
@@ -280,7 +321,7 @@ experiment
     if (o.json) console.log(JSON.stringify(e, null, 2));
     else console.log(`experiment ${e.id} (${e.name}): ${e.task_count} tasks in ${e.group_count} groups`);
     if (o.watch)
-      await watchExperiment(api, e.id, { watch: true, intervalMs: 2000, timeoutSeconds: Number(o.timeout) });
+      await watchExperiment(api, e.id, { watch: true, intervalMs: 2000, timeoutSeconds: o.timeout });
   });
 
 experiment
@@ -290,8 +331,8 @@ experiment
   .option('--api-url <url>', 'API base URL (env API_URL)')
   .addOption(tokenOption('client'))
   .option('-w, --watch', 'refresh until every task has finished')
-  .option('--interval <seconds>', 'refresh interval', '2')
-  .option('--timeout <seconds>', 'stop watching after this long', '86400')
+  .option('--interval <seconds>', 'refresh interval (0.1–3600)', decimal(0.1, 3600), 2)
+  .option('--timeout <seconds>', 'stop watching after this long', integer(1, WATCH_MAX_SECONDS), 86400)
   .option('--json', 'print JSON')
   .action(
     async (
@@ -300,8 +341,8 @@ experiment
         apiUrl?: string;
         token?: string;
         watch?: boolean;
-        interval: string;
-        timeout: string;
+        interval: number;
+        timeout: number;
         json?: boolean;
       },
     ) => {
@@ -315,7 +356,7 @@ experiment
       const e = await watchExperiment(
         api,
         id,
-        { watch: o.watch === true, intervalMs: Number(o.interval) * 1000, timeoutSeconds: Number(o.timeout) },
+        { watch: o.watch === true, intervalMs: o.interval * 1000, timeoutSeconds: o.timeout },
         o.json ? () => {} : console.log,
       );
       if (o.json) console.log(JSON.stringify(e, null, 2));
@@ -351,13 +392,5 @@ program
   });
 
 program.parseAsync().catch((err: unknown) => {
-  if (err instanceof ApiError) {
-    console.error(
-      `error: ${err.message} (${err.status} ${err.code})${err.details ? ` ${JSON.stringify(err.details)}` : ''}`,
-    );
-    if (err.status === 401)
-      console.error('The API requires a token: pass --token or set TASK_EXECUTOR_TOKEN.');
-  } else if (err instanceof ConfigError) console.error(err.message);
-  else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
+  process.exit(reportError(err));
 });

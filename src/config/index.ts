@@ -9,17 +9,20 @@ import { ModelRoutesSetting, PricesSetting, UpstreamsSetting } from './llm.ts';
 import {
   backendCounts,
   bool,
+  commandLine,
   hostAllowList,
   int,
   json,
   oneOf,
   pattern,
+  postgresUrl,
   roleTokens,
   type Spec,
   secret,
   str,
   url,
 } from './parse.ts';
+import { relationProblems } from './relations.ts';
 
 export type { BackendCount, Role, RoleToken } from './parse.ts';
 
@@ -27,7 +30,9 @@ export const settingSpecs = {
   HOST: str('127.0.0.1', 'Address the HTTP server binds to. Loopback by default; set 0.0.0.0 to expose it.'),
   PORT: int(8000, 'HTTP port.', 0, 65535),
   DATABASE_URL: secret(
-    str('', 'postgres:// URL of a PostgreSQL server. Empty: embedded PGlite under DATA_DIR.'),
+    postgresUrl(
+      'postgres:// (or postgresql://) URL of a PostgreSQL server. Empty: embedded PGlite under DATA_DIR.',
+    ),
   ),
   DATA_DIR: str('./.task-executor', 'Folder for the embedded database and per-task working directories.'),
   DATABASE_POOL_SIZE: int(10, 'Connections in the PostgreSQL pool.', 1, 200),
@@ -132,7 +137,7 @@ export const settingSpecs = {
   LEASE_SECONDS: int(60, 'Lease a claim grants; every heartbeat extends it by this much.', 5, 86400),
   HEARTBEAT_INTERVAL: int(
     10,
-    'Seconds between a worker’s heartbeats (keep well under LEASE_SECONDS).',
+    'Seconds between a worker’s heartbeats; must be less than LEASE_SECONDS (keep it at most a third).',
     1,
     3600,
   ),
@@ -144,8 +149,7 @@ export const settingSpecs = {
   ),
   WORKER_ID_PATTERN: pattern('^worker-\\d{3}-(kind|internal)$', 'Regular expression a worker id must match.'),
 
-  COMMAND_BACKEND_CMD: str(
-    '',
+  COMMAND_BACKEND_CMD: commandLine(
     'Command the `command` backend runs per task: a JSON argv array (placeholders {task_id} {problem_id} {max_steps} {attempt} {result_file} {workdir}) or a shell line (use $PROBLEM_ID etc.).',
   ),
   COMMAND_KILL_GRACE_MS: int(
@@ -318,6 +322,9 @@ export function loadConfig(
     else if (spec.secret) problems.push(`${name} (value not shown): expected ${parsed.expected}`);
     else problems.push(`${name}=${JSON.stringify(raw)}: expected ${parsed.expected}`);
   }
+  // Relations are checked only when every value parsed: a bad value is the problem to fix first.
+  const config = { ...out, ...overrides } as Config;
+  if (problems.length === 0) problems.push(...relationProblems(config));
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
-  return Object.freeze({ ...out, ...overrides }) as Config;
+  return Object.freeze(config);
 }

@@ -244,3 +244,52 @@ export function hostAllowList(def: string, doc: string): Spec<HostAllowList> {
   if (!initial.ok) throw new Error(`bad default for a host allow list: ${def}`);
   return { default: initial.value, doc, parse };
 }
+
+/**
+ * A `postgres://` or `postgresql://` URL. Anything else (`mysql://…`, a bare host name) would
+ * only fail at the first connection, with a DNS or protocol error that does not name the
+ * variable; refused here, at start, instead.
+ */
+export function postgresUrl(doc: string): Spec<string> {
+  const expected = 'a postgres:// or postgresql:// URL (e.g. postgres://user:password@host:5432/db)';
+  return {
+    default: '',
+    doc,
+    parse(raw) {
+      try {
+        const u = new URL(raw);
+        return u.protocol === 'postgres:' || u.protocol === 'postgresql:'
+          ? { ok: true, value: raw }
+          : fail(expected);
+      } catch {
+        return fail(expected);
+      }
+    },
+  };
+}
+
+/**
+ * A command line: a JSON argv array when it starts with `[`, else a shell line. A value that
+ * starts with `[` but is not an array of strings is refused at start, since running it as a
+ * shell line (or failing every task with a parse error) hides the typo until tasks arrive.
+ */
+export function commandLine(doc: string): Spec<string> {
+  const expected = 'a JSON array of strings when the value starts with "[" (else a shell line)';
+  return {
+    default: '',
+    doc,
+    parse(raw) {
+      if (!raw.startsWith('[')) return { ok: true, value: raw };
+      let argv: unknown;
+      try {
+        argv = JSON.parse(raw);
+      } catch (err) {
+        const at = /position (\d+)/.exec((err as Error).message)?.[1];
+        return fail(`${expected}; not valid JSON${at ? ` (syntax error at position ${at})` : ''}`);
+      }
+      const ok =
+        Array.isArray(argv) && argv.length > 0 && argv.every((a) => typeof a === 'string' && a !== '');
+      return ok ? { ok: true, value: raw } : fail(`${expected}; a non-empty array of non-empty strings`);
+    },
+  };
+}

@@ -4,6 +4,8 @@
  * can compare them with the records written. Timestamps come back as ISO strings with exactly
  * six fractional digits (see microIso), token ids and other INT64s as numbers, JSON text parsed.
  */
+
+import { brotliDecompressSync } from 'node:zlib';
 import {
   type DuckDBConnection,
   DuckDBInstance,
@@ -110,6 +112,8 @@ export async function readWithHyparquet(path: string): Promise<View[]> {
   const rows = await parquetReadObjects({
     file,
     parsers: { timestampFromMicroseconds: (micros: bigint) => isoFromMicros(micros) },
+    // hyparquet decodes snappy only; the export's BROTLI comes from node:zlib, as it was written.
+    compressors: { BROTLI: (input: Uint8Array) => new Uint8Array(brotliDecompressSync(input)) },
   });
   return rows.map((row) => plainJs(row) as View);
 }

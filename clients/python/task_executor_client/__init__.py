@@ -1,4 +1,4 @@
-"""A Python client for the Task Executor's experiments, rewards and live trajectory feed.
+"""A Python client for the Task Executor's experiments, rewards, live trajectory feed and exports.
 
 Standard library only. See clients/python/README.md.
 """
@@ -6,7 +6,14 @@ Standard library only. See clients/python/README.md.
 __version__ = "0.1.0"
 
 from .client import Client  # noqa: E402
-from .errors import ApiError, ConnectionFailed, StreamGaveUp, TaskExecutorError  # noqa: E402
+from .errors import (  # noqa: E402
+    ApiError,
+    ConnectionFailed,
+    ExportGaveUp,
+    StreamGaveUp,
+    TaskExecutorError,
+)
+from .export import TrajectoryRecords  # noqa: E402
 from .groups import Group  # noqa: E402
 from .sse import SseMessage, SseParser  # noqa: E402
 from .stream import Event, EventStream, ReconnectPolicy  # noqa: E402
@@ -17,10 +24,12 @@ __all__ = [
     "ConnectionFailed",
     "Event",
     "EventStream",
+    "ExportGaveUp",
     "Group",
     "ReconnectPolicy",
     "SseMessage",
     "SseParser",
     "StreamGaveUp",
     "TaskExecutorError",
+    "TrajectoryRecords",
 ]

@@ -1,4 +1,4 @@
-"""The client a trainer holds: experiments, rewards and the live trajectory feed."""
+"""The client a trainer holds: experiments, rewards, the live trajectory feed and exports."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import urllib.parse
 from typing import Any, Dict, Iterable, Iterator, Optional, Union
 
 from . import __version__
+from .export import ExportSession, TrajectoryRecords
+from .export_file import Progress, write_lines, write_whole
 from .groups import Group, collect_groups
-from .query import comma_list, stream_query
+from .query import comma_list, export_query, stream_query
 from .stream import EventStream, ReconnectPolicy
 from .transport import Transport
 
@@ -113,6 +115,46 @@ class Client:
             status=statuses,
         )
         return _closing(collect_groups(events, expected, statuses), events)
+
+    # --- exports ------------------------------------------------------------------------------
+
+    def export_trajectories(
+        self, after: Optional[str] = None, until: Optional[str] = None, **filters: Any
+    ) -> TrajectoryRecords:
+        """Every finished attempt the filters select, as trajectory records, in finish order.
+
+        A snapshot: the first answer fixes `until` (the feed head then, unless given). A dropped
+        connection is resumed after the last complete task, with the client's reconnect
+        settings; a task's attempts are handed over only once all of them have arrived.
+        Filters: those of `stream()` plus completed_after, completed_before (ISO text or
+        datetime), min_reward, max_reward, reward_name, attempts ("all" or "final").
+        """
+        return TrajectoryRecords(self._export_session("trajectories", after, until, filters))
+
+    def export(
+        self,
+        path: str,
+        format: str = "trajectories",
+        after: Optional[str] = None,
+        until: Optional[str] = None,
+        progress: Optional[Progress] = None,
+        **filters: Any,
+    ) -> Dict[str, Any]:
+        """Writes the export's bytes to `path` in any format; filters as `export_trajectories`.
+
+        Returns {path, format, tasks, lines, bytes, total, until, cursor, reconnects,
+        server_version}; `progress`, if given, is called with the same dict as it goes.
+        """
+        session = self._export_session(format, after, until, filters)
+        if format == "parquet":
+            return write_whole(session, path, progress)
+        return write_lines(session, path, progress)
+
+    def _export_session(
+        self, format: str, after: Optional[str], until: Optional[str], filters: Dict[str, Any]
+    ) -> ExportSession:
+        query = export_query(format, filters)
+        return ExportSession(self._http, format, query, self.reconnect_policy, after, until)
 
 
 def _closing(groups: Iterator[Group], events: EventStream) -> Iterator[Group]:

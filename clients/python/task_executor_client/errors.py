@@ -67,3 +67,21 @@ class StreamGaveUp(ConnectionFailed):
         super().__init__(
             f"gave up after {attempts} failed connection attempts in a row{resume}: {last_error}"
         )
+
+
+class ExportGaveUp(ConnectionFailed):
+    """An export failed `attempts` times in a row and stopped trying.
+
+    Every task up to `cursor` was delivered (written, for a file) whole: ask again with
+    `after=cursor, until=until` for the rest of the same snapshot.
+    """
+
+    def __init__(
+        self, attempts: int, cursor: Optional[str], until: Optional[str], last_error: BaseException
+    ) -> None:
+        self.attempts = attempts
+        self.cursor = cursor
+        self.until = until
+        self.last_error = last_error
+        resume = f" (resume with after={cursor or '0'}&until={until})" if until else ""
+        super().__init__(f"export gave up after {attempts} failed attempts in a row{resume}: {last_error}")

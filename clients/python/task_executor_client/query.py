@@ -1,5 +1,6 @@
-"""The query string of /api/v1/trajectories/stream from Python values. Names are checked here
-so a typo fails at once, in Python, rather than as a 422 (or, worse, an ignored filter)."""
+"""The query strings of /api/v1/trajectories/stream and /api/v1/export from Python values. Names
+are checked here so a typo fails at once, in Python, rather than as a 422 (or, worse, an ignored
+filter)."""
 
 from __future__ import annotations
 
@@ -66,4 +67,52 @@ def stream_query(
             pairs.append(("status", comma_list(value)))
         else:
             pairs.append((name, str(value)))
+    return pairs
+
+
+EXPORT_FORMATS = ("trajectories", "openai-chat", "tokens", "atif", "parquet")
+# In the order of the endpoint's schema (src/api/schemas/export.ts); it has no task_id.
+EXPORT_FILTERS = (
+    "experiment_id",
+    "group_id",
+    "problem_id",
+    "backend_type",
+    "worker_id",
+    "model",
+    "status",
+    "label",
+    "policy_version_min",
+    "policy_version_max",
+    "completed_after",
+    "completed_before",
+    "min_reward",
+    "max_reward",
+    "reward_name",
+    "attempts",
+)
+
+
+def _text(value: Any) -> str:
+    # A datetime for completed_after/before: the server takes ISO 8601.
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def export_query(format: str, filters: Dict[str, Any]) -> List[Tuple[str, str]]:
+    """`format` and the filters of GET /api/v1/export; `after`/`until` are added per request."""
+    unknown = sorted(set(filters) - set(EXPORT_FILTERS))
+    if unknown:
+        raise TypeError(f"unknown export filter(s) {unknown}; known: {', '.join(EXPORT_FILTERS)}")
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {EXPORT_FORMATS}, not {format!r}")
+    pairs: List[Tuple[str, str]] = [("format", format)]
+    for name in EXPORT_FILTERS:
+        value = filters.get(name)
+        if value is None:
+            continue
+        if name == "label":
+            pairs.extend(("label", v) for v in label_values(value))
+        elif name == "status":
+            pairs.append(("status", comma_list(value)))
+        else:
+            pairs.append((name, _text(value)))
     return pairs

@@ -1,4 +1,4 @@
-"""HTTP on the standard library: JSON requests, and the opening of an event stream. Failures
+"""HTTP on the standard library: JSON requests, and the opening of an event stream or a download. Failures
 become this package's exceptions here and nowhere else."""
 
 from __future__ import annotations
@@ -64,6 +64,12 @@ class Transport:
             # Not an event stream at all (a proxy's page, a wrong base URL): retrying cannot help.
             raise TaskExecutorError(f"GET {path} answered {kind or 'no content type'}, not an event stream")
         return res
+
+    def open_download(self, path: str, query: Query, timeout: float) -> http.client.HTTPResponse:
+        """Opens a streamed download (an export); `timeout` bounds each read. The caller checks its type."""
+        headers = {**self._headers, "accept": "application/x-ndjson, application/vnd.apache.parquet"}
+        req = urllib.request.Request(self.url(path, query), method="GET", headers=headers)
+        return self._open(req, timeout)
 
     def _open(self, req: urllib.request.Request, timeout: float) -> http.client.HTTPResponse:
         try:

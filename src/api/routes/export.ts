@@ -72,6 +72,8 @@ function body(
           yield encodeLines(format, record);
         }
       })(),
+      // A record's lines can be megabytes: buffer one ahead, not the default sixteen.
+      { highWaterMark: 1 },
     );
   }
   const out = new PassThrough();

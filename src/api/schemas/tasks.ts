@@ -45,7 +45,14 @@ export const taskOptions = {
   max_steps: Maybe(Type.Integer({ minimum: 1, maximum: 1000 })),
   timeout_minutes: Maybe(Type.Integer({ minimum: 1, maximum: 180 })),
   agent_config: Maybe(
-    Type.Object({}, { additionalProperties: true, description: 'model defaults to DEFAULT_AGENT_MODEL.' }),
+    Type.Object(
+      {},
+      {
+        additionalProperties: true,
+        description:
+          'The agent’s settings. Checked at submit (422 naming the field): model (string, default DEFAULT_AGENT_MODEL), temperature (0–2), top_p (0–1), max_tokens (positive integer), prompt_style, conversation_id. Other keys are kept as given, for other agents.',
+      },
+    ),
   ),
   callback_url: Maybe(
     Type.String({ format: 'uri', pattern: '^https?://\\S+$', maxLength: 2048, description: 'http(s) only.' }),

@@ -5,6 +5,24 @@
  */
 import type { Command } from 'commander';
 import { canonicalFilters, type ExportFilters } from '../../datasets/export/manifest.ts';
+import { finite, integer } from '../numbers.ts';
+
+/**
+ * A numeric filter is checked where it is typed (exit 2 with the range) but kept as the text
+ * given, since the text is what the manifest and the resume point compare.
+ */
+const checked =
+  (parse: (raw: string) => number) =>
+  (raw: string): string => {
+    parse(raw);
+    return raw;
+  };
+const NUMERIC: Record<string, (raw: string) => string> = {
+  'policy-version-min': checked(integer(0, Number.MAX_SAFE_INTEGER)),
+  'policy-version-max': checked(integer(0, Number.MAX_SAFE_INTEGER)),
+  'min-reward': checked(finite),
+  'max-reward': checked(finite),
+};
 
 /** [flag, query parameter, help]; every one takes a single value. */
 const SINGLE: [string, string, string][] = [
@@ -30,7 +48,11 @@ const SINGLE: [string, string, string][] = [
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 export function addSelectionOptions(cmd: Command): Command {
-  for (const [flag, , help] of SINGLE) cmd.option(`--${flag} <value>`, help);
+  for (const [flag, , help] of SINGLE) {
+    const parse = NUMERIC[flag];
+    if (parse) cmd.option(`--${flag} <value>`, help, parse);
+    else cmd.option(`--${flag} <value>`, help);
+  }
   return cmd.option(
     '--label <key=value>',
     'label that must match (repeatable; all must match)',

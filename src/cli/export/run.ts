@@ -14,6 +14,7 @@ import {
   publicUrl,
 } from '../../datasets/export/manifest.ts';
 import type { Client } from '../client.ts';
+import { EXIT_INTERRUPTED, EXIT_USAGE } from '../exit.ts';
 import { DataFile } from './data-file.ts';
 import { hashFile } from './hash.ts';
 import { Journal } from './journal.ts';
@@ -51,8 +52,8 @@ export interface ExportIO {
   backoffMs?: number;
 }
 
-export const EXIT_REFUSED = 2;
-export const EXIT_INTERRUPTED = 130;
+/** A refused export is bad usage (another selection over this file): see exit.ts. */
+export const EXIT_REFUSED = EXIT_USAGE;
 
 /** Resolves with the exit status. */
 export async function runExport(o: ExportOptions, io: ExportIO): Promise<number> {

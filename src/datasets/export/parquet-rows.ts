@@ -62,22 +62,3 @@ export function trajectoryRow(r: TrajectoryRecord, tokens: TokenLine[]): Row {
     tokens: tokens.map(tokenRow),
   };
 }
-
-/**
- * A cheap guess of a row's weight in a row group (bytes), to close a group before it grows past
- * the writer's budget: token ids and logprobs dominate long trajectories, text the rest.
- */
-export function estimateRecordBytes(r: TrajectoryRecord, tokens: TokenLine[]): number {
-  let bytes = 512;
-  for (const s of r.steps) bytes += 64 + s.message.length;
-  for (const c of r.conversations) {
-    for (const m of c.messages) bytes += 64 + (typeof m.content === 'string' ? m.content.length : 256);
-    for (const call of c.calls) {
-      bytes += 512;
-      bytes += 8 * (call.prompt_token_ids?.length ?? 0);
-      bytes += 16 * (call.completion_token_ids?.length ?? 0);
-    }
-  }
-  for (const t of tokens) bytes += 8 * (t.prompt_ids?.length ?? 0) + 20 * (t.response_ids?.length ?? 0);
-  return bytes;
-}

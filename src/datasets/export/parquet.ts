@@ -2,109 +2,122 @@
  * The Parquet export: one row per trajectory record, nested (see parquet-schema.ts for the
  * layout), written incrementally to any Writable.
  *
- * Memory stays bounded whatever the export's size: records are buffered until a row group is
- * full (rowGroupRows records, or an estimated rowGroupBytes, whichever comes first), the group
- * is encoded and its bytes handed to `out` in 1 MiB chunks, and the next record is not taken
- * before `out` has drained. Peak memory is about one row group's records as JS objects plus one
- * leaf column's levels at a time. The defaults (64 records or ~8 MB of estimated data) keep a
- * group of 15-call trajectories with token ids at ~12 records: on the export bench, peak RSS
- * rose from ~340 MB (8 MB) to ~440 MB (16 MB) and ~700 MB (32 MB) with no gain in speed, and
- * 8 MB groups (2-4 MB compressed) are still large enough for compression and for readers.
+ * Memory stays bounded whatever the export's size: each record is shredded into column buffers
+ * as it arrives (typed arrays of levels and PLAIN values; parquet-buffers.ts) and dropped;
+ * when the buffers reach rowGroupBytes (or rowGroupRows records), each column is compressed
+ * and written in turn, the bytes are handed to `out` in 1 MiB chunks, and the next record is
+ * not taken before `out` has drained. Peak memory is about one row group's uncompressed
+ * columns, reused from group to group.
  */
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import { brotliCompressSync, constants } from 'node:zlib';
+import { ParquetWriter } from 'hyparquet-writer';
 import { writeColumn } from 'hyparquet-writer/src/column.js';
 import type { FileWriter } from './format-types.ts';
-import { leafPlans, shred } from './parquet-columns.ts';
-import { estimateRecordBytes, type Row, trajectoryRow } from './parquet-rows.ts';
+import { LeafBuffer } from './parquet-buffers.ts';
+import { flatPageData, type LeafPlan, LeafShredder, leafPlans } from './parquet-columns.ts';
+import { writeLeafChunk } from './parquet-pages.ts';
+import { type Row, trajectoryRow } from './parquet-rows.ts';
 import { trajectorySchema } from './parquet-schema.ts';
+import { StreamSink } from './parquet-sink.ts';
 import { TRAJECTORY_SCHEMA_VERSION, type TrajectoryRecord } from './record.ts';
 import type { TokenLine } from './token-types.ts';
 
+// 8 MiB of buffered columns is ~40 bench trajectories (~1 MiB compressed). On the export bench,
+// 4 and 16 MiB gave the same peak RSS and speed within noise: the buffers are a small part of it.
 export const DEFAULT_ROW_GROUP_ROWS = 64;
 export const DEFAULT_ROW_GROUP_BYTES = 8 * 2 ** 20;
-const CHUNK_BYTES = 2 ** 20;
 
 export interface ParquetWriterOptions {
   /** The token view of a record (tokens.ts' tokenLines), stored in the `tokens` column. */
   tokensOf: (record: TrajectoryRecord) => TokenLine[];
   /** Records per row group at most. */
   rowGroupRows?: number;
-  /** Estimated bytes per row group at most (a long trajectory closes its group early). */
+  /** Buffered (uncompressed) bytes per row group at most: long trajectories close a group early. */
   rowGroupBytes?: number;
 }
 
-/**
- * hyparquet-writer's byte sink, passing its bytes on to a Writable: full chunks as the encoder
- * fills them (synchronously, it cannot wait), then after each row group `flush` waits for `out`
- * to drain, which is what holds the producer back.
- */
-class StreamSink extends ByteWriter {
-  private failure: Error | null = null;
-
-  constructor(private readonly out: Writable) {
-    super(CHUNK_BYTES + 64 * 1024);
-    out.once('error', (err) => {
-      this.failure = err;
-    });
-  }
-
-  override ensure(size: number): void {
-    if (this.index > 0 && this.index + size > CHUNK_BYTES) this.push();
-    super.ensure(size);
-  }
-
-  /** Hands the filled part of the buffer to `out` and starts a fresh buffer (no copy). */
-  private push(): void {
-    if (this.index === 0) return;
-    this.out.write(new Uint8Array(this.buffer, 0, this.index));
-    this.buffer = new ArrayBuffer(Math.max(CHUNK_BYTES + 64 * 1024, this.buffer.byteLength));
-    this.view = new DataView(this.buffer);
-    this.index = 0;
-  }
-
-  async flush(): Promise<void> {
-    this.push();
-    if (this.failure) throw this.failure;
-    if (this.out.writableNeedDrain) await once(this.out, 'drain');
-  }
-
-  override async finish(): Promise<void> {
-    await this.flush();
-  }
-}
-
 type RowGroup = ParquetWriter['row_groups'][number];
-
-/**
- * One row group: every leaf column shredded and encoded in schema order, one at a time, so only
- * one leaf's levels are alive at once. The file's header, footer and page indexes stay
- * ParquetWriter's; only its per-group column loop is replaced (see parquet-columns.ts for why).
- */
-function writeRowGroup(parquet: ParquetWriter, sink: StreamSink, rows: Row[]): void {
-  const start = sink.offset;
-  const columns: RowGroup['columns'] = [];
-  let uncompressed = 0n;
-  for (const plan of PLANS) {
-    const column = { ...plan.encoder, compressors: parquet.compressors };
-    const result = writeColumn({ writer: sink, column, pageData: shred(plan, rows) });
-    columns.push(result.chunk);
-    uncompressed += result.chunk.meta_data?.total_uncompressed_size ?? 0n;
-    parquet.pendingIndexes.push(result);
-  }
-  const numRows = BigInt(rows.length);
-  parquet.num_rows += numRows;
-  parquet.row_groups.push({
-    columns,
-    total_byte_size: uncompressed,
-    num_rows: numRows,
-    total_compressed_size: BigInt(sink.offset - start),
-  });
-}
+type ChunkResult = ParquetWriter['pendingIndexes'][number];
 
 const SCHEMA = trajectorySchema();
 const PLANS = leafPlans(SCHEMA);
+const COMPRESSORS = { BROTLI: (bytes: Uint8Array) => brotliCompressSync(bytes, BROTLI_FLAT) };
+// The flat columns' pages are a few hundred bytes: quality 1 costs less than the call itself.
+const BROTLI_FLAT = { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } };
+
+type GroupLeaf =
+  | { kind: 'flat'; plan: LeafPlan; values: unknown[] }
+  | { kind: 'nested'; plan: LeafPlan; buffer: LeafBuffer; shredder: LeafShredder };
+
+/**
+ * A row group being filled: one buffer per nested leaf, one JS array per top-level scalar
+ * (a value per row), in schema order.
+ */
+class GroupBuffer {
+  rows = 0;
+  private readonly leaves: GroupLeaf[] = PLANS.map((plan) =>
+    plan.flat
+      ? { kind: 'flat', plan, values: [] }
+      : {
+          kind: 'nested',
+          plan,
+          buffer: new LeafBuffer(plan.encoder.element.type!),
+          shredder: new LeafShredder(plan),
+        },
+  );
+
+  add(row: Row): void {
+    for (const leaf of this.leaves) {
+      if (leaf.kind === 'flat') leaf.values.push(row[leaf.plan.top]);
+      else leaf.shredder.shred(row, leaf.buffer);
+    }
+    this.rows++;
+  }
+
+  /** Bytes buffered (the nested leaves' levels and values: the flat ones weigh nothing). */
+  get bytes(): number {
+    let total = 0;
+    for (const leaf of this.leaves) if (leaf.kind === 'nested') total += leaf.buffer.bytes;
+    return total;
+  }
+
+  /** Writes every column chunk, in schema order; returns them with their indexes. */
+  write(sink: StreamSink): ChunkResult[] {
+    return this.leaves.map((leaf) => {
+      if (leaf.kind === 'nested') return writeLeafChunk(sink, leaf.plan, leaf.buffer);
+      const column = { ...leaf.plan.encoder, compressors: COMPRESSORS };
+      return writeColumn({ writer: sink, column, pageData: flatPageData(leaf.plan, leaf.values) });
+    });
+  }
+
+  clear(): void {
+    for (const leaf of this.leaves) {
+      if (leaf.kind === 'flat') leaf.values = [];
+      else leaf.buffer.clear();
+    }
+    this.rows = 0;
+  }
+}
+
+/** Writes the buffered group as a row group of the file (header and footer stay ParquetWriter's). */
+function writeRowGroup(parquet: ParquetWriter, sink: StreamSink, group: GroupBuffer): void {
+  const start = sink.offset;
+  const results = group.write(sink);
+  let uncompressed = 0n;
+  for (const result of results) {
+    uncompressed += result.chunk.meta_data?.total_uncompressed_size ?? 0n;
+    parquet.pendingIndexes.push(result);
+  }
+  const numRows = BigInt(group.rows);
+  parquet.num_rows += numRows;
+  parquet.row_groups.push({
+    columns: results.map((r) => r.chunk),
+    total_byte_size: uncompressed,
+    num_rows: numRows,
+    total_compressed_size: BigInt(sink.offset - start),
+  } satisfies RowGroup);
+}
 
 export function createParquetWriter(out: Writable, opts: ParquetWriterOptions): FileWriter {
   const maxRows = opts.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS;
@@ -117,24 +130,19 @@ export function createParquetWriter(out: Writable, opts: ParquetWriterOptions): 
     kvMetadata: [{ key: 'schema_version', value: TRAJECTORY_SCHEMA_VERSION }],
     createdBy: 'task-executor trajectory export',
   });
-  let rows: Row[] = [];
-  let bytes = 0;
+  const group = new GroupBuffer();
 
   async function flushGroup(): Promise<void> {
-    if (rows.length === 0) return;
-    const group = rows;
-    rows = [];
-    bytes = 0;
+    if (group.rows === 0) return;
     writeRowGroup(parquet, sink, group);
+    group.clear();
     await sink.flush();
   }
 
   return {
     async write(record) {
-      const tokens = opts.tokensOf(record);
-      rows.push(trajectoryRow(record, tokens));
-      bytes += estimateRecordBytes(record, tokens);
-      if (rows.length >= maxRows || bytes >= maxBytes) await flushGroup();
+      group.add(trajectoryRow(record, opts.tokensOf(record)));
+      if (group.rows >= maxRows || group.bytes >= maxBytes) await flushGroup();
     },
     async end() {
       await flushGroup();

@@ -11,8 +11,12 @@ import type { ExportFilter } from './filter.ts';
 import type { TrajectoryRecord } from './record.ts';
 import { countFinishedTasks, type ExportRange, readFinishedTasks, readPageDetails } from './store.ts';
 
-/** Tasks read per page: enough to amortise six round trips, few enough to bound memory. */
-export const EXPORT_PAGE_TASKS = 32;
+/**
+ * Tasks read per page: enough to amortise six round trips (under a millisecond a task), few
+ * enough to bound memory. A token-heavy trajectory (tens of thousands of prompt ids over its
+ * calls) is megabytes once parsed; 32 a page held a quarter of a gigabyte of live heap.
+ */
+export const EXPORT_PAGE_TASKS = 8;
 
 /** The range an export covers: after the given cursor, up to the feed's head unless bounded. */
 export async function exportRange(db: Queryable, after?: Cursor, until?: Cursor): Promise<ExportRange> {
