@@ -213,7 +213,8 @@ test('without COMMAND_BACKEND_CMD a run fails with a message naming the variable
 
 test('a program that cannot be started fails the run', async (t) => {
   const ctx = recordingContext(join(scratchDir(t), 'w'));
-  const outcome = await backend('["/nonexistent/agent"]').run(fakeTask(), ctx);
+  // A program from a placeholder is known only per task, so only the spawn can find it missing.
+  const outcome = await backend('["/nonexistent/{problem_id}"]').run(fakeTask(), ctx);
   assert.equal(errorOf(outcome).reason, 'spawn_failed');
 });
 

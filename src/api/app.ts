@@ -18,6 +18,7 @@ import { FeedHub } from '../datasets/feed-hub.ts';
 import { type ConversationStore, createConversationStore } from '../gateway/conversations.ts';
 import { createGateway, type Gateway } from '../gateway/gateway.ts';
 import type { Queue } from '../queue/queue.ts';
+import { REDACT } from '../server/logger.ts';
 import type { WorkerPoolControl } from '../worker/pool.ts';
 import { installAuth } from './auth.ts';
 import { installBodyParser } from './body.ts';
@@ -68,10 +69,6 @@ export const VERSION: string = JSON.parse(
 // A client-chosen request id is echoed and logged; keep it to a safe alphabet so it cannot
 // forge log lines or headers.
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-// The default serializers log no headers; this guards any that someone adds later. The
-// authorization header carries API and gateway tokens, so it must never reach a log line.
-const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'];
 
 function loggerOptions(deps: AppDeps): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
   const l = deps.logger;

@@ -18,6 +18,9 @@
  */
 import type { Json, Lease, NewLog, Queue, Task } from '../queue/index.ts';
 import { CompletionBatcher } from './completion-batcher.ts';
+import { type AttemptLogger, logClaimed, logCompleted, logSettled } from './lifecycle-log.ts';
+
+export type { AttemptLogger } from './lifecycle-log.ts';
 
 /** What an attempt needs of the LLM gateway. */
 export interface AttemptGateway {
@@ -25,10 +28,6 @@ export interface AttemptGateway {
   minter(): Promise<(taskId: string, attempt: number) => string>;
   /** True once the attempt's calls are recorded; false when the hard limit ran out first. */
   settled(taskId: string, attempt: number): Promise<boolean>;
-}
-
-export interface AttemptLogger {
-  warn(obj: object, msg?: string): void;
 }
 
 /** A claimed task with the gateway address and this attempt's token for its agent. */
@@ -40,7 +39,7 @@ export class Attempts {
   constructor(
     private readonly queue: Queue,
     private readonly gateway: AttemptGateway | null,
-    private readonly logger: AttemptLogger = { warn() {} },
+    private readonly logger: AttemptLogger = { info() {}, warn() {} },
   ) {
     this.completions = new CompletionBatcher(queue);
   }
@@ -57,6 +56,7 @@ export class Attempts {
   ): Promise<ClaimedAttempt[]> {
     const mint = this.gateway && llmBaseUrl ? await this.gateway.minter() : null;
     const tasks = await this.queue.claim(workerId, max, claimKey);
+    logClaimed(this.logger, workerId, tasks);
     if (!mint || !llmBaseUrl) return tasks;
     return tasks.map((t) => ({ ...t, llm_base_url: llmBaseUrl, llm_api_key: mint(t.id, t.attempt) }));
   }
@@ -66,7 +66,9 @@ export class Attempts {
   async complete(workerId: string, taskId: string, attempt: number | null, result: Json): Promise<Task> {
     const current = await this.queue.assertHeld(workerId, taskId, attempt);
     await this.settle(taskId, current);
-    return this.queue.complete(workerId, taskId, current, result);
+    const task = await this.queue.complete(workerId, taskId, current, result);
+    logCompleted(this.logger, workerId, taskId, current);
+    return task;
   }
 
   async fail(
@@ -78,13 +80,17 @@ export class Attempts {
   ): Promise<Task> {
     const current = await this.queue.assertHeld(workerId, taskId, attempt);
     await this.settle(taskId, current);
-    return this.queue.fail(workerId, taskId, current, error, retry);
+    const task = await this.queue.fail(workerId, taskId, current, error, retry);
+    logSettled(this.logger, workerId, task, error);
+    return task;
   }
 
   async release(workerId: string, taskId: string, attempt: number | null): Promise<Task> {
     const current = await this.queue.assertHeld(workerId, taskId, attempt);
     await this.settle(taskId, current);
-    return this.queue.release(workerId, taskId, current);
+    const task = await this.queue.release(workerId, taskId, current);
+    logSettled(this.logger, workerId, task);
+    return task;
   }
 
   appendLogs(workerId: string, taskId: string, attempt: number | null, logs: readonly NewLog[]) {
@@ -96,17 +102,21 @@ export class Attempts {
   /** Resolves false when the fence refused it. */
   async completeHeld(workerId: string, lease: Lease, result: Json): Promise<boolean> {
     await this.settle(lease.task_id, lease.attempt);
-    return this.completions.complete(workerId, lease, result);
+    const done = await this.completions.complete(workerId, lease, result);
+    if (done) logCompleted(this.logger, workerId, lease.task_id, lease.attempt);
+    return done;
   }
 
   async failHeld(workerId: string, lease: Lease, error: Json, retry: boolean): Promise<void> {
     await this.settle(lease.task_id, lease.attempt);
-    await this.queue.fail(workerId, lease.task_id, lease.attempt, error, retry);
+    const task = await this.queue.fail(workerId, lease.task_id, lease.attempt, error, retry);
+    logSettled(this.logger, workerId, task, error);
   }
 
   async releaseHeld(workerId: string, lease: Lease): Promise<void> {
     await this.settle(lease.task_id, lease.attempt);
-    await this.queue.release(workerId, lease.task_id, lease.attempt);
+    const task = await this.queue.release(workerId, lease.task_id, lease.attempt);
+    logSettled(this.logger, workerId, task);
   }
 
   /** Writes pending batched completions (at shutdown). */

@@ -9,10 +9,9 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import type { Json, JsonObject, Task } from '../queue/types.ts';
+import { type CommandLine, type PreparedCommand, prepareCommand } from './command-line.ts';
 import { runProcess } from './process.ts';
 import { type Backend, type RunContext, type RunOutcome, stopReason } from './types.ts';
-
-export type CommandLine = { argv: string[] } | { shell: string };
 
 /**
  * Server secrets a task's program has no business reading: it reaches the API over HTTP and
@@ -31,39 +30,32 @@ export const SERVER_ONLY_ENV = [
 /** A result larger than this is refused rather than read into memory and sent as one row. */
 const MAX_RESULT_BYTES = 64 * 1024 * 1024;
 
-/**
- * A JSON array is an argv, run without a shell, placeholders substituted per element; anything
- * else is a shell line for `/bin/sh -c`, which gets task values only through the environment
- * (substituting them into shell text would let a problem id inject commands).
- */
-export function parseCommandLine(raw: string): CommandLine {
-  const text = raw.trim();
-  if (text.startsWith('[')) {
-    let argv: unknown;
-    try {
-      argv = JSON.parse(text);
-    } catch (err) {
-      throw new Error(`COMMAND_BACKEND_CMD starts with "[" but is not valid JSON: ${(err as Error).message}`);
-    }
-    if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === 'string'))
-      throw new Error('COMMAND_BACKEND_CMD: a JSON value must be a non-empty array of strings');
-    return { argv };
-  }
-  return { shell: text };
-}
-
 /** Replaces {name} placeholders with their values; unknown placeholders stay as written. */
 export function substitute(arg: string, values: Record<string, string>): string {
   return arg.replace(/\{(\w+)\}/g, (m, key: string) => values[key] ?? m);
 }
 
+export { type CommandLine, parseCommandLine } from './command-line.ts';
+
 export class CommandBackend implements Backend {
   readonly type = 'command';
+  private readonly command: PreparedCommand;
 
+  /**
+   * `startDir` (default: the process's working directory now, at start) is what relative paths
+   * in COMMAND_BACKEND_CMD mean, and what the command gets as START_DIR.
+   */
   constructor(
     private readonly config: Pick<Config, 'COMMAND_BACKEND_CMD' | 'COMMAND_KILL_GRACE_MS'> &
       Partial<Pick<Config, 'LLM_UPSTREAMS'>>,
-  ) {}
+    private readonly startDir: string = process.cwd(),
+  ) {
+    this.command = prepareCommand(config.COMMAND_BACKEND_CMD, startDir);
+  }
+
+  unavailable(): string | null {
+    return this.command.ok ? null : this.command.problem;
+  }
 
   private secretNames(): string[] {
     const upstreamKeys = Object.values(this.config.LLM_UPSTREAMS ?? {}).flatMap((u) =>
@@ -73,14 +65,9 @@ export class CommandBackend implements Backend {
   }
 
   async run(task: Task, ctx: RunContext): Promise<RunOutcome> {
-    if (!this.config.COMMAND_BACKEND_CMD.trim())
-      return failed('not_configured', 'The command backend has no command to run: set COMMAND_BACKEND_CMD');
-    let line: CommandLine;
-    try {
-      line = parseCommandLine(this.config.COMMAND_BACKEND_CMD);
-    } catch (err) {
-      return failed('not_configured', (err as Error).message);
-    }
+    // A worker does not claim with a backend that cannot run; this guards direct callers.
+    if (!this.command.ok) return failed('not_configured', this.command.problem);
+    const line: CommandLine = this.command.line;
     await mkdir(ctx.workDir, { recursive: true });
     const resultFile = join(ctx.workDir, 'result.json');
     // A file left by an earlier run in this directory must not pass for this run's result.
@@ -101,7 +88,7 @@ export class CommandBackend implements Backend {
       file,
       args,
       cwd: ctx.workDir,
-      env: childEnv(task, ctx, resultFile, this.secretNames()),
+      env: childEnv(task, ctx, { resultFile, startDir: this.startDir }, this.secretNames()),
       signal: ctx.signal,
       killGraceMs: this.config.COMMAND_KILL_GRACE_MS,
       onStdout: (l) => ctx.log('info', l, null, 'stdout'),
@@ -124,7 +111,12 @@ export class CommandBackend implements Backend {
  * The parent's environment (minus server secrets), the task's values, the gateway as the
  * OpenAI endpoint (so stock OpenAI-SDK agents are recorded unchanged), then ctx.env on top.
  */
-function childEnv(task: Task, ctx: RunContext, resultFile: string, secrets: string[]): NodeJS.ProcessEnv {
+function childEnv(
+  task: Task,
+  ctx: RunContext,
+  paths: { resultFile: string; startDir: string },
+  secrets: string[],
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of secrets) delete env[name];
   if (ctx.llm) {
@@ -147,8 +139,9 @@ function childEnv(task: Task, ctx: RunContext, resultFile: string, secrets: stri
     WORKER_ID: ctx.workerId,
     AGENT_CONFIG: JSON.stringify(task.parameters.agent_config ?? {}),
     TASK_PARAMETERS: JSON.stringify(task.parameters),
-    RESULT_FILE: resultFile,
+    RESULT_FILE: paths.resultFile,
     WORK_DIR: ctx.workDir,
+    START_DIR: paths.startDir,
     ...ctx.env,
   };
 }

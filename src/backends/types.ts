@@ -55,6 +55,12 @@ export interface Backend {
   readonly type: string;
   /** Problem ids (or globs) this backend can run, advertised at registration; absent = any. */
   problems?(): Promise<string[]>;
+  /**
+   * Why this backend cannot run any task as configured (no command set, a program missing…),
+   * null when it can. Checked once at start: a remote worker refuses to start, an in-process
+   * worker claims nothing and says why; otherwise it would claim every task and fail each.
+   */
+  unavailable?(): string | null;
   /** Runs one attempt. Must settle soon after `ctx.signal` aborts, with its processes gone. */
   run(task: Task, ctx: RunContext): Promise<RunOutcome>;
   /**

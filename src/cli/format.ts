@@ -8,7 +8,8 @@ export function taskLine(t: Task): string {
   return [t.id, t.status.padEnd(9), `p${t.priority}`, t.problem_id, t.worker_id ?? '-', labels].join('  ');
 }
 
-export function taskDetail(t: Task): string {
+/** A task as GET /tasks/{id} returns it: a pending one says why it waits, when nobody can run it. */
+export function taskDetail(t: Task & { waiting_reason?: string | null }): string {
   const lines = [
     `id:          ${t.id}`,
     `problem:     ${t.problem_id}`,
@@ -19,6 +20,7 @@ export function taskDetail(t: Task): string {
     `started:     ${t.started_at ?? '-'}`,
     `completed:   ${t.completed_at ?? '-'}`,
   ];
+  if (t.waiting_reason) lines.push(`waiting:     ${t.waiting_reason}`);
   if (t.result !== null) lines.push(`result:      ${JSON.stringify(t.result)}`);
   const error = errorSummary(t);
   if (error) lines.push(`error:       ${error}`);

@@ -50,6 +50,11 @@ export const settingSpecs = {
   ),
   BODY_LIMIT_BYTES: int(1024 * 1024, 'Largest accepted request body, in bytes (larger: 413).', 1024, 1 << 30),
   LOG_LEVEL: oneOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'pino log level.'),
+  LOG_FORMAT: oneOf<'auto' | 'json' | 'pretty'>(
+    'auto',
+    ['auto', 'json', 'pretty'],
+    'How log lines look: json (one JSON object per line, for collectors), pretty (readable lines), auto (pretty when stdout is a terminal, else json).',
+  ),
   ENABLE_DOCS: bool(true, 'Serve /docs (Swagger UI). /openapi.json is always served.'),
   API_TOKENS: secret(
     roleTokens(

@@ -3,7 +3,9 @@
  * in-process worker pool and the background jobs (reaper, callbacks), and closes them in
  * reverse order. Nothing is created at import time.
  */
+import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { createApp } from '../api/app.ts';
 import { checkAuthPlan } from '../api/auth.ts';
 import { CallbackDispatcher } from '../callbacks/dispatcher.ts';
@@ -12,6 +14,7 @@ import { migrate, openDb } from '../db/index.ts';
 import type { Db } from '../db/types.ts';
 import { createQueue, type Queue } from '../queue/index.ts';
 import { checkWorkerPlan, internalWorkerPlan, WorkerManager } from '../worker/manager.ts';
+import { createLogger } from './logger.ts';
 import { reaperLoop } from './reaper-loop.ts';
 import { ReplicaSlot } from './replica-slot.ts';
 import { upkeepLoop } from './upkeep-loop.ts';
@@ -28,6 +31,8 @@ export interface RunningServer {
 export interface ServerOptions {
   /** An open, migrated database to use instead of the configured one (left open on close). */
   db?: Db;
+  /** The process logger; default: stdout at LOG_LEVEL in LOG_FORMAT (see logger.ts). */
+  logger?: Logger;
 }
 
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
@@ -36,8 +41,10 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   checkWorkerPlan(plan.slots);
   // Bad tokens, or an open API on a reachable address, stop it here too.
   checkAuthPlan(config);
-  const db = options.db ?? (await openDb(config));
-  if (!options.db) await migrate(db);
+  // Start-up takes seconds on a fresh data folder (PGlite initialises, migrations run): each
+  // step says what it is doing, so a silent terminal never looks like a hang.
+  const log = options.logger ?? createLogger(config);
+  const db = options.db ?? (await openDatabase(config, log));
   const queue = createQueue(db, {
     leaseSeconds: config.LEASE_SECONDS,
     notifyDebounceMs: config.NOTIFY_DEBOUNCE_MS,
@@ -52,8 +59,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     ),
   );
   const pool = new WorkerManager({ config, queue, idBase: slot.idBase });
-  const app = await createApp({ config, queue, pool });
-  const log = app.log;
+  const app = await createApp({ config, queue, pool, logger: log });
   logRef.log = log;
 
   const reaper = reaperLoop(
@@ -90,10 +96,28 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   }
 
   const url = await app.listen({ host: config.HOST, port: config.PORT });
-  log.info({ url, database: db.kind }, 'Task Executor listening');
+  const docs = `${browsableUrl(url)}${config.ENABLE_DOCS ? '/docs' : '/openapi.json'}`;
+  log.info({ url, docs, database: db.kind }, `Task Executor listening on ${url} (API docs: ${docs})`);
   const gatewayUrl = config.LLM_GATEWAY_URL || localGatewayUrl(config.HOST, app);
   pool.attach({ attempts: app.attempts, llmBaseUrl: gatewayUrl, logger: log });
-  if (config.AUTO_START_WORKERS && plan.workers > 0) await pool.start();
+  if (config.AUTO_START_WORKERS && plan.workers > 0) {
+    log.info(
+      { workers: plan.workers, backends: mixOf(plan.slots, plan.workers) },
+      'starting in-process workers',
+    );
+    const started = await pool.start();
+    const unavailable = started.workers.filter((w) => w.status_reason).length;
+    log.info(
+      { workers: started.workers.length - unavailable, unavailable },
+      unavailable > 0
+        ? `in-process workers started; ${unavailable} claim nothing (see the errors above)`
+        : 'in-process workers started',
+    );
+  } else
+    log.info(
+      {},
+      'no in-process workers (AUTO_START_WORKERS or NUM_INTERNAL_WORKERS): tasks wait for remote workers',
+    );
 
   let closing: Promise<void> | undefined;
   return {
@@ -116,6 +140,40 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       return closing;
     },
   };
+}
+
+/** Opens (PGlite: creates on first run) and migrates the configured database, saying what it does. */
+async function openDatabase(config: Config, log: Logger): Promise<Db> {
+  const where = config.DATABASE_URL
+    ? 'PostgreSQL (DATABASE_URL)'
+    : `embedded PGlite in ${resolve(config.DATA_DIR, 'pgdata')}`;
+  log.info({ database: config.DATABASE_URL ? 'postgres' : 'pglite' }, `opening the database: ${where}`);
+  const db = await openDb(config);
+  log.info({}, 'applying database migrations');
+  const applied = await migrate(db).catch(async (err: unknown) => {
+    await db.close().catch(() => {});
+    throw err;
+  });
+  log.info(
+    { applied },
+    applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date',
+  );
+  return db;
+}
+
+/** `sandbox×2, command×1`: what the worker slots drive, for the start-up line. */
+function mixOf(slots: readonly string[], workers: number): string {
+  const counts = new Map<string, number>();
+  for (let i = 0; i < workers; i++) {
+    const b = slots[i % slots.length]!;
+    counts.set(b, (counts.get(b) ?? 0) + 1);
+  }
+  return [...counts].map(([b, n]) => `${b}×${n}`).join(', ');
+}
+
+/** The listening URL as a browser can open it (a wildcard bind is reached over loopback). */
+function browsableUrl(url: string): string {
+  return url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:');
 }
 
 /**

@@ -2,8 +2,11 @@
 export interface PoolWorkerStatus {
   worker_id: string;
   backend_type: string;
-  state: 'starting' | 'running' | 'draining' | 'stopped';
+  /** `unavailable`: its backend cannot run as configured, so it claims nothing (status_reason says why). */
+  state: 'starting' | 'running' | 'unavailable' | 'draining' | 'stopped';
   running_tasks: string[];
+  /** Why the worker claims nothing, or null. */
+  status_reason?: string | null;
 }
 
 export interface PoolStatus {

@@ -6,9 +6,9 @@
  * (uncharged); then the promise resolves and the process can exit 0. A second signal cuts
  * the grace short (tasks are stopped and given back at once, never orphaned).
  */
-import pino from 'pino';
 import { createBackend } from '../backends/index.ts';
 import type { Config } from '../config/index.ts';
+import { createLogger } from '../server/logger.ts';
 import { HttpTransport } from './http.ts';
 import { isTransient } from './transport.ts';
 import { type Logger, Worker } from './worker.ts';
@@ -32,19 +32,32 @@ export interface RemoteWorkerOptions {
   claimWaitSeconds?: number;
   /** Aborting it drains the worker like SIGTERM (for embedding and tests). */
   signal?: AbortSignal;
-  /** Default: pino JSON lines on stdout at LOG_LEVEL. */
+  /** Default: stdout at LOG_LEVEL in LOG_FORMAT (pretty on a terminal, JSON otherwise). */
   logger?: Logger;
   /** Listen for SIGTERM/SIGINT (default true). */
   handleSignals?: boolean;
 }
 
+/** The worker cannot do its job as configured; nothing was registered or claimed. */
+export class WorkerRefused extends Error {
+  override name = 'WorkerRefused';
+}
+
 /** Runs until drained by a signal (or `signal`); resolves once every task is finished or given back. */
 export async function runRemoteWorker(o: RemoteWorkerOptions): Promise<void> {
-  const logger = o.logger ?? pino({ level: o.config.LOG_LEVEL, base: { worker_id: o.id } });
+  const logger = o.logger ?? createLogger(o.config, { base: { worker_id: o.id } });
   const grace = o.config.WORKER_SHUTDOWN_GRACE * 1000;
+  const backend = createBackend(o.backendType, o.config);
+  // Checked before registering: a worker whose backend cannot run would claim every matching
+  // task and fail each at once, silently draining the queue.
+  const unavailable = backend.unavailable?.();
+  if (unavailable)
+    throw new WorkerRefused(
+      `worker ${o.id} refuses to start: its ${o.backendType} backend cannot run: ${unavailable}`,
+    );
   const worker = new Worker({
     id: o.id,
-    backend: createBackend(o.backendType, o.config),
+    backend,
     transport: new HttpTransport(o.apiUrl, { token: o.token }),
     maxParallel: o.maxParallel,
     supportedProblems: o.supportedProblems.length > 0 ? o.supportedProblems : undefined,

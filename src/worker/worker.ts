@@ -50,6 +50,8 @@ export class Worker {
   private prepareFailures = 0;
   private graceOver: Promise<void> = Promise.resolve();
   private endGrace: (() => void) | undefined;
+  /** Why the backend cannot run at all (set at start): the worker then claims nothing. */
+  private unavailable: string | null = null;
 
   constructor(private readonly o: WorkerOptions) {}
 
@@ -63,6 +65,7 @@ export class Worker {
       backend_type: this.o.backend.type,
       state: this.state,
       running_tasks: [...this.runs.keys()],
+      status_reason: this.unavailable,
     };
   }
 
@@ -79,6 +82,8 @@ export class Worker {
         throw err;
       }
       if (this.stopClaiming.signal.aborted) return;
+      const unavailable = this.o.backend.unavailable?.() ?? null;
+      if (unavailable) return this.standAside(unavailable);
       this.unsubscribeCancel = this.o.transport.onCancel?.((taskId) => this.stopRun(taskId, 'cancel'));
       this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatIntervalMs);
       this.heartbeatTimer.unref();
@@ -86,6 +91,23 @@ export class Worker {
       this.loopDone = this.claimLoop();
     })();
     return this.starting;
+  }
+
+  /**
+   * A backend that cannot run (no command configured…) would fail every task it claimed, so the
+   * worker claims nothing. It stays registered but `offline`, with the reason as
+   * metadata.status_reason, so the worker list, /health and waiting tasks say why nothing runs.
+   */
+  private async standAside(reason: string): Promise<void> {
+    this.unavailable = reason;
+    this.state = 'unavailable';
+    this.o.logger.error(
+      { worker_id: this.o.id, backend_type: this.o.backend.type, reason },
+      `worker ${this.o.id} claims nothing: ${reason}`,
+    );
+    await this.o.transport.heartbeat(this.o.id, 'offline', [], reason).catch((err) => {
+      this.o.logger.warn({ err, worker_id: this.o.id }, 'could not record why the worker claims nothing');
+    });
   }
 
   /**
@@ -106,9 +128,9 @@ export class Worker {
     this.stopClaiming.abort();
     this.wakeSlotWaiters();
     await this.starting?.catch(() => {});
-    if (this.state === 'starting') {
+    if (this.state === 'starting' || this.state === 'unavailable') {
       // Stopped before it ever claimed (perhaps mid-registration): just say it is gone.
-      await this.o.transport.heartbeat(this.o.id, 'offline', [], null).catch(() => {});
+      await this.o.transport.heartbeat(this.o.id, 'offline', [], this.unavailable).catch(() => {});
       this.state = 'stopped';
       return;
     }

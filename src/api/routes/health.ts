@@ -14,7 +14,8 @@ const Counts = Type.Record(Type.String(), Type.Integer());
 
 const HealthResponse = Type.Object({
   status: Type.Enum(['healthy', 'degraded', 'unhealthy'], {
-    description: 'degraded: no worker is idle, busy or draining; unhealthy (503): no database.',
+    description:
+      'degraded: no worker is idle, busy or draining, or a pending task has no worker that can run it, or an in-process worker cannot run its backend (`warnings` says which); unhealthy (503): no database.',
   }),
   timestamp: Type.String({ format: 'date-time' }),
   database: Type.Object({
@@ -31,10 +32,36 @@ const HealthResponse = Type.Object({
     description:
       'Pending tasks that no live worker can run (its backend_type or problem is offered by none); they wait, they are not failed.',
   }),
+  warnings: Type.Array(Type.String(), {
+    description:
+      'What keeps work from running, in words: tasks waiting with no worker able to run them (and why), in-process workers that claim nothing (and why).',
+  }),
   version: Type.String(),
 });
 
+/** Groups of waiting tasks explained in `warnings`; the rest are counted in one line. */
+const EXPLAINED_GROUPS = 3;
+
 const EMPTY_WORKERS: Record<WorkerStatus, number> = { idle: 0, busy: 0, offline: 0, draining: 0 };
+
+/** The in-process workers that claim nothing, and the pending tasks nobody can run, with why. */
+async function warningsOf(
+  deps: RouteDeps,
+  unroutable: { problem_id: string; backend_type: string | null; count: number }[],
+): Promise<string[]> {
+  const idle = (deps.pool?.status().workers ?? []).filter((w) => w.status_reason);
+  const out = idle.map((w) => `${w.worker_id} claims nothing: ${w.status_reason}`);
+  for (const g of unroutable.slice(0, EXPLAINED_GROUPS)) {
+    const why = await deps.queue.waitingReason(g);
+    out.push(
+      `${g.count} pending ${g.problem_id} task(s) wait: ${why ?? 'a worker that can run them just arrived'}`,
+    );
+  }
+  const rest = unroutable.slice(EXPLAINED_GROUPS).reduce((n, g) => n + g.count, 0);
+  if (rest > 0)
+    out.push(`${rest} more pending task(s) of other problems wait with no worker able to run them`);
+  return out;
+}
 
 async function health(deps: RouteDeps) {
   const { queue, version } = deps;
@@ -47,15 +74,17 @@ async function health(deps: RouteDeps) {
       queue.unroutablePending(),
     ]);
     const serving = workers.idle + workers.busy + workers.draining;
+    const warnings = await warningsOf(deps, unroutable);
     return {
       code: 200 as const,
       body: {
-        status: serving > 0 ? ('healthy' as const) : ('degraded' as const),
+        status: serving > 0 && warnings.length === 0 ? ('healthy' as const) : ('degraded' as const),
         timestamp: new Date().toISOString(),
         database: { ok: true, connected: true, latency_ms: Math.round(latency * 100) / 100, kind },
         workers: { total: Object.values(workers).reduce((a, b) => a + b, 0), ...workers },
         queue: counts as Record<TaskStatus, number>,
         unroutable_pending: unroutable.reduce((n, u) => n + u.count, 0),
+        warnings,
         version,
       },
     };
@@ -70,6 +99,7 @@ async function health(deps: RouteDeps) {
         workers: { total: 0, ...EMPTY_WORKERS },
         queue: {},
         unroutable_pending: 0,
+        warnings: ['the database cannot be reached'],
         version,
       },
     };

@@ -16,11 +16,14 @@ const tags = ['internal workers'];
 const PoolWorker = Type.Object({
   worker_id: Type.String(),
   backend_type: Type.String(),
-  state: Type.Enum(['starting', 'running', 'draining', 'stopped']),
+  state: Type.Enum(['starting', 'running', 'unavailable', 'draining', 'stopped']),
   running_tasks: Type.Array(Type.String()),
+  status_reason: Type.Optional(
+    Nullable(Type.String({ description: 'Why the worker claims nothing (state `unavailable`), else null.' })),
+  ),
   current_task: Nullable(Type.String()),
   // The predecessor's per-worker fields.
-  status: Type.String({ description: 'idle, busy, starting, draining or stopped.' }),
+  status: Type.String({ description: 'idle, busy, starting, unavailable, draining or stopped.' }),
   has_executor: Type.Boolean({ description: 'The worker is started (not stopped).' }),
 });
 

@@ -1,6 +1,6 @@
 /** /api/v1/tasks: submit (one or a batch), list, read, cancel, logs, stats. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import { isCallbackDelivery } from '../../callbacks/signature.ts';
 import { QueueError } from '../../queue/errors.ts';
 import { logIdToSeq } from '../../queue/rows.ts';
@@ -24,6 +24,7 @@ import {
   TaskSchema,
   TaskWithLogs,
 } from '../schemas/tasks.ts';
+import { logCancelled, logSubmitted } from '../task-events.ts';
 import { toNewTask } from '../task-input.ts';
 import type { RouteDeps, RouteOptions } from '../types.ts';
 
@@ -99,7 +100,9 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
     },
     async (req, reply) => {
       const input = toNewTask(req.body, config, { header: req.headers['idempotency-key'] });
-      const [created] = await queue.submit([input]);
+      const results = await queue.submit([input]);
+      await logSubmitted(req.log, queue, results);
+      const created = results[0];
       return reply.code(created!.created ? 201 : 200).send(created!.task);
     },
   );
@@ -131,6 +134,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
         toNewTask(t, config, { fallback: header === undefined ? undefined : `${header}#${i}` }),
       );
       const results = await queue.submit(inputs);
+      await logSubmitted(req.log, queue, results);
       const created = results.filter((r) => r.created).length;
       return reply.code(201).send({
         tasks: results.map((r) => r.task),
@@ -230,8 +234,9 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
     },
   );
 
-  const cancel = async (id: string) => {
+  const cancel = async (id: string, log: FastifyBaseLogger) => {
     const { task, outcome } = await cancelOrRefuse(deps, id);
+    logCancelled(log, task, outcome);
     // task_id and message: the predecessor's documented answer, beside the task it returned.
     const message =
       outcome === 'cancelled'
@@ -261,12 +266,12 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
           'A pending task ends cancelled at once; a running one is asked to stop, and ends `cancelled` however its worker reports next. 400 when already finished.',
       },
     },
-    (req) => cancel(req.params.id),
+    (req) => cancel(req.params.id, req.log),
   );
   app.delete(
     '/tasks/:id',
     { schema: { ...cancelSchema, summary: 'Cancel a task (same as POST /cancel)' } },
-    (req) => cancel(req.params.id),
+    (req) => cancel(req.params.id, req.log),
   );
 
   app.get(
