@@ -156,7 +156,8 @@ describe('serve on a reachable address', () => {
       API_TOKENS_FILE: '',
       ALLOW_UNAUTHENTICATED: '',
     });
-    assert.equal(await exited(serve), 1, serve.output());
+    // A configuration refused at start is a usage error: exit 2 (README, CLI exit statuses).
+    assert.equal(await exited(serve), 2, serve.output());
     assert.match(serve.output(), /HOST=0\.0\.0\.0 is not a loopback address/);
     assert.match(serve.output(), /ALLOW_UNAUTHENTICATED=true/);
   });
