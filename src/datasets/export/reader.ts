@@ -9,7 +9,14 @@ import { feedHead } from '../feed-store.ts';
 import { assembleRecords } from './assemble.ts';
 import type { ExportFilter } from './filter.ts';
 import type { TrajectoryRecord } from './record.ts';
-import { countFinishedTasks, type ExportRange, readFinishedTasks, readPageDetails } from './store.ts';
+import {
+  countFinishedTasks,
+  type ExportRange,
+  type PageDetails,
+  type Row,
+  readFinishedTasks,
+  readPageDetails,
+} from './store.ts';
 
 /**
  * Tasks read per page: enough to amortise six round trips (under a millisecond a task), few
@@ -40,24 +47,47 @@ export function withinRewardBounds(record: TrajectoryRecord, f: ExportFilter): b
   );
 }
 
+interface Page {
+  tasks: Row[];
+  details: PageDetails;
+}
+
+async function readPage(
+  db: Queryable,
+  filter: ExportFilter,
+  range: ExportRange,
+  pageTasks: number,
+): Promise<Page> {
+  const tasks = await readFinishedTasks(db, filter, range, pageTasks);
+  const details = await readPageDetails(
+    db,
+    tasks.map((t) => t.id as string),
+  );
+  return { tasks, details };
+}
+
+/**
+ * The records in order. The next page is read while this one's records are encoded and sent:
+ * the database and this process work at once instead of taking turns (two pages in memory).
+ */
 export async function* readTrajectories(
   db: Queryable,
   filter: ExportFilter,
   range: ExportRange,
   pageTasks = EXPORT_PAGE_TASKS,
 ): AsyncGenerator<TrajectoryRecord> {
-  let after = range.after;
-  for (;;) {
-    const tasks = await readFinishedTasks(db, filter, { after, until: range.until }, pageTasks);
-    if (tasks.length === 0) return;
-    const details = await readPageDetails(
-      db,
-      tasks.map((t) => t.id as string),
-    );
-    for (const record of assembleRecords(tasks, details, { attempts: filter.attempts ?? 'all' }))
+  let next: Promise<Page> | null = readPage(db, filter, range, pageTasks);
+  while (next) {
+    const page: Page = await next;
+    next = null;
+    if (page.tasks.length === pageTasks) {
+      const last = page.tasks[pageTasks - 1]!;
+      const after = { txid: BigInt(last.event_txid as string), id: BigInt(last.event_id as string) };
+      next = readPage(db, filter, { after, until: range.until }, pageTasks);
+      // Awaited in its turn; a consumer that stops early must not leave it unhandled.
+      next.catch(() => {});
+    }
+    for (const record of assembleRecords(page.tasks, page.details, { attempts: filter.attempts ?? 'all' }))
       if (withinRewardBounds(record, filter)) yield record;
-    const last = tasks[tasks.length - 1]!;
-    after = { txid: BigInt(last.event_txid as string), id: BigInt(last.event_id as string) };
-    if (tasks.length < pageTasks) return;
   }
 }
