@@ -6,7 +6,6 @@
  * Python is required: without python3 these tests fail, saying what to install.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +25,7 @@ import {
   waitForCalls,
 } from './helpers/gateway.ts';
 import { waitFor } from './helpers/process.ts';
-import { type Program, pythonEnv, runProgram, startProgram } from './helpers/seed.ts';
+import { type Program, pythonEnv, requirePython3, runProgram, startProgram } from './helpers/seed.ts';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
 
 const SCRIPT = fileURLToPath(new URL('../scripts/export_task_data.py', import.meta.url));
@@ -34,17 +33,7 @@ const PYTHON = 'python3';
 const TASKS = 12;
 const FORMATS = ['trajectories', 'openai-chat', 'tokens', 'atif', 'parquet'];
 
-function requirePython(): void {
-  const r = spawnSync(PYTHON, ['-c', 'import sys; assert sys.version_info >= (3, 8), sys.version'], {
-    env: pythonEnv(),
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  if (r.error || r.status !== 0)
-    throw new Error(
-      `python3 (3.8 or newer) is needed to test scripts/export_task_data.py: ${r.error?.message ?? r.stderr}. Install python3.`,
-    );
-}
+const requirePython = () => requirePython3('scripts/export_task_data.py');
 
 /** Completed and failed tasks with one or two gateway calls; task 1 took two attempts. */
 async function seed(h: GatewayHarness): Promise<void> {

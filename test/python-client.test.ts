@@ -5,14 +5,13 @@
  * the database's feed exactly), giving up with the cursor, and the errors it raises.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { afterEach, before, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Body, createTestApp, json, type TestApp } from './helpers/app.ts';
 import { dbModes } from './helpers/db.ts';
 import { waitFor } from './helpers/process.ts';
 import { addWorker } from './helpers/queue-fixtures.ts';
-import { type Program, pythonEnv, runProgram, startProgram } from './helpers/seed.ts';
+import { type Program, pythonEnv, requirePython3, runProgram, startProgram } from './helpers/seed.ts';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
 
 const CLIENT_DIR = fileURLToPath(new URL('../clients/python', import.meta.url));
@@ -24,18 +23,7 @@ const TOKEN = 'client-token-python-tests';
 const API_TOKENS = `client:${TOKEN}`;
 const TERMINAL = ['completed', 'failed', 'timeout', 'cancelled'];
 
-/** Fails loudly (never skips) when there is no Python to run the client with. */
-function requirePython(): void {
-  const r = spawnSync(PYTHON, ['-c', 'import sys; assert sys.version_info >= (3, 8), sys.version'], {
-    env: pythonEnv(),
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  if (r.error || r.status !== 0)
-    throw new Error(
-      `python3 (3.8 or newer) is needed to test clients/python: ${r.error?.message ?? r.stderr}. Install python3.`,
-    );
-}
+const requirePython = () => requirePython3('clients/python');
 
 const clientEnv = () => pythonEnv({ PYTHONPATH: CLIENT_DIR });
 

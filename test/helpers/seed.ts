@@ -247,3 +247,16 @@ export function expectations(): Expectations {
     },
   };
 }
+
+/** Fails loudly (never skips) when there is no python3 (3.8 or newer) to run `what` with. */
+export function requirePython3(what: string): void {
+  const r = spawnSync('python3', ['-c', 'import sys; assert sys.version_info >= (3, 8), sys.version'], {
+    env: pythonEnv(),
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (r.error || r.status !== 0)
+    throw new Error(
+      `python3 (3.8 or newer) is needed to test ${what}: ${r.error?.message ?? r.stderr}. Install python3.`,
+    );
+}

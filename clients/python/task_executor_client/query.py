@@ -37,6 +37,27 @@ def label_values(labels: Labels) -> List[str]:
     return list(labels)
 
 
+def _text(value: Any) -> str:
+    # A datetime for completed_after/before: the server takes ISO 8601.
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def filter_pairs(names: Iterable[str], filters: Dict[str, Any]) -> List[Tuple[str, str]]:
+    """The query pairs of the named filters that are set: labels repeated, statuses as a comma list."""
+    pairs: List[Tuple[str, str]] = []
+    for name in names:
+        value = filters.get(name)
+        if value is None:
+            continue
+        if name == "label":
+            pairs.extend(("label", v) for v in label_values(value))
+        elif name == "status":
+            pairs.append(("status", comma_list(value)))
+        else:
+            pairs.append((name, _text(value)))
+    return pairs
+
+
 def stream_query(
     experiment_id: Optional[str],
     after: Optional[str],
@@ -57,17 +78,7 @@ def stream_query(
     pairs.append(("conversation", conversation))
     if types is not None:
         pairs.append(("types", comma_list(types)))
-    for name in FILTERS:
-        value = filters.get(name)
-        if value is None:
-            continue
-        if name == "label":
-            pairs.extend(("label", v) for v in label_values(value))
-        elif name == "status":
-            pairs.append(("status", comma_list(value)))
-        else:
-            pairs.append((name, str(value)))
-    return pairs
+    return pairs + filter_pairs(FILTERS, filters)
 
 
 EXPORT_FORMATS = ("trajectories", "openai-chat", "tokens", "atif", "parquet")
@@ -92,9 +103,6 @@ EXPORT_FILTERS = (
 )
 
 
-def _text(value: Any) -> str:
-    # A datetime for completed_after/before: the server takes ISO 8601.
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def export_query(format: str, filters: Dict[str, Any]) -> List[Tuple[str, str]]:
@@ -105,14 +113,4 @@ def export_query(format: str, filters: Dict[str, Any]) -> List[Tuple[str, str]]:
     if format not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {EXPORT_FORMATS}, not {format!r}")
     pairs: List[Tuple[str, str]] = [("format", format)]
-    for name in EXPORT_FILTERS:
-        value = filters.get(name)
-        if value is None:
-            continue
-        if name == "label":
-            pairs.extend(("label", v) for v in label_values(value))
-        elif name == "status":
-            pairs.append(("status", comma_list(value)))
-        else:
-            pairs.append((name, _text(value)))
-    return pairs
+    return pairs + filter_pairs(EXPORT_FILTERS, filters)
