@@ -3,7 +3,8 @@
  * lifecycle lines in the server log, and workers whose backend cannot run (no
  * COMMAND_BACKEND_CMD) claiming nothing and saying why: a remote worker refuses to start, an
  * in-process one stands aside, and a pending task stays pending with the reason visible in
- * the task, the CLI, the server log and /health.
+ * the task, the CLI, the server log and /health. An aiopslab worker whose bridge cannot import
+ * AIOpsLab does the same instead of taking the server down.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -56,8 +57,11 @@ for (const mode of dbModes()) {
 
     before(async () => {
       serve = await startServe(mode, {
-        INTERNAL_WORKER_BACKENDS: 'sandbox:1,command:1',
+        INTERNAL_WORKER_BACKENDS: 'sandbox:1,command:1,aiopslab:1',
         COMMAND_BACKEND_CMD: '',
+        // No AIOPSLAB_DIR and no AIOpsLab installed: the bridge cannot import it.
+        AIOPSLAB_DIR: '',
+        AIOPSLAB_PYTHON: '/usr/bin/python3',
         LOG_FORMAT: 'auto',
       });
       base = serve.base;
@@ -75,7 +79,7 @@ for (const mode of dbModes()) {
         /^(applied \d+ migration\(s\)|database schema is up to date)$/,
         /^Task Executor listening on http:\/\/127\.0\.0\.1:\d+ \(API docs: http:\/\/127\.0\.0\.1:\d+\/docs\)$/,
         /^starting in-process workers$/,
-        /^in-process workers started; 1 claim nothing/,
+        /^in-process workers started; 2 claim nothing/,
       ].map(at);
       assert.ok(
         steps.every((i) => i >= 0),
@@ -180,6 +184,38 @@ for (const mode of dbModes()) {
       assert.equal(line.reason, 'llm_error');
       assert.match(line.msg, /\[llm_error\] LLM call failed: .*OPENAI_API_KEY/);
       await about(waiting.id, /^task cancelled: /);
+    });
+
+    it('an aiopslab worker whose bridge cannot import AIOpsLab claims nothing and says why', async () => {
+      const task = await submit({
+        problem_id: 'k8s_target_port-misconfig-detection-1',
+        backend_type: 'aiopslab',
+      });
+      const row = await json<{ status: string; metadata: { status_reason?: string } }>(
+        await fetch(`${base}/api/v1/workers/worker-003-aiopslab`),
+      );
+      assert.equal(row.status, 'offline');
+      assert.match(
+        String(row.metadata.status_reason),
+        /^cannot list its problems: .*No module named 'aiopslab'/,
+      );
+      const health = await json<{ warnings: string[] }>(await fetch(`${base}/health`));
+      assert.ok(
+        health.warnings.some((w) => /^worker-003-aiopslab claims nothing: cannot list its problems/.test(w)),
+        JSON.stringify(health.warnings),
+      );
+
+      const remote = startCli(
+        ['worker', '--api-url', base, '--id', 'worker-008-kind', '--backend-type', 'aiopslab'],
+        { AIOPSLAB_DIR: '', AIOPSLAB_PYTHON: '/usr/bin/python3' },
+      );
+      await waitFor(async () => remote.child.exitCode !== null, 'the remote worker to exit');
+      assert.equal(remote.child.exitCode, 1);
+      assert.match(
+        remote.output(),
+        /worker worker-008-kind refuses to start: its aiopslab backend cannot run: cannot list its problems: /,
+      );
+      assert.equal((await getTask(task.id)).status, 'pending');
     });
   });
 }

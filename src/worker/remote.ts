@@ -11,7 +11,7 @@ import type { Config } from '../config/index.ts';
 import { createLogger } from '../server/logger.ts';
 import { HttpTransport } from './http.ts';
 import { isTransient } from './transport.ts';
-import { type Logger, Worker } from './worker.ts';
+import { type Logger, listBackendProblems, Worker } from './worker.ts';
 
 export interface RemoteWorkerOptions {
   /** Base URL of the API, e.g. http://10.0.0.5:8000 (without /api/v1). */
@@ -50,7 +50,7 @@ export async function runRemoteWorker(o: RemoteWorkerOptions): Promise<void> {
   const backend = createBackend(o.backendType, o.config);
   // Checked before registering: a worker whose backend cannot run would claim every matching
   // task and fail each at once, silently draining the queue.
-  const unavailable = backend.unavailable?.();
+  const unavailable = backend.unavailable?.() ?? (await listBackendProblems(backend)).problem;
   if (unavailable)
     throw new WorkerRefused(
       `worker ${o.id} refuses to start: its ${o.backendType} backend cannot run: ${unavailable}`,

@@ -52,6 +52,8 @@ export class Worker {
   private endGrace: (() => void) | undefined;
   /** Why the backend cannot run at all (set at start): the worker then claims nothing. */
   private unavailable: string | null = null;
+  /** The problems registered at start (and again if the queue forgets this worker). */
+  private advertised: string[] = [];
 
   constructor(private readonly o: WorkerOptions) {}
 
@@ -75,14 +77,16 @@ export class Worker {
    */
   start(): Promise<void> {
     this.starting ??= (async () => {
+      const listing = await this.supportedProblems();
       try {
+        this.advertised = listing.supported;
         await this.register();
       } catch (err) {
         this.starting = undefined;
         throw err;
       }
       if (this.stopClaiming.signal.aborted) return;
-      const unavailable = this.o.backend.unavailable?.() ?? null;
+      const unavailable = this.o.backend.unavailable?.() ?? listing.problem;
       if (unavailable) return this.standAside(unavailable);
       this.unsubscribeCancel = this.o.transport.onCancel?.((taskId) => this.stopRun(taskId, 'cancel'));
       this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatIntervalMs);
@@ -157,8 +161,14 @@ export class Worker {
     this.graceTimer = setTimeout(() => this.endGrace?.(), Math.max(0, graceMs));
   }
 
+  /** What to advertise: the configured list, else the backend's own (see listBackendProblems). */
+  private async supportedProblems(): Promise<{ supported: string[]; problem: string | null }> {
+    if (this.o.supportedProblems) return { supported: this.o.supportedProblems, problem: null };
+    return listBackendProblems(this.o.backend);
+  }
+
   private async register(): Promise<void> {
-    const supported = this.o.supportedProblems ?? (await this.o.backend.problems?.()) ?? [];
+    const supported = this.advertised;
     await this.o.transport.register({
       id: this.o.id,
       backend_type: this.o.backend.type,
@@ -305,4 +315,20 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * A backend's problem list. One that cannot list its problems (AIOpsLab not importable…)
+ * cannot run them either: `problem` says why, and its worker claims nothing (in-process) or
+ * refuses to start (remote) instead of taking the server down or draining the queue.
+ */
+export async function listBackendProblems(
+  backend: Backend,
+): Promise<{ supported: string[]; problem: string | null }> {
+  try {
+    return { supported: (await backend.problems?.()) ?? [], problem: null };
+  } catch (err) {
+    const message = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    return { supported: [], problem: `cannot list its problems: ${message}` };
+  }
 }
