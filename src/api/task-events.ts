@@ -10,38 +10,65 @@ import type { Task } from '../queue/types.ts';
 
 /** A batch of thousands names only this many waiting problems; the rest are counted. */
 const WAITING_CHECKS = 5;
+/**
+ * How long "a live worker can run this problem" is believed without asking again: a stream
+ * of submits for runnable problems then costs no query each. A task submitted within this
+ * window after its last worker went away gets no warning line (its waiting_reason, /health
+ * and the CLI still say why: they ask on read).
+ */
+const ROUTABLE_TTL_MS = 5_000;
 
-export async function logSubmitted(
-  log: FastifyBaseLogger,
-  queue: Pick<Queue, 'waitingReason'>,
-  results: readonly { task: Task; created: boolean }[],
-): Promise<void> {
-  const created = results.filter((r) => r.created).map((r) => r.task);
-  if (created.length === 0) return;
-  if (created.length === 1) {
-    const t = created[0]!;
-    log.info(
-      { task_id: t.id, problem_id: t.problem_id, priority: t.priority },
-      `task submitted: ${t.problem_id}`,
+type WaitingQueue = Pick<Queue, 'waitingReason'>;
+
+/**
+ * Logs submitted tasks, then (off the response's path) one warning per problem no live
+ * worker can take. Per app: it remembers which problems were found runnable.
+ */
+export function submitLogger(log: FastifyBaseLogger, queue: WaitingQueue) {
+  const routableUntil = new Map<string, number>();
+  const waitingReason = async (task: Task): Promise<string | null> => {
+    const key = `${task.backend_type ?? ''}\u0000${task.problem_id}`;
+    const now = Date.now();
+    if ((routableUntil.get(key) ?? 0) > now) return null;
+    const reason = await queue.waitingReason(task);
+    if (reason === null) {
+      if (routableUntil.size > 10_000) routableUntil.clear();
+      routableUntil.set(key, now + ROUTABLE_TTL_MS);
+    }
+    return reason;
+  };
+  return (reqLog: FastifyBaseLogger, results: readonly { task: Task; created: boolean }[]): void => {
+    const created = results.filter((r) => r.created).map((r) => r.task);
+    if (created.length === 0) return;
+    if (created.length === 1) {
+      const t = created[0]!;
+      reqLog.info(
+        { task_id: t.id, problem_id: t.problem_id, priority: t.priority },
+        `task submitted: ${t.problem_id}`,
+      );
+    } else reqLog.info({ count: created.length }, `${created.length} tasks submitted`);
+    logWaiting(reqLog, waitingReason, created).catch((err) =>
+      log.warn({ err }, 'could not check whether the submitted tasks can run'),
     );
-  } else log.info({ count: created.length }, `${created.length} tasks submitted`);
-  await logWaiting(log, queue, created);
+  };
 }
 
 /** One warning per distinct problem/backend that no live worker can take, with the reason. */
 async function logWaiting(
   log: FastifyBaseLogger,
-  queue: Pick<Queue, 'waitingReason'>,
+  waitingReason: (task: Task) => Promise<string | null>,
   tasks: readonly Task[],
 ): Promise<void> {
   const groups = new Map<string, Task[]>();
   for (const t of tasks) {
     const key = `${t.backend_type ?? ''}\u0000${t.problem_id}`;
-    groups.set(key, [...(groups.get(key) ?? []), t]);
+    const group = groups.get(key);
+    if (group) group.push(t);
+    else groups.set(key, [t]);
   }
   for (const group of [...groups.values()].slice(0, WAITING_CHECKS)) {
     const first = group[0]!;
-    const reason = await queue.waitingReason(first);
+    const reason = await waitingReason(first);
     if (!reason) continue;
     const which = group.length === 1 ? `task ${first.id}` : `${group.length} ${first.problem_id} tasks`;
     log.warn({ task_id: first.id, count: group.length, waiting_reason: reason }, `${which} waits: ${reason}`);

@@ -24,7 +24,7 @@ import {
   TaskSchema,
   TaskWithLogs,
 } from '../schemas/tasks.ts';
-import { logCancelled, logSubmitted } from '../task-events.ts';
+import { logCancelled, submitLogger } from '../task-events.ts';
 import { toNewTask } from '../task-input.ts';
 import type { RouteDeps, RouteOptions } from '../types.ts';
 
@@ -75,6 +75,7 @@ async function cancelOrRefuse(deps: RouteDeps, id: string) {
 
 export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { deps }) => {
   const { queue, config } = deps;
+  const logSubmitted = submitLogger(app.log, queue);
 
   app.post(
     '/tasks',
@@ -101,7 +102,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
     async (req, reply) => {
       const input = toNewTask(req.body, config, { header: req.headers['idempotency-key'] });
       const results = await queue.submit([input]);
-      await logSubmitted(req.log, queue, results);
+      logSubmitted(req.log, results);
       const created = results[0];
       return reply.code(created!.created ? 201 : 200).send(created!.task);
     },
@@ -134,7 +135,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, {
         toNewTask(t, config, { fallback: header === undefined ? undefined : `${header}#${i}` }),
       );
       const results = await queue.submit(inputs);
-      await logSubmitted(req.log, queue, results);
+      logSubmitted(req.log, results);
       const created = results.filter((r) => r.created).length;
       return reply.code(201).send({
         tasks: results.map((r) => r.task),
