@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { resultLines } from '../src/cli/format.ts';
 import { type Body, createTestApp, json, registerWorker, type TestApp } from './helpers/app.ts';
 import { dbModes } from './helpers/db.ts';
 import { CLI, waitFor } from './helpers/process.ts';
@@ -81,6 +82,25 @@ describe('CLI usage without a server', () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /error:/);
     }
+  });
+
+  it('shows an episode result as its outcome, not its trace, and clips other long results', () => {
+    const episode = resultLines({
+      end_reason: 'submitted',
+      steps: 6,
+      solution: [],
+      results: { TTM: 1.04, success: true },
+      conversation_id: 'c-1',
+      trace: [{ role: 'env', content: 'x'.repeat(5000) }],
+    });
+    assert.deepEqual(episode, [
+      'end:         submitted after 6 steps; solution: []',
+      'evaluation:  TTM: 1.04, success: true',
+      'conversation: GET /api/v1/llm-conversations/c-1 (calls: …/c-1/calls)',
+    ]);
+    const [long] = resultLines({ output: 'y'.repeat(3000) });
+    assert.match(String(long), /^result: {6}\{"output":"y+… \(3013 chars; --json shows it all\)$/);
+    assert.deepEqual(resultLines({ ok: true }), ['result:      {"ok":true}']);
   });
 
   it('exits 1 when the API cannot be reached', async () => {

@@ -21,10 +21,41 @@ export function taskDetail(t: Task & { waiting_reason?: string | null }): string
     `completed:   ${t.completed_at ?? '-'}`,
   ];
   if (t.waiting_reason) lines.push(`waiting:     ${t.waiting_reason}`);
-  if (t.result !== null) lines.push(`result:      ${JSON.stringify(t.result)}`);
+  if (t.result !== null) lines.push(...resultLines(t.result));
   const error = errorSummary(t);
   if (error) lines.push(`error:       ${error}`);
   return lines.join('\n');
+}
+
+/** Above this a result is clipped on a terminal (`--json` gives it whole). */
+const RESULT_CHARS = 1000;
+
+/**
+ * A result for a person: an episode's outcome (end, evaluation keys, the recorded
+ * conversation) instead of its whole trace; any other result as JSON, clipped.
+ */
+export function resultLines(result: unknown): string[] {
+  const r = result as Record<string, unknown> | null;
+  if (r && typeof r === 'object' && !Array.isArray(r) && 'results' in r) {
+    const evaluation = Object.entries((r.results ?? {}) as Record<string, unknown>)
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+      .join(', ');
+    const lines = [
+      `end:         ${r.end_reason} after ${r.steps} steps; solution: ${JSON.stringify(r.solution)}`,
+      `evaluation:  ${evaluation || '-'}`,
+    ];
+    if (r.conversation_id)
+      lines.push(
+        `conversation: GET /api/v1/llm-conversations/${r.conversation_id} (calls: …/${r.conversation_id}/calls)`,
+      );
+    return lines;
+  }
+  const text = JSON.stringify(result);
+  const shown =
+    text.length > RESULT_CHARS
+      ? `${text.slice(0, RESULT_CHARS)}… (${text.length} chars; --json shows it all)`
+      : text;
+  return [`result:      ${shown}`];
 }
 
 /** The error as one line: its reason (from error_info) and its text (error_details). */
