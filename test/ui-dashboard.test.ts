@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createTestApp } from './helpers/app.ts';
 import { launchBrowser, PHONE, screenshot, type TestBrowser, type WatchedPage } from './helpers/browser.ts';
 import { type J, json, post, waitForTasks } from './helpers/episodes.ts';
 import { type ServeProcess, startServe } from './helpers/process.ts';
@@ -162,7 +163,10 @@ describe('dashboard in a browser, against a server running sandbox episodes', ()
       );
       const action = await turn.locator('[data-testid=action]').textContent();
       assert.ok(action?.startsWith(`${actions[i]}(`), `step ${i + 1}: ${action} is not ${actions[i]}`);
-      assert.match((await turn.locator('.metrics').textContent())!, new RegExp(`${call.prompt_tokens} in`));
+      assert.match(
+        (await turn.locator('.metrics').textContent())!,
+        new RegExp(`${call.prompt_tokens.toLocaleString('en')} in`),
+      );
     }
     assertClean(w, 'episode');
     await w.close();
@@ -211,5 +215,39 @@ describe('dashboard in a browser, against a server running sandbox episodes', ()
     );
     assertClean(w, 'filters');
     await w.close();
+  });
+
+  it('asks for a token when the API says 401, keeps it for the session, then shows the data', async () => {
+    const token = 'client-token-for-the-ui-test-0123';
+    const secured = await createTestApp('pglite', { listen: true, env: { API_TOKENS: `client:${token}` } });
+    try {
+      const t = await json(
+        await fetch(`${secured.url}/api/v1/tasks`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ problem_id: 'p-1' }),
+        }),
+      );
+      const w = await browser.open();
+      await w.page.goto(`${secured.url}/ui/#/tasks`);
+      const prompt = w.page.getByRole('dialog', { name: 'This server needs an API token' });
+      await prompt.waitFor();
+      await w.page.getByLabel('API token', { exact: true }).fill(token);
+      await w.page.getByRole('button', { name: 'Use token' }).click();
+      await w.page.locator('[data-testid=task-table]').waitFor();
+      assert.equal(await prompt.count(), 0);
+      assert.equal(await w.page.locator(`a[href="#/tasks/${t.id}"]`).count(), 1);
+      assert.equal(await w.page.evaluate(() => sessionStorage.getItem('task-executor.token')), token);
+      // A reload keeps the token (same tab session); the live overview streams with it.
+      await w.page.goto(`${secured.url}/ui/#/`);
+      await w.page.getByRole('status').filter({ hasText: 'live' }).waitFor();
+      // The page's own 401s before the token was given are expected console noise; nothing else.
+      const unexpected = w.errors.filter((e) => !/status of 401/.test(e));
+      assert.deepEqual(unexpected, []);
+      await screenshot(w.page, 'overview-with-token');
+      await w.close();
+    } finally {
+      await secured.close();
+    }
   });
 });
