@@ -94,6 +94,8 @@ describe('dashboard in a browser, against a server running sandbox episodes', ()
     ];
     for (const [name, hash, ready] of pages) {
       const w = await visit(hash, ready);
+      // The overview's second chart draws once it has two readings of the counts.
+      if (name === 'overview') await w.page.locator('.chart').nth(1).waitFor({ timeout: 30_000 });
       await screenshot(w.page, name);
       assertClean(w, name);
       await w.close();

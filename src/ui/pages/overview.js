@@ -54,7 +54,7 @@ export function Overview() {
   });
   // Slow changes (ages, heartbeats) without any event.
   useEffect(() => {
-    const t = setInterval(refresh, 10_000);
+    const t = setInterval(refresh, 5000);
     return () => clearInterval(t);
   }, [refresh]);
   const now = useNow(5000);
