@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTestApp } from './helpers/app.ts';
+import { createTestApp, registerWorker, submitTask } from './helpers/app.ts';
 import { launchBrowser, PHONE, screenshot, type TestBrowser, type WatchedPage } from './helpers/browser.ts';
 import { type J, json, post, waitForTasks } from './helpers/episodes.ts';
 import { type ServeProcess, startServe } from './helpers/process.ts';
@@ -250,6 +250,52 @@ describe('dashboard in a browser, against a server running sandbox episodes', ()
       await w.close();
     } finally {
       await secured.close();
+    }
+  });
+
+  it('shades reply tokens by probability where the call recorded logprobs', async () => {
+    const t = await createTestApp('pglite', { listen: true });
+    try {
+      await registerWorker(t, 'worker-001-kind');
+      const task = await submitTask(t, { problem_id: 'p-logprobs' });
+      const claim = await json(
+        await fetch(`${t.url}/api/v1/workers/worker-001-kind/claim`, { method: 'POST' }),
+      );
+      const chat = await json(
+        await fetch(`${t.url}/llm/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${claim.llm_api_key}` },
+          body: JSON.stringify({
+            model: 'scripted:echo',
+            messages: [{ role: 'user', content: 'check the pods of the frontend' }],
+            logprobs: true,
+            top_logprobs: 2,
+          }),
+        }),
+      );
+      const tokens = chat.choices[0].logprobs.content as J[];
+      assert.ok(tokens.length > 1);
+      const w = await browser.open();
+      await w.page.goto(`${t.url}/ui/#/tasks/${task.id}/episode`);
+      const heat = w.page.locator('[data-testid=heatmap]');
+      await heat.waitFor({ timeout: 30_000 });
+      const shown = await heat
+        .locator('.tok')
+        .evaluateAll((els) =>
+          els.map((e) => ({ text: e.textContent, p: getComputedStyle(e).getPropertyValue('--p') })),
+        );
+      assert.deepEqual(
+        shown.map((x) => x.text),
+        tokens.map((x) => x.token),
+      );
+      assert.deepEqual(
+        shown.map((x) => Number(x.p)),
+        tokens.map((x) => Number(Math.exp(x.logprob).toFixed(3))),
+      );
+      assertClean(w, 'heat map');
+      await w.close();
+    } finally {
+      await t.close();
     }
   });
 });
