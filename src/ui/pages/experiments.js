@@ -76,7 +76,7 @@ export function ExperimentPage({ id }) {
       .map(([k, n]) => html`<${Status} status=${k} /> ${n} `)}
       · <a href=${`#/tasks?experiment_id=${e.id}`}>its tasks</a></p>
     <${ErrorBox} error=${groups.error} />
-    ${groups.data ? html`<${Grid} groups=${groups.data.groups} />` : null}`;
+    ${groups.data ? html`<${Grid} groups=${groups.data.groups} configs=${e.spec?.agent_configs ?? []} />` : null}`;
 }
 
 function CancelExperiment({ exp, onDone }) {
@@ -96,13 +96,32 @@ function CancelExperiment({ exp, onDone }) {
   return html`<button type="button" class="danger" onClick=${cancel}>Cancel experiment</button>${msg ? html` <span role="status">${msg}</span>` : null}`;
 }
 
+function columnNamer(groups) {
+  const configsPerModel = new Map();
+  for (const g of groups) {
+    const set = configsPerModel.get(g.model) ?? new Set();
+    set.add(JSON.stringify(g.agent_config));
+    configsPerModel.set(g.model, set);
+  }
+  return (g) =>
+    g.model && configsPerModel.get(g.model).size === 1 ? g.model : JSON.stringify(g.agent_config);
+}
+
+function rank(named, column) {
+  const i = named.findIndex((m) => m && column.includes(m));
+  return i < 0 ? named.length : i;
+}
+
 /** Problems down, models across: mean reward (and success, count) per cell; the same as a chart. */
-function Grid({ groups }) {
+function Grid({ groups, configs }) {
   const problems = [...new Set(groups.map((g) => g.problem_id))];
-  const models = [...new Set(groups.map((g) => g.model ?? JSON.stringify(g.agent_config)))];
-  const cell = new Map(
-    groups.map((g) => [`${g.problem_id}\0${g.model ?? JSON.stringify(g.agent_config)}`, g]),
-  );
+  // A column per agent config, named by its model unless two configs share one; in the order the
+  // experiment listed them.
+  const columnOf = columnNamer(groups);
+  const named = configs.map((c) => c?.model);
+  const seen = [...new Set(groups.map(columnOf))];
+  const models = [...seen].sort((a, b) => rank(named, a) - rank(named, b));
+  const cell = new Map(groups.map((g) => [`${g.problem_id}\0${columnOf(g)}`, g]));
   const data = [
     problems.map((_, i) => i),
     ...models.map((m) => problems.map((p) => cell.get(`${p}\0${m}`)?.mean_reward ?? null)),
@@ -138,7 +157,7 @@ function Grid({ groups }) {
               if (!g) return html`<td>—</td>`;
               return html`<td class="cell" style=${g.mean_reward == null ? '' : `--r:${g.mean_reward}`}>
               <strong>${g.mean_reward == null ? '—' : num(g.mean_reward)}</strong>
-              <span class="muted"> ${pct(g.success_rate)} ok · ${g.finished}/${g.size}</span></td>`;
+              <span class="muted"> · ${g.by_status.completed}/${g.size} completed</span></td>`;
             })}</tr>`,
         )}</tbody></table></div>
     </section>`;
