@@ -106,7 +106,7 @@ describe('dashboard in a browser, against a server running sandbox episodes', ()
       assertClean(w, `${name} (dark)`);
       await w.close();
     }
-    for (const [name, hash, ready] of [pages[0]!, pages[2]!]) {
+    for (const [name, hash, ready] of [pages[0]!, pages[2]!, pages[3]!]) {
       const w = await visit(hash, ready, { viewport: PHONE });
       await screenshot(w.page, `${name}-phone`);
       // Nothing wider than the phone: the page reflows instead of scrolling sideways.

@@ -28,7 +28,7 @@ const MAX_POINTS = 720;
 export function Overview() {
   const stats = useApi('/queue/stats');
   const activity = useApi('/api/v1/tasks/activity?window=1h');
-  const workers = useApi('/api/v1/workers?page_size=1000');
+  const workers = useApi('/api/v1/workers');
   const failed = useApi('/api/v1/tasks?status=failed&page_size=8');
   const timedOut = useApi('/api/v1/tasks?status=timeout&page_size=4');
   const [recent, setRecent] = useState(/** @type {any[]} */ ([]));

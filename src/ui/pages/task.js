@@ -1,6 +1,6 @@
 /** One task: what happened to it (timeline, live log), what it produced (result, evaluation, reward), cancel. */
 import { html } from 'htm/preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ErrorBox, Json, LiveDot, Loading, Status } from '../components.js';
 import { ago, num, seconds, shortId, TERMINAL, time, usd } from '../format.js';
@@ -28,6 +28,7 @@ export function TaskPage({ id }) {
       reload();
     }
   });
+  const tail = useFollowBottom(logs);
   if (!task.data) return task.error ? html`<${ErrorBox} error=${task.error} />` : html`<${Loading} />`;
   const t = task.data;
   return html`
@@ -75,7 +76,7 @@ export function TaskPage({ id }) {
     </section>
     <section aria-labelledby="log-h">
       <h2 id="log-h">Log <${LiveDot} state=${live} /></h2>
-      <div class="log" role="log" aria-live="polite" tabindex="0" data-testid="log">
+      <div class="log" role="log" aria-live="polite" tabindex="0" data-testid="log" ref=${tail}>
         ${logs.map(
           (
             l,
@@ -84,6 +85,26 @@ export function TaskPage({ id }) {
         )}
       </div>
     </section>`;
+}
+
+/** Keeps a scrolled box at its end as lines arrive, unless the reader scrolled up to read. */
+function useFollowBottom(lines) {
+  const box = useRef(/** @type {HTMLDivElement | null} */ (null));
+  const pinned = useRef(true);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const onScroll = () => {
+      pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+    };
+    el.addEventListener('scroll', onScroll);
+    return () => el.removeEventListener('scroll', onScroll);
+  }, [box.current]);
+  useEffect(() => {
+    const el = box.current;
+    if (el && pinned.current) el.scrollTop = el.scrollHeight;
+  }, [lines]);
+  return box;
 }
 
 function CancelButton({ task, onDone }) {

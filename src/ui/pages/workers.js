@@ -6,7 +6,7 @@ import { ago, num, shortId } from '../format.js';
 import { useApi, useFollow, useNow, useThrottled } from '../hooks.js';
 
 export function Workers() {
-  const list = useApi('/api/v1/workers?page_size=1000');
+  const list = useApi('/api/v1/workers');
   const refresh = useThrottled(list.reload, 1000);
   const live = useFollow('/api/v1/events', refresh);
   useEffect(() => {
