@@ -80,13 +80,31 @@ export function Episode({ id, query }) {
 
 function Turns({ messages, calls, logs }) {
   const bySeq = new Map(messages.map((m) => [m.seq, m]));
-  const steps = new Map(logs.filter((l) => l.context?.step != null).map((l) => [l.context.step, l.context]));
+  const stepOf = stepFinder(logs, bySeq);
   const system = messages.find((m) => m.role === 'system');
   return html`
     ${system ? html`<details class="turn"><summary>System prompt</summary><pre class="msg">${system.content}</pre></details>` : null}
     <ol class="turns" data-testid="turns">
-      ${calls.map((c, i) => html`<${Turn} call=${c} index=${i} bySeq=${bySeq} next=${calls[i + 1]} step=${steps.get(i + 1)} messages=${messages} />`)}
+      ${calls.map((c, i) => html`<${Turn} call=${c} index=${i} bySeq=${bySeq} next=${calls[i + 1]} step=${stepOf(c, i)} messages=${messages} />`)}
     </ol>`;
+}
+
+/**
+ * The episode log's step for a call: the step whose recorded reply is this call's reply (a call
+ * retried after an upstream error has no step of its own), else the step of the same number.
+ */
+function stepFinder(logs, bySeq) {
+  const steps = logs.filter((l) => l.context?.step != null).map((l) => l.context);
+  const byReply = new Map();
+  for (const st of steps)
+    if (typeof st.reply === 'string' && !byReply.has(st.reply)) byReply.set(st.reply, st);
+  const byNumber = new Map(steps.map((st) => [st.step, st]));
+  return (call, index) => {
+    const reply = bySeq.get(call.reply_seq)?.content;
+    const numbered = byNumber.get(index + 1);
+    if (typeof reply !== 'string' || numbered?.reply === reply) return numbered;
+    return byReply.get(reply) ?? numbered;
+  };
 }
 
 /** The messages that came after the reply and before the next call's reply: the observation. */
