@@ -3,7 +3,7 @@ import { html } from 'htm/preact';
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { getToken, onUnauthorized, setToken } from './api.js';
-import { useRoute } from './hooks.js';
+import { useApi, useRoute } from './hooks.js';
 import { Episode } from './pages/episode.js';
 import { ExperimentPage, Experiments } from './pages/experiments.js';
 import { Overview } from './pages/overview.js';
@@ -41,6 +41,8 @@ function pageFor(path, query) {
 
 function App() {
   const { path, query } = useRoute();
+  // `/` names the docs page (or the OpenAPI document when the page is off).
+  const root = useApi('/');
   const [needToken, setNeedToken] = useState(false);
   // Bumped when a token is entered: every page is rebuilt and reads again with it.
   const [epoch, setEpoch] = useState(0);
@@ -70,7 +72,7 @@ function App() {
             }}>Forget token</button>`
           : null
       }
-      <a href="/docs" class="muted">API docs</a>
+      <a href=${root.data?.docs ?? '/openapi.json'} class="muted">API docs</a>
     </header>
     ${
       needToken

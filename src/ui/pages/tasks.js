@@ -1,8 +1,8 @@
 /** Tasks: the API's list with its filters and paging; the filters live in the URL (shareable). */
 import { html } from 'htm/preact';
-import { ErrorBox, Loading, Pager, Status } from '../components.js';
+import { ErrorBox, LiveDot, Loading, Pager, Status } from '../components.js';
 import { ago, num, seconds, shortId, TASK_STATUSES } from '../format.js';
-import { setQuery, useApi } from '../hooks.js';
+import { setQuery, useApi, useFollow, useThrottled } from '../hooks.js';
 
 const FILTERS = ['status', 'problem_id', 'worker_id', 'backend_type', 'experiment_id', 'label', 'sort'];
 const PAGE_SIZE = 25;
@@ -13,13 +13,16 @@ export function Tasks({ query }) {
   const q = new URLSearchParams({ page: String(page), page_size: String(PAGE_SIZE) });
   for (const [k, v] of Object.entries(values)) if (v) q.set(k, v);
   const list = useApi(`/api/v1/tasks?${q}`);
+  // The list re-reads (at most every 2 s) while tasks change, so a watched page stays current.
+  const refresh = useThrottled(list.reload, 2000);
+  const live = useFollow('/api/v1/events', refresh);
   const apply = (/** @type {Event} */ e) => {
     e.preventDefault();
     const form = new FormData(/** @type {HTMLFormElement} */ (e.currentTarget));
     setQuery('/tasks', Object.fromEntries(FILTERS.map((k) => [k, String(form.get(k) ?? '')])));
   };
   return html`
-    <header class="page-head"><h1>Tasks</h1></header>
+    <header class="page-head"><h1>Tasks</h1><${LiveDot} state=${live} /></header>
     <form class="filters" onSubmit=${apply} aria-label="Filter tasks">
       <label>Status
         <select name="status" value=${values.status}>
