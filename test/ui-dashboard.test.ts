@@ -98,6 +98,16 @@ describe('dashboard in a browser, against a server running sandbox episodes', ()
       if (name === 'overview') await w.page.locator('.chart').nth(1).waitFor({ timeout: 30_000 });
       await screenshot(w.page, name);
       assertClean(w, name);
+      // Every form control has a label, every button a name (screen readers, voice control).
+      const unnamed = await w.page.evaluate(() => [
+        ...[...document.querySelectorAll('input, select, textarea')]
+          .filter((e) => !(e as HTMLInputElement).labels?.length && !e.getAttribute('aria-label'))
+          .map((e) => e.outerHTML),
+        ...[...document.querySelectorAll('button')]
+          .filter((b) => !b.textContent?.trim())
+          .map((b) => b.outerHTML),
+      ]);
+      assert.deepEqual(unnamed, [], `${name}: controls without a label`);
       await w.close();
     }
     for (const [name, hash, ready] of [pages[0]!, pages[3]!, pages[5]!]) {
