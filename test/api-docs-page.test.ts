@@ -135,11 +135,11 @@ describe('the docs page', () => {
     assert.doesNotMatch(html, /<title>Swagger UI<\/title>/);
   });
 
-  it('sends a browser from / to the docs; API clients keep the JSON with its docs link', async () => {
+  it('sends a browser from / to the dashboard; API clients keep the JSON with its docs link', async () => {
     const browser = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
     const page = await fetch(`${t.url}/`, { headers: { accept: browser }, redirect: 'manual' });
     assert.equal(page.status, 302);
-    assert.equal(page.headers.get('location'), '/docs');
+    assert.equal(page.headers.get('location'), '/ui/');
     for (const accept of ['*/*', 'application/json', 'application/json, text/html']) {
       const res = await fetch(`${t.url}/`, { headers: { accept }, redirect: 'manual' });
       assert.equal(res.status, 200, accept);
@@ -151,10 +151,13 @@ describe('the docs page', () => {
 });
 
 describe('/ without the docs page', () => {
-  it('answers a browser with JSON when ENABLE_DOCS is off (there is no page to send it to)', async () => {
+  it('still sends a browser to the dashboard when ENABLE_DOCS is off; API clients get /openapi.json', async () => {
     const t = await createTestApp(mode, { env: { ENABLE_DOCS: 'false' } });
     try {
-      const res = await t.inject({ method: 'GET', url: '/', headers: { accept: 'text/html' } });
+      const page = await t.inject({ method: 'GET', url: '/', headers: { accept: 'text/html' } });
+      assert.equal(page.statusCode, 302);
+      assert.equal(page.headers.location, '/ui/');
+      const res = await t.inject({ method: 'GET', url: '/', headers: { accept: 'application/json' } });
       assert.equal(res.statusCode, 200);
       assert.equal(JSON.parse(res.body).docs, '/openapi.json');
     } finally {

@@ -26,6 +26,7 @@ import { registerDocs } from './docs.ts';
 import { createFeedPayloads } from './feed-payloads.ts';
 import { installErrorHandling } from './http.ts';
 import { type ApiMetrics, createMetrics } from './metrics.ts';
+import { activityRoutes } from './routes/activity.ts';
 import { conversationRoutes } from './routes/conversations.ts';
 import { experimentRoutes } from './routes/experiments.ts';
 import { exportRoutes } from './routes/export.ts';
@@ -36,6 +37,7 @@ import { llmRoutes } from './routes/llm.ts';
 import { problemRoutes } from './routes/problems.ts';
 import { readyRoutes } from './routes/ready.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { uiRoutes } from './routes/ui.ts';
 import { workerReportRoutes } from './routes/worker-reports.ts';
 import { workerRoutes } from './routes/workers.ts';
 import type { Api, RouteDeps } from './types.ts';
@@ -156,8 +158,10 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await registerDocs(app, config, VERSION);
   await app.register(healthRoutes, { deps: routeDeps });
+  await app.register(uiRoutes);
   await app.register(readyRoutes, { deps: routeDeps });
   for (const routes of [
+    activityRoutes,
     taskRoutes,
     workerRoutes,
     internalRoutes,

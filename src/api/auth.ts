@@ -46,6 +46,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /api/v1/tasks/batch': CLIENT,
   'GET /api/v1/tasks': CLIENT,
   'GET /api/v1/tasks/stats': CLIENT,
+  'GET /api/v1/tasks/activity': CLIENT,
   'GET /api/v1/tasks/:id': CLIENT,
   'POST /api/v1/tasks/:id/cancel': CLIENT,
   'DELETE /api/v1/tasks/:id': CLIENT,
@@ -56,6 +57,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /api/v1/experiments': CLIENT,
   'GET /api/v1/experiments': CLIENT,
   'GET /api/v1/experiments/:id': CLIENT,
+  'GET /api/v1/experiments/:id/groups': CLIENT,
   'POST /api/v1/experiments/:id/cancel': CLIENT,
   'GET /api/v1/events': CLIENT,
   'GET /api/v1/trajectories/stream': CLIENT,
@@ -90,9 +92,13 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /api/v1/workers/internal/stop': ADMIN,
 };
 
-/** Whole subtrees: Swagger UI's assets, and the gateway with its own per-task tokens. */
+/**
+ * Whole subtrees: Swagger UI's assets, the dashboard's static files (no data: the page asks
+ * for a token when the API it calls says 401), and the gateway with its own per-task tokens.
+ */
 const PREFIX_ACCESS: readonly (readonly [string, Access])[] = [
   ['/docs', 'public'],
+  ['/ui', 'public'],
   ['/llm/v1', 'gateway'],
 ];
 

@@ -5,7 +5,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Db, Queryable } from '../db/types.ts';
+import { type ActivityWindow, activitySeries } from './activity-series.ts';
 import { QueueError } from './errors.ts';
+import { experimentGroups } from './experiment-groups.ts';
 import * as experiments from './experiments.ts';
 import {
   appendFenced,
@@ -118,6 +120,8 @@ export function createQueue(db: Db, opts: QueueOptions) {
     listTasks: (f: TaskFilter) => listTasks(db, f),
     /** Counts now, averages over `window` (default the last hour). */
     taskStats: (withProblems = true, window: StatsWindow = '1h') => taskStats(db, withProblems, window),
+    /** Claims and finishes minute by minute over the window (the counters, not the history). */
+    activitySeries: (window: ActivityWindow) => activitySeries(db, window),
     /** Tasks by status, from the counters (health and metrics read only this). */
     statusCounts: () => countsByStatus(db),
     oldestPendingAgeSeconds: () => oldestPendingAgeSeconds(db),
@@ -163,6 +167,12 @@ export function createQueue(db: Db, opts: QueueOptions) {
       return found;
     },
     listExperiments: (page: { limit: number; offset: number }) => experiments.listExperiments(db, page),
+    /** The experiment's groups with counts, success rate and mean reward; 404 when it does not exist. */
+    async experimentGroups(id: string) {
+      if (!(await experiments.getExperiment(db, id)))
+        throw new QueueError('EXPERIMENT_NOT_FOUND', `Experiment ${id} not found`);
+      return experimentGroups(db, id);
+    },
     /**
      * Cancels what has not finished, through the same transitions as a task's cancel: pending
      * tasks end cancelled at once, running ones are asked to stop.

@@ -7,6 +7,7 @@ import { described, errors, IdParams } from '../schemas/common.ts';
 import {
   ExperimentCancelResponse,
   ExperimentCreateBody,
+  ExperimentGroupsResponse,
   ExperimentListQuery,
   ExperimentListResponse,
   ExperimentSchema,
@@ -86,6 +87,27 @@ export const experimentRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (
       },
     },
     (req) => queue.mustGetExperiment(req.params.id),
+  );
+
+  app.get(
+    '/experiments/:id/groups',
+    {
+      schema: {
+        tags,
+        summary: 'An experiment per group: counts, success rate and mean reward',
+        description:
+          'One entry per group (a problem under one agent config, its K repetitions), ordered by problem id: what a problem × model table reads.',
+        params: IdParams,
+        response: {
+          200: described('The experiment’s groups.', ExperimentGroupsResponse),
+          ...errors(404, 422, 503),
+        },
+      },
+    },
+    async (req) => ({
+      experiment_id: req.params.id,
+      groups: await queue.experimentGroups(req.params.id),
+    }),
   );
 
   app.post(

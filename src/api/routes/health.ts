@@ -118,6 +118,7 @@ function rootLinks(deps: RouteDeps) {
     links: {
       api: '/api/v1',
       health: '/health',
+      dashboard: '/ui/',
       queue_stats: '/queue/stats',
       metrics: '/metrics',
       openapi: '/openapi.json',
@@ -137,7 +138,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         tags,
         summary: 'Service metadata and links',
         description:
-          'JSON for API clients. A browser (an Accept header that ranks text/html above JSON) is redirected to the docs page when ENABLE_DOCS is on.',
+          'JSON for API clients. A browser (an Accept header that ranks text/html above JSON) is redirected to the dashboard, /ui/.',
         response: {
           200: Type.Object(
             {
@@ -154,15 +155,15 @@ export const healthRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
       config: {
         documented: {
           response: {
-            302: { type: 'null', description: 'A browser: sent to the docs page (`location: /docs`).' },
+            302: { type: 'null', description: 'A browser: sent to the dashboard (`location: /ui/`).' },
           },
         },
       },
     },
     async (req, reply) => {
-      // A person who opens the server's address in a browser wants the docs, not JSON.
-      if (deps.config.ENABLE_DOCS && prefersHtml(req.headers.accept)) {
-        await reply.redirect('/docs', 302);
+      // A person who opens the server's address in a browser wants to look, not read JSON.
+      if (prefersHtml(req.headers.accept)) {
+        await reply.redirect('/ui/', 302);
         return;
       }
       return rootLinks(deps);

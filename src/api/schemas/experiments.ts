@@ -153,3 +153,23 @@ export const RewardsResponse = Type.Object({
   reward_reason: Type.String(),
   rewards: Type.Array(RewardSchema, { description: 'Written rewards, oldest first (append-only).' }),
 });
+
+export const ExperimentGroupSchema = Type.Object({
+  group_id: Uuid,
+  problem_id: Type.String(),
+  agent_config: JsonObject,
+  model: Nullable(Type.String({ description: 'The agent config’s model.' })),
+  size: Type.Integer({ description: 'Tasks in the group (its K repetitions).' }),
+  by_status: Type.Record(Type.String(), Type.Integer()),
+  finished: Type.Integer(),
+  success_rate: Nullable(Type.Number({ description: 'completed / (completed + failed + timeout).' })),
+  mean_reward: Nullable(
+    Type.Number({ description: 'Mean default reward over the tasks that have one (see Rewards).' }),
+  ),
+  rewarded: Type.Integer({ description: 'How many tasks the mean is over.' }),
+});
+
+export const ExperimentGroupsResponse = Type.Object({
+  experiment_id: Uuid,
+  groups: Type.Array(ExperimentGroupSchema),
+});
