@@ -1,0 +1,61 @@
+-- Token ids and sampled-token logprobs of each LLM call in columns of their own (issue 13).
+-- The export read them out of the `response` jsonb, which made PostgreSQL detoast and walk the
+-- whole document (top-k alternatives, reply text, ~200 KB a call) for a few KB of numbers: the
+-- export was bound by that. The recorder fills these at record time (src/gateway/token-columns.ts,
+-- which this backfill mirrors exactly); `response` keeps the upstream's document as it came.
+--   prompt_token_ids      the response's `prompt_token_ids` (vLLM's return_token_ids)
+--   completion_token_ids  the first choice's `token_ids`
+--   completion_logprobs   the first choice's `logprobs.content[].logprob`, NULL elements where an
+--                         entry has none; NULL when there is no entry at all
+-- float8, not real: a logprob reads back as the very double that was recorded. A value that is not
+-- what the column says (an id that is no int4 integer, a logprob that is no number) leaves the
+-- column NULL: it is no token id or logprob, and the export schema promises numbers.
+ALTER TABLE llm_calls
+  ADD COLUMN prompt_token_ids int[],
+  ADD COLUMN completion_token_ids int[],
+  ADD COLUMN completion_logprobs float8[];
+
+CREATE FUNCTION pg_temp.te_token_ids(j jsonb) RETURNS int[] LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE
+    WHEN jsonb_typeof(j) IS DISTINCT FROM 'array' THEN NULL
+    WHEN EXISTS (
+      SELECT 1 FROM jsonb_array_elements(j) AS e(v)
+      WHERE jsonb_typeof(v) <> 'number'
+         OR v::numeric <> trunc(v::numeric)
+         OR v::numeric NOT BETWEEN -2147483648 AND 2147483647
+    ) THEN NULL
+    ELSE ARRAY(SELECT v::numeric::int FROM jsonb_array_elements(j) WITH ORDINALITY AS e(v, n) ORDER BY n)
+  END
+$$;
+
+-- Only numbers a double holds: what the recorder stores always is (it wrote them from doubles).
+CREATE FUNCTION pg_temp.te_logprobs(j jsonb) RETURNS float8[] LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE
+    WHEN jsonb_typeof(j) IS DISTINCT FROM 'array' OR jsonb_array_length(j) = 0 THEN NULL
+    WHEN EXISTS (
+      SELECT 1 FROM jsonb_array_elements(j) AS e(x)
+      WHERE jsonb_typeof(x) = 'object'
+        AND CASE jsonb_typeof(x -> 'logprob')
+              WHEN 'number' THEN (x -> 'logprob')::numeric <> 0
+                AND abs((x -> 'logprob')::numeric) NOT BETWEEN 1e-307 AND 1e308
+              WHEN 'null' THEN false
+              ELSE x ? 'logprob'
+            END
+    ) THEN NULL
+    ELSE ARRAY(
+      SELECT CASE WHEN jsonb_typeof(x) = 'object' THEN (x ->> 'logprob')::float8 END
+      FROM jsonb_array_elements(j) WITH ORDINALITY AS e(x, n) ORDER BY n
+    )
+  END
+$$;
+
+UPDATE llm_calls SET
+  prompt_token_ids = CASE WHEN has_token_ids THEN pg_temp.te_token_ids(response -> 'prompt_token_ids') END,
+  completion_token_ids = CASE WHEN has_token_ids
+    THEN pg_temp.te_token_ids(response -> 'choices' -> 0 -> 'token_ids') END,
+  completion_logprobs = CASE WHEN has_logprobs
+    THEN pg_temp.te_logprobs(response -> 'choices' -> 0 -> 'logprobs' -> 'content') END
+WHERE has_token_ids OR has_logprobs;
+
+DROP FUNCTION pg_temp.te_token_ids(jsonb);
+DROP FUNCTION pg_temp.te_logprobs(jsonb);
