@@ -26,9 +26,6 @@ const obj = (v: unknown): Obj | null => (v && typeof v === 'object' && !Array.is
 const isTokenId = (v: unknown) =>
   Number.isInteger(v) && (v as number) >= INT4_MIN && (v as number) <= INT4_MAX;
 
-/** A number float8 takes back exactly; the backfill's bounds, so both sides agree on edge cases. */
-const isLogprob = (v: number) => v === 0 || (Math.abs(v) >= 1e-307 && Math.abs(v) <= 1e308);
-
 /** An array of int4 integers as an int[] literal; anything else (not an array, a non-id inside) is null. */
 function tokenIds(v: unknown): string | null {
   if (!Array.isArray(v) || !v.every(isTokenId)) return null;
@@ -37,15 +34,16 @@ function tokenIds(v: unknown): string | null {
 
 /**
  * Each entry's `logprob` (NULL where an entry has none or is no object); null for no entries,
- * or when some entry's logprob is not a number.
+ * or when some entry's logprob is not a number. A JSON number too large for a double parsed as
+ * Infinity and is stored as null in the response: NULL here too, as the backfill reads it.
  */
 function logprobs(content: unknown): string | null {
   if (!Array.isArray(content) || content.length === 0) return null;
   const out: string[] = new Array(content.length);
   for (let i = 0; i < content.length; i++) {
     const lp = obj(content[i])?.logprob;
-    if (lp == null) out[i] = 'NULL';
-    else if (typeof lp === 'number' && isLogprob(lp)) out[i] = String(lp);
+    if (typeof lp === 'number') out[i] = Number.isFinite(lp) ? String(lp) : 'NULL';
+    else if (lp == null) out[i] = 'NULL';
     else return null;
   }
   return `{${out.join(',')}}`;

@@ -28,7 +28,7 @@ CREATE FUNCTION pg_temp.te_token_ids(j jsonb) RETURNS int[] LANGUAGE sql IMMUTAB
   END
 $$;
 
--- Only numbers a double holds: what the recorder stores always is (it wrote them from doubles).
+-- Only numbers a double holds, which is all the recorder ever stores (it wrote them from doubles).
 CREATE FUNCTION pg_temp.te_logprobs(j jsonb) RETURNS float8[] LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE
     WHEN jsonb_typeof(j) IS DISTINCT FROM 'array' OR jsonb_array_length(j) = 0 THEN NULL
@@ -37,7 +37,8 @@ CREATE FUNCTION pg_temp.te_logprobs(j jsonb) RETURNS float8[] LANGUAGE sql IMMUT
       WHERE jsonb_typeof(x) = 'object'
         AND CASE jsonb_typeof(x -> 'logprob')
               WHEN 'number' THEN (x -> 'logprob')::numeric <> 0
-                AND abs((x -> 'logprob')::numeric) NOT BETWEEN 1e-307 AND 1e308
+                AND abs((x -> 'logprob')::numeric)
+                    NOT BETWEEN 4.9406564584124654e-324 AND 1.7976931348623157e308
               WHEN 'null' THEN false
               ELSE x ? 'logprob'
             END
