@@ -14,6 +14,7 @@
  */
 
 import type { ExportCall, ExportConversation, TrajectoryRecord } from '../src/datasets/export/record.ts';
+import { packFloat64s, packInt32s } from '../src/db/packed-numbers.ts';
 import { toStoredJson } from '../src/db/text-codec.ts';
 import type { Db, Queryable } from '../src/db/types.ts';
 import { generateTrajectories } from './export-data.ts';
@@ -102,12 +103,18 @@ function responseDoc(call: ExportCall, reply: { content: unknown; tool_calls: un
   return response;
 }
 
+/** A bytea as jsonb_to_recordset reads it from a JSON string. */
+const byteaText = (bytes: Buffer) => `\\x${bytes.toString('hex')}`;
+
 function callDoc(r: TrajectoryRecord, c: ExportConversation, call: ExportCall): Doc {
   const reply = c.messages.find((m) => m.seq === call.reply_seq);
   // The token fields go in the response and in their columns, as the recorder writes them.
-  const { prompt_token_ids, completion_token_ids, completion_logprobs } = call;
+  const { prompt_token_ids, completion_token_ids, completion_logprobs, ...columns } = call;
   return {
-    ...call,
+    ...columns,
+    prompt_token_ids: prompt_token_ids && byteaText(packInt32s(prompt_token_ids)),
+    completion_token_ids: completion_token_ids && byteaText(packInt32s(completion_token_ids)),
+    completion_logprobs: completion_logprobs && byteaText(packFloat64s(completion_logprobs)),
     conversation_id: c.id,
     task_id: r.task_id,
     attempt: r.attempt,
@@ -187,8 +194,8 @@ FROM jsonb_to_recordset($1::jsonb) AS x(conversation_id uuid, task_id uuid, atte
   finish_reasons jsonb, status int, end_reason text, error text, usage jsonb, prompt_tokens int,
   completion_tokens int, total_tokens int, cached_tokens int, reasoning_tokens int, has_token_ids boolean,
   has_logprobs boolean, cost float8, latency_ms float8, ttft_ms float8, started_at timestamptz,
-  completed_at timestamptz, policy_version bigint, prompt_token_ids int[], completion_token_ids int[],
-  completion_logprobs float8[])`;
+  completed_at timestamptz, policy_version bigint, prompt_token_ids bytea, completion_token_ids bytea,
+  completion_logprobs bytea)`;
 
 const INSERT_LOGS = `
 INSERT INTO task_logs (task_id, timestamp, level, message, context, source, attempt)

@@ -177,9 +177,9 @@ for (const mode of dbModes()) {
         for (const [i, { name, response }] of RESPONSES.entries()) {
           const want = tokenColumns(response);
           const { rows } = await db.query<Doc>(
-            `SELECT prompt_token_ids IS NOT DISTINCT FROM $2::int[] AS prompt,
-                    completion_token_ids IS NOT DISTINCT FROM $3::int[] AS completion,
-                    completion_logprobs IS NOT DISTINCT FROM $4::float8[] AS logprobs
+            `SELECT prompt_token_ids IS NOT DISTINCT FROM $2::bytea AS prompt,
+                    completion_token_ids IS NOT DISTINCT FROM $3::bytea AS completion,
+                    completion_logprobs IS NOT DISTINCT FROM $4::bytea AS logprobs
              FROM llm_calls WHERE seq = $1`,
             [i + 1, want.promptTokenIds, want.completionTokenIds, want.completionLogprobs],
           );

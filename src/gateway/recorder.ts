@@ -392,7 +392,7 @@ async function insertCall(db: Queryable, c: CallRecord, before: Head, plan: Plan
          $30::boolean, $31::float8, $32::float8, $33::float8, $34::timestamptz, $35::timestamptz,
          -- The task's weights version when the call lands (a primary-key read in this statement).
          (SELECT policy_version FROM tasks WHERE id = $3::uuid),
-         $44::int[], $45::int[], $46::float8[]
+         $44::bytea, $45::bytea, $46::bytea
        WHERE EXISTS (SELECT 1 FROM head)
      )
      SELECT count(*)::int AS moved FROM head`,

@@ -78,8 +78,8 @@ export interface PageDetails {
  * record keeps of the upstream's response: the token ids of the prompt and of the first choice,
  * and that choice's sampled-token logprobs (not the top-k alternatives, nor the reply text,
  * which is already a message). Those come from the columns the recorder fills (migration 0013),
- * so the `response` document is never read (nor detoasted); as JSON, which the drivers parse
- * natively, rather than as arrays they would parse element by element in JavaScript.
+ * packed (db/packed-numbers.ts), so the `response` document is never read (nor detoasted) and
+ * the server copies the numbers out instead of printing each one as text.
  */
 export async function readPageDetails(db: Queryable, taskIds: readonly string[]): Promise<PageDetails> {
   const ids = [...taskIds];
@@ -103,9 +103,7 @@ export async function readPageDetails(db: Queryable, taskIds: readonly string[])
               reply_seq, prefix_consistent, finish_reasons, end_reason, status, error, usage,
               prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost, latency_ms,
               ttft_ms, policy_version, started_at, completed_at,
-              array_to_json(prompt_token_ids) AS prompt_token_ids,
-              array_to_json(completion_token_ids) AS completion_token_ids,
-              array_to_json(completion_logprobs) AS completion_logprobs
+              prompt_token_ids, completion_token_ids, completion_logprobs
        FROM llm_calls WHERE conversation_id = ANY($1::uuid[]) ORDER BY conversation_id, seq`,
       [conversationIds],
     ),

@@ -1,21 +1,27 @@
 -- Token ids and sampled-token logprobs of each LLM call in columns of their own (issue 13).
 -- The export read them out of the `response` jsonb, which made PostgreSQL detoast and walk the
--- whole document (top-k alternatives, reply text, ~200 KB a call) for a few KB of numbers: the
--- export was bound by that. The recorder fills these at record time (src/gateway/token-columns.ts,
--- which this backfill mirrors exactly); `response` keeps the upstream's document as it came.
---   prompt_token_ids      the response's `prompt_token_ids` (vLLM's return_token_ids)
---   completion_token_ids  the first choice's `token_ids`
---   completion_logprobs   the first choice's `logprobs.content[].logprob`, NULL elements where an
---                         entry has none; NULL when there is no entry at all
--- float8, not real: a logprob reads back as the very double that was recorded. A value that is not
--- what the column says (an id that is no int4 integer, a logprob that is no number) leaves the
--- column NULL: it is no token id or logprob, and the export schema promises numbers.
+-- whole document (top-k alternatives, reply text) and print every id as text. The recorder now
+-- fills these at record time (src/gateway/token-columns.ts, which this backfill mirrors exactly);
+-- `response` keeps the upstream's document as it came, for anyone querying it in SQL.
+--
+-- Packed, not int[]/float8[]: prompt ids are the bulk of an export (each call's prompt repeats the
+-- whole context, ~1M ids per 32 bench trajectories), and an array is sent one element at a time
+-- through int4out (~110 ns of server CPU an id; binary int4send ~60 ns) where a packed column is
+-- copied out whole. Each value is big-endian, as int4send/float8send write it:
+--   prompt_token_ids      int32s: the response's `prompt_token_ids` (vLLM's return_token_ids)
+--   completion_token_ids  int32s: the first choice's `token_ids`
+--   completion_logprobs   float8s: the first choice's `logprobs.content[].logprob`, NaN for an entry
+--                         without one (JSON has no NaN: it is never a recorded logprob); NULL when
+--                         there is no entry at all
+-- float8, so a logprob reads back as the very double that was recorded. A value that is not what
+-- the column holds (an id that is no int32, a logprob that is no number) leaves the column NULL:
+-- it is no token id or logprob, and the export schema promises numbers.
 ALTER TABLE llm_calls
-  ADD COLUMN prompt_token_ids int[],
-  ADD COLUMN completion_token_ids int[],
-  ADD COLUMN completion_logprobs float8[];
+  ADD COLUMN prompt_token_ids bytea,
+  ADD COLUMN completion_token_ids bytea,
+  ADD COLUMN completion_logprobs bytea;
 
-CREATE FUNCTION pg_temp.te_token_ids(j jsonb) RETURNS int[] LANGUAGE sql IMMUTABLE AS $$
+CREATE FUNCTION pg_temp.te_token_ids(j jsonb) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE
     WHEN jsonb_typeof(j) IS DISTINCT FROM 'array' THEN NULL
     WHEN EXISTS (
@@ -24,12 +30,15 @@ CREATE FUNCTION pg_temp.te_token_ids(j jsonb) RETURNS int[] LANGUAGE sql IMMUTAB
          OR v::numeric <> trunc(v::numeric)
          OR v::numeric NOT BETWEEN -2147483648 AND 2147483647
     ) THEN NULL
-    ELSE ARRAY(SELECT v::numeric::int FROM jsonb_array_elements(j) WITH ORDINALITY AS e(v, n) ORDER BY n)
+    ELSE coalesce(
+      (SELECT string_agg(int4send(v::numeric::int), ''::bytea ORDER BY n)
+       FROM jsonb_array_elements(j) WITH ORDINALITY AS e(v, n)),
+      ''::bytea)
   END
 $$;
 
 -- Only numbers a double holds, which is all the recorder ever stores (it wrote them from doubles).
-CREATE FUNCTION pg_temp.te_logprobs(j jsonb) RETURNS float8[] LANGUAGE sql IMMUTABLE AS $$
+CREATE FUNCTION pg_temp.te_logprobs(j jsonb) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE
     WHEN jsonb_typeof(j) IS DISTINCT FROM 'array' OR jsonb_array_length(j) = 0 THEN NULL
     WHEN EXISTS (
@@ -43,9 +52,12 @@ CREATE FUNCTION pg_temp.te_logprobs(j jsonb) RETURNS float8[] LANGUAGE sql IMMUT
               ELSE x ? 'logprob'
             END
     ) THEN NULL
-    ELSE ARRAY(
-      SELECT CASE WHEN jsonb_typeof(x) = 'object' THEN (x ->> 'logprob')::float8 END
-      FROM jsonb_array_elements(j) WITH ORDINALITY AS e(x, n) ORDER BY n
+    ELSE (
+      SELECT string_agg(
+               float8send(coalesce(CASE WHEN jsonb_typeof(x) = 'object' THEN (x ->> 'logprob')::float8 END,
+                                   'NaN'::float8)),
+               ''::bytea ORDER BY n)
+      FROM jsonb_array_elements(j) WITH ORDINALITY AS e(x, n)
     )
   END
 $$;
