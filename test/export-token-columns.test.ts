@@ -23,8 +23,11 @@ const choice = (fields: Doc): Doc => ({
 });
 const entry = (token: string, logprob: unknown, extra: Doc = {}): Doc => ({ token, logprob, ...extra });
 
-/** Responses as upstreams send them; `junk` ones hold values that are no token ids or logprobs. */
-const RESPONSES: { name: string; response: Doc | null; junk?: boolean }[] = [
+/**
+ * Responses as upstreams send them; `junk` ones hold values that are no token ids or logprobs;
+ * `brokeExport`: the export before 0013 failed on it (a query error), now it has no logprobs.
+ */
+const RESPONSES: { name: string; response: Doc | null; junk?: boolean; brokeExport?: boolean }[] = [
   {
     name: 'vLLM with ids and top-k logprobs',
     response: {
@@ -60,6 +63,11 @@ const RESPONSES: { name: string; response: Doc | null; junk?: boolean }[] = [
     },
   },
   { name: 'no token data', response: { choices: [choice({})] } },
+  {
+    name: 'a refusal: logprobs without content entries',
+    response: { choices: [choice({ logprobs: { content: null, refusal: [entry('no', -0.5)] } })] },
+    brokeExport: true,
+  },
   { name: 'no response (a call that failed before one)', response: null },
   {
     name: 'ids that are no int4 integers',
@@ -86,7 +94,7 @@ const BEFORE_0013 = `
            FROM jsonb_array_elements(response -> 'choices' -> 0 -> 'logprobs' -> 'content')
                 WITH ORDINALITY AS l(x, n)
          ) END AS completion_logprobs
-  FROM llm_calls ORDER BY seq`;
+  FROM llm_calls WHERE NOT seq = ANY($1::int[]) ORDER BY seq`;
 
 const TOKEN_FIELDS = ['prompt_token_ids', 'completion_token_ids', 'completion_logprobs'] as const;
 
@@ -132,7 +140,10 @@ for (const mode of dbModes()) {
       );
       try {
         await seedOldCalls(db);
-        const before = (await db.query<Doc>(BEFORE_0013)).rows;
+        const broke = RESPONSES.flatMap((r, i) => (r.brokeExport ? [i + 1] : []));
+        const before = new Map(
+          (await db.query<Doc>(BEFORE_0013, [broke])).rows.map((r) => [Number(r.seq), r]),
+        );
         await migrate(db);
         const records = [];
         for await (const r of readTrajectories(db, {}, await exportRange(db))) records.push(r);
@@ -142,9 +153,9 @@ for (const mode of dbModes()) {
         for (const [i, spec] of RESPONSES.entries()) {
           for (const field of TOKEN_FIELDS) {
             const got = calls[i]![field];
-            if (spec.junk) assert.equal(got, null, `${spec.name}: ${field}`);
+            if (spec.junk || spec.brokeExport) assert.equal(got, null, `${spec.name}: ${field}`);
             else {
-              const old = before[i]![field];
+              const old = before.get(i + 1)![field];
               assert.equal(
                 JSON.stringify(got),
                 JSON.stringify(Array.isArray(old) ? old : null),
