@@ -23,21 +23,28 @@ export function packFloat64s(values: readonly (number | null)[]): Buffer {
 
 const asView = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
+/*
+ * Unpacked by push, not into `new Array(n)`: that array is "holey" to V8, and JSON.stringify of
+ * a holey array of 30k ids took 1.7× as long, building included (the export writes every id).
+ */
+
 /** bytea (as either driver returns it) → int32s. */
 export function unpackInt32s(bytes: Uint8Array): number[] {
   const view = asView(bytes);
-  const out = new Array<number>(bytes.byteLength >> 2);
-  for (let i = 0; i < out.length; i++) out[i] = view.getInt32(4 * i);
+  const n = bytes.byteLength >> 2;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(view.getInt32(4 * i));
   return out;
 }
 
 /** bytea → float8s, NaN read back as null. */
 export function unpackFloat64s(bytes: Uint8Array): (number | null)[] {
   const view = asView(bytes);
-  const out = new Array<number | null>(bytes.byteLength >> 3);
-  for (let i = 0; i < out.length; i++) {
+  const n = bytes.byteLength >> 3;
+  const out: (number | null)[] = [];
+  for (let i = 0; i < n; i++) {
     const v = view.getFloat64(8 * i);
-    out[i] = Number.isNaN(v) ? null : v;
+    out.push(Number.isNaN(v) ? null : v);
   }
   return out;
 }
