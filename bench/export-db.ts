@@ -9,10 +9,12 @@
  *
  * Fast: one multi-row INSERT … SELECT FROM jsonb_to_recordset per table per batch of tasks
  * (one transaction per batch), never a row per statement. The JSON documents are the bulk
- * (~300 KB a trajectory, most of it token ids), so a batch is sized by tasks, not rows.
+ * (~300 KB a trajectory, most of it token ids, which go both in the response and in the call's
+ * token columns, as the recorder writes them), so a batch is sized by tasks, not rows.
  */
 
 import type { ExportCall, ExportConversation, TrajectoryRecord } from '../src/datasets/export/record.ts';
+import { packFloat64s, packInt32s } from '../src/db/packed-numbers.ts';
 import { toStoredJson } from '../src/db/text-codec.ts';
 import type { Db, Queryable } from '../src/db/types.ts';
 import { generateTrajectories } from './export-data.ts';
@@ -101,12 +103,18 @@ function responseDoc(call: ExportCall, reply: { content: unknown; tool_calls: un
   return response;
 }
 
+/** A bytea as jsonb_to_recordset reads it from a JSON string. */
+const byteaText = (bytes: Buffer) => `\\x${bytes.toString('hex')}`;
+
 function callDoc(r: TrajectoryRecord, c: ExportConversation, call: ExportCall): Doc {
   const reply = c.messages.find((m) => m.seq === call.reply_seq);
-  // The token fields live in the response only: sent twice, they would double the batch.
+  // The token fields go in the response and in their columns, as the recorder writes them.
   const { prompt_token_ids, completion_token_ids, completion_logprobs, ...columns } = call;
   return {
     ...columns,
+    prompt_token_ids: prompt_token_ids && byteaText(packInt32s(prompt_token_ids)),
+    completion_token_ids: completion_token_ids && byteaText(packInt32s(completion_token_ids)),
+    completion_logprobs: completion_logprobs && byteaText(packFloat64s(completion_logprobs)),
     conversation_id: c.id,
     task_id: r.task_id,
     attempt: r.attempt,
@@ -174,19 +182,20 @@ INSERT INTO llm_calls (conversation_id, task_id, attempt, seq, upstream, model_r
   request, prompt_message_count, prompt_last_seq, first_new_seq, reply_seq, prefix_consistent, response,
   finish_reasons, status, end_reason, error, usage, prompt_tokens, completion_tokens, total_tokens,
   cached_tokens, reasoning_tokens, has_token_ids, has_logprobs, cost, latency_ms, ttft_ms, started_at,
-  completed_at, policy_version)
+  completed_at, policy_version, prompt_token_ids, completion_token_ids, completion_logprobs)
 SELECT conversation_id, task_id, attempt, seq, upstream, model_requested, model, false, request,
   prompt_message_count, prompt_last_seq, first_new_seq, reply_seq, prefix_consistent, response,
   finish_reasons, status, end_reason, error, usage, prompt_tokens, completion_tokens, total_tokens,
   cached_tokens, reasoning_tokens, has_token_ids, has_logprobs, cost, latency_ms, ttft_ms, started_at,
-  completed_at, policy_version
+  completed_at, policy_version, prompt_token_ids, completion_token_ids, completion_logprobs
 FROM jsonb_to_recordset($1::jsonb) AS x(conversation_id uuid, task_id uuid, attempt int, seq int,
   upstream text, model_requested text, model text, request jsonb, prompt_message_count int,
   prompt_last_seq int, first_new_seq int, reply_seq int, prefix_consistent boolean, response jsonb,
   finish_reasons jsonb, status int, end_reason text, error text, usage jsonb, prompt_tokens int,
   completion_tokens int, total_tokens int, cached_tokens int, reasoning_tokens int, has_token_ids boolean,
   has_logprobs boolean, cost float8, latency_ms float8, ttft_ms float8, started_at timestamptz,
-  completed_at timestamptz, policy_version bigint)`;
+  completed_at timestamptz, policy_version bigint, prompt_token_ids bytea, completion_token_ids bytea,
+  completion_logprobs bytea)`;
 
 const INSERT_LOGS = `
 INSERT INTO task_logs (task_id, timestamp, level, message, context, source, attempt)

@@ -15,6 +15,7 @@ import { encodeText, toStoredJson } from '../db/text-codec.ts';
 import type { Db, Queryable } from '../db/types.ts';
 import { PrefixHasher, type StoredMessage } from './messages.ts';
 import type { ResponseSummary } from './summary.ts';
+import { tokenColumns } from './token-columns.ts';
 
 export type EndReason =
   | 'done'
@@ -348,6 +349,8 @@ async function deepestShared(
 async function insertCall(db: Queryable, c: CallRecord, before: Head, plan: Plan): Promise<boolean> {
   const t = c.summary.tokens;
   const seq = before.call_count + 1;
+  // In columns of their own for the export (migration 0013); the response keeps them too.
+  const tokens = tokenColumns(c.response);
   const { rows } = await db.query<{ moved: number }>(
     `WITH head AS (
        UPDATE llm_conversations SET
@@ -381,13 +384,15 @@ async function insertCall(db: Queryable, c: CallRecord, before: Head, plan: Plan
          request, injected, prompt_message_count, prompt_last_seq, first_new_seq, reply_seq, prefix_consistent,
          diverged_at, response, finish_reasons, status, end_reason, error, usage, prompt_tokens,
          completion_tokens, total_tokens, cached_tokens, reasoning_tokens, has_token_ids, has_logprobs, cost,
-         latency_ms, ttft_ms, started_at, completed_at, policy_version)
+         latency_ms, ttft_ms, started_at, completed_at, policy_version, prompt_token_ids, completion_token_ids,
+         completion_logprobs)
        SELECT $1, $3::uuid, $4::int, $5::int, $6::text, $7::text, $8::text, $9::boolean, $10::jsonb, $11::jsonb,
          $12::int, $13::int, $14::int, $15::int, $16::boolean, $17::int, $18::jsonb, $19::jsonb, $20::int,
          $21::text, $22::text, $23::jsonb, $24::int, $25::int, $26::int, $27::int, $28::int, $29::boolean,
          $30::boolean, $31::float8, $32::float8, $33::float8, $34::timestamptz, $35::timestamptz,
          -- The task's weights version when the call lands (a primary-key read in this statement).
-         (SELECT policy_version FROM tasks WHERE id = $3::uuid)
+         (SELECT policy_version FROM tasks WHERE id = $3::uuid),
+         $44::bytea, $45::bytea, $46::bytea
        WHERE EXISTS (SELECT 1 FROM head)
      )
      SELECT count(*)::int AS moved FROM head`,
@@ -436,6 +441,9 @@ async function insertCall(db: Queryable, c: CallRecord, before: Head, plan: Plan
       before.message_count,
       c.inFlightId,
       c.requireInFlight === true,
+      tokens.promptTokenIds,
+      tokens.completionTokenIds,
+      tokens.completionLogprobs,
     ],
   );
   return rows[0]?.moved === 1;

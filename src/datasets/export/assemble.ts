@@ -6,6 +6,7 @@
  * error come from the server's own log lines for that attempt (claimed, requeued, released),
  * written in the same statement as the transition. The last attempt takes the task's fields.
  */
+import { unpackFloat64s, unpackInt32s } from '../../db/packed-numbers.ts';
 import { decodeText, fromStoredJson } from '../../db/text-codec.ts';
 import { type Task, toTask } from '../../queue/index.ts';
 import { formatCursor } from '../cursor.ts';
@@ -54,8 +55,11 @@ function toMessage(r: Row): ExportMessage {
   };
 }
 
-/** A JSON array of numbers as parsed by the driver, used as it is (token lists are large). */
-const numbers = (v: unknown): number[] | null => (Array.isArray(v) ? (v as number[]) : null);
+/** A packed column (migration 0013): a Buffer from node-postgres, a Uint8Array from PGlite. */
+const int32s = (v: unknown): number[] | null => (v instanceof Uint8Array ? unpackInt32s(v) : null);
+// Logprobs are null where an entry had none, as the export always wrote them.
+const float64s = (v: unknown): number[] | null =>
+  v instanceof Uint8Array ? (unpackFloat64s(v) as number[]) : null;
 
 function toCall(r: Row): ExportCall {
   return {
@@ -82,9 +86,9 @@ function toCall(r: Row): ExportCall {
     policy_version: numOrNull(r.policy_version),
     started_at: iso(r.started_at)!,
     completed_at: iso(r.completed_at)!,
-    prompt_token_ids: numbers(r.prompt_token_ids),
-    completion_token_ids: numbers(r.completion_token_ids),
-    completion_logprobs: numbers(r.completion_logprobs),
+    prompt_token_ids: int32s(r.prompt_token_ids),
+    completion_token_ids: int32s(r.completion_token_ids),
+    completion_logprobs: float64s(r.completion_logprobs),
   };
 }
 

@@ -77,7 +77,9 @@ export interface PageDetails {
  * Everything the records of these tasks need, each list in its order. Calls carry only what a
  * record keeps of the upstream's response: the token ids of the prompt and of the first choice,
  * and that choice's sampled-token logprobs (not the top-k alternatives, nor the reply text,
- * which is already a message).
+ * which is already a message). Those come from the columns the recorder fills (migration 0013),
+ * packed (db/packed-numbers.ts), so the `response` document is never read (nor detoasted) and
+ * the server copies the numbers out instead of printing each one as text.
  */
 export async function readPageDetails(db: Queryable, taskIds: readonly string[]): Promise<PageDetails> {
   const ids = [...taskIds];
@@ -101,13 +103,7 @@ export async function readPageDetails(db: Queryable, taskIds: readonly string[])
               reply_seq, prefix_consistent, finish_reasons, end_reason, status, error, usage,
               prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost, latency_ms,
               ttft_ms, policy_version, started_at, completed_at,
-              CASE WHEN has_token_ids THEN response -> 'prompt_token_ids' END AS prompt_token_ids,
-              CASE WHEN has_token_ids THEN response -> 'choices' -> 0 -> 'token_ids' END AS completion_token_ids,
-              CASE WHEN has_logprobs THEN (
-                SELECT jsonb_agg(x -> 'logprob' ORDER BY n)
-                FROM jsonb_array_elements(response -> 'choices' -> 0 -> 'logprobs' -> 'content')
-                     WITH ORDINALITY AS l(x, n)
-              ) END AS completion_logprobs
+              prompt_token_ids, completion_token_ids, completion_logprobs
        FROM llm_calls WHERE conversation_id = ANY($1::uuid[]) ORDER BY conversation_id, seq`,
       [conversationIds],
     ),
