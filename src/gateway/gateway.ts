@@ -51,6 +51,8 @@ export interface CallObservation {
   promptTokens: number | null;
   completionTokens: number | null;
   recorded: boolean;
+  /** From the answer's end to its record's commit (null when the record was given up). */
+  recordLagSeconds: number | null;
 }
 
 export interface GatewayDeps {
@@ -277,6 +279,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       promptTokens: summary.tokens.prompt,
       completionTokens: summary.tokens.completion,
       recorded: recorded !== null,
+      recordLagSeconds: recorded ? (Date.now() - record.completedAt.getTime()) / 1000 : null,
     });
     logger.info(
       {
