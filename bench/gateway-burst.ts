@@ -18,7 +18,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createApp } from '../src/api/app.ts';
+import { attemptEndSignals, createApp } from '../src/api/app.ts';
 import { loadConfig } from '../src/config/index.ts';
 import type { Db } from '../src/db/types.ts';
 import { createGateway } from '../src/gateway/gateway.ts';
@@ -209,6 +209,7 @@ async function burstAt(
     db,
     config,
     logger: quiet,
+    attemptEnds: attemptEndSignals(queue),
     observe: (o) => {
       if (o.recordLagSeconds !== null) lags.push(o.recordLagSeconds * 1000);
     },
