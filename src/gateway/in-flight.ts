@@ -109,7 +109,7 @@ export function createInFlightStore(db: Queryable, instance: string) {
 
   const insert = async (rows: readonly RowValues[]) => {
     const columns = rows[0]!.map((_, i) => rows.map((r) => r[i]));
-    await db.query(INSERT_ROWS, columns);
+    await db.query(INSERT_ROWS, columns, { prepared: 'gateway_in_flight_add' });
   };
 
   /**
