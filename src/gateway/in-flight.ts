@@ -86,11 +86,21 @@ type RowValues = [
   number,
 ];
 
-/** Any number of rows in one statement: one array per column, unnested side by side. */
+/**
+ * Any number of rows in one statement: one array per column, unnested side by side.
+ *
+ * Committed without waiting for the WAL flush (synchronous_commit off for this statement's
+ * transaction only): the row is on the call's critical path, and what it guards against is the
+ * API process dying, which it does as soon as it is committed — visible to every replica. Only
+ * a crash of the database server itself within its WAL writer's delay (≤ 3 × wal_writer_delay)
+ * can lose it, and then the call's record, written after the answer, still lands; a durable
+ * commit that follows (a record, the task's completion) flushes it anyway.
+ */
 const INSERT_ROWS = `INSERT INTO llm_calls_in_flight (id, conversation_id, task_id, attempt, instance, upstream,
      model_requested, stream, request, injected, prompt, started_at, base_seq, base_depth)
-   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::text[], $7::text[],
-     $8::boolean[], $9::jsonb[], $10::jsonb[], $11::jsonb[], $12::timestamptz[], $13::int[], $14::int[])`;
+   SELECT u.* FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::text[], $7::text[],
+     $8::boolean[], $9::jsonb[], $10::jsonb[], $11::jsonb[], $12::timestamptz[], $13::int[], $14::int[]) AS u,
+     (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
 
 /** Rows written by one statement at most. */
 const MAX_BATCH = 256;
