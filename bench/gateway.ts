@@ -72,8 +72,11 @@ function timedPost(
  * The floor: a bare node:http pass-through (no parsing, no auth, no record), to tell the cost
  * of one more HTTP hop on this machine from the gateway's own work.
  */
-async function startBareRelay(target: string): Promise<{ url: string; close(): Promise<void> }> {
-  const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+export async function startBareRelay(
+  target: string,
+  maxSockets = 4,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets });
   const server = http.createServer((req, res) => {
     const up = http.request(target, { method: 'POST', agent: upstreamAgent, headers: req.headers }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);

@@ -6,7 +6,11 @@
  *   2. HTTP drain: 20k tasks through the remote worker protocol, 20 workers in another process;
  *   3. dispatch latency: submit → claimed, for an idle worker long-polling over HTTP;
  *   4. LLM gateway: added latency against calling the upstream directly, and the cost of
- *      appending message N to a conversation (bench/gateway.ts).
+ *      appending message N to a conversation (bench/gateway.ts); then the rollout burst (issue
+ *      15): C agents × T streamed turns with growing prompts, straight to a paced upstream,
+ *      through a bare relay and through the gateway, as calls/s and ratios, with recording lag,
+ *      the gateway's CPU per call and peak RSS, every call checked recorded exactly once
+ *      (bench/gateway-burst.ts).
  *   5. episodes: sandbox episodes by scripted:solver through queue, workers, agent and the
  *      recording gateway, as episodes/s and steps/s (bench/episodes.ts).
  *   6. history (PostgreSQL only; skipped with a note on PGlite): heartbeat, claims, health,
@@ -32,6 +36,11 @@
  * BENCH_FEED_SUBSCRIBERS (50), BENCH_FEED_LAG_SAMPLES (200), BENCH_FEED_POLL_MS (100,20),
  * BENCH_FEED_ROUNDS (5), BENCH_FEED_SINGLES (500), BENCH_EXPORT_TRAJECTORIES (10000),
  * BENCH_EXPORT_ROUNDS (3), BENCH_EXPORT_SECTIONS (writers,api).
+ * Rollout burst: BENCH_BURST_CONCURRENCY (64,512: agents at once; the first runs
+ * BENCH_BURST_ROUNDS (3) rounds of the three modes, later ones one), BENCH_BURST_TURNS (15),
+ * BENCH_BURST_PROMPT_KB (2,25: first and last prompt size), BENCH_BURST_CHUNKS (6) and
+ * BENCH_BURST_CHUNK_MS (15): the upstream's stream. BENCH_GATEWAY_SECTIONS=latency or burst runs
+ * one half of the gateway part.
  * Prints text, then one JSON line (prefixed "BENCH_JSON ") for tooling.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -49,6 +58,7 @@ import { episodeThroughput } from './episodes.ts';
 import { exportBench } from './export.ts';
 import { feedBench } from './feed.ts';
 import { appendCost, gatewayLatency } from './gateway.ts';
+import { gatewayBurst, printBurst } from './gateway-burst.ts';
 import { historyBench } from './history.ts';
 import { noopBackend, noopTasks } from './noop.ts';
 
@@ -203,6 +213,17 @@ async function queueBench(queue: Queue, base: string) {
 }
 
 async function gatewayBench(db: Parameters<typeof appendCost>[0], queue: Queue) {
+  const sections = (process.env.BENCH_GATEWAY_SECTIONS ?? 'latency,burst').split(',');
+  const out: Record<string, unknown> = {};
+  if (sections.includes('latency')) Object.assign(out, await gatewayLatencyBench(db, queue));
+  if (sections.includes('burst')) {
+    out.burst = await gatewayBurst(config.DATABASE_URL || undefined, Math.max(config.DATABASE_POOL_SIZE, 20));
+    printBurst(out.burst as Awaited<ReturnType<typeof gatewayBurst>>);
+  }
+  return out;
+}
+
+async function gatewayLatencyBench(db: Parameters<typeof appendCost>[0], queue: Queue) {
   const ms = (v: number) => `${v.toFixed(2)} ms`;
   const latency = await gatewayLatency(queue, config);
   for (const [label, r] of [

@@ -16,7 +16,7 @@ import { type AttemptGateway, Attempts } from '../attempts/index.ts';
 import type { Config } from '../config/index.ts';
 import { FeedHub } from '../datasets/feed-hub.ts';
 import { type ConversationStore, createConversationStore } from '../gateway/conversations.ts';
-import { createGateway, type Gateway } from '../gateway/gateway.ts';
+import { type AttemptEndSignals, createGateway, type Gateway } from '../gateway/gateway.ts';
 import type { Queue } from '../queue/queue.ts';
 import { REDACT } from '../server/logger.ts';
 import type { WorkerPoolControl } from '../worker/pool.ts';
@@ -102,6 +102,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
       config,
       logger: app.log,
       observe: (o) => metrics.observeLlmCall(o),
+      attemptEnds: attemptEndSignals(queue),
     }));
   const attempts = new Attempts(queue, gatewayForAttempts(gateway), app.log);
   const closing = new AbortController();
@@ -175,6 +176,24 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(routes, { prefix: '/api/v1', deps: routeDeps });
   await app.register(llmRoutes, { prefix: '/llm/v1', deps: routeDeps });
   return app as unknown as FastifyInstance;
+}
+
+/**
+ * Attempt endings for the gateway's attempt cache: other replicas' reports through the
+ * queue's NOTIFY channel, and tasks ending here (the reaper, cancels) from its events.
+ */
+export function attemptEndSignals(queue: Queue): AttemptEndSignals {
+  return {
+    publish: (keys) => queue.notifier.attemptsEnding(keys),
+    subscribe(fn) {
+      const offPeers = queue.notifier.onAttemptsEnded(fn);
+      queue.events.on('terminal', fn);
+      return () => {
+        offPeers();
+        queue.events.off('terminal', fn);
+      };
+    },
+  };
 }
 
 /** The gateway as the attempts service uses it: minting tokens and settling an attempt's calls. */

@@ -284,6 +284,12 @@ export const settingSpecs = {
     1024,
     1 << 30,
   ),
+  GATEWAY_ATTEMPT_CACHE_MS: int(
+    5000,
+    'How long the LLM gateway trusts its last reading that a task token’s attempt is running (a report anywhere ends it sooner); 0 reads the task row on every call.',
+    0,
+    60_000,
+  ),
   GATEWAY_TOKEN_SECRET: secret(
     str(
       '',

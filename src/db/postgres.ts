@@ -5,7 +5,7 @@
  * disconnected costs at most one poll interval.
  */
 import pg from 'pg';
-import type { Db, Queryable, QueryResult, Unlisten } from './types.ts';
+import type { Db, Queryable, QueryOptions, QueryResult, Unlisten } from './types.ts';
 
 const INT8_OID = 20;
 // Counts and log ids are int8; they stay far below 2^53, so numbers are safe and simpler than strings.
@@ -80,16 +80,26 @@ export function createPostgresDb(
   const listeners = new ListenerConnection(connectionString);
   const guardMs = clientTimeoutMs(limits.statementTimeoutMs);
   /** A query config with the client-side limit (none when ms is 0). */
-  const config = (text: string, params: readonly unknown[] | undefined, ms: number): pg.QueryConfig =>
+  const config = (
+    text: string,
+    params: readonly unknown[] | undefined,
+    ms: number,
+    opts?: QueryOptions,
+  ): pg.QueryConfig =>
     ({
       text,
       values: params as unknown[] | undefined,
       ...(ms > 0 ? { query_timeout: ms } : {}),
+      ...(opts?.prepared ? { name: opts.prepared } : {}),
     }) as pg.QueryConfig;
 
   // pool.query gives a client that failed back with its error, so the pool destroys it.
-  const query = async <R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> => {
-    const r = await pool.query(config(sql, params, guardMs));
+  const query = async <R>(
+    sql: string,
+    params?: readonly unknown[],
+    opts?: QueryOptions,
+  ): Promise<QueryResult<R>> => {
+    const r = await pool.query(config(sql, params, guardMs, opts));
     return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
   };
 
@@ -111,9 +121,9 @@ export function createPostgresDb(
         broken = err;
       };
       client.on('error', onError);
-      const run = async (sql: string, params?: readonly unknown[]) => {
+      const run = async (sql: string, params?: readonly unknown[], opts?: QueryOptions) => {
         try {
-          return await client.query(config(sql, params, txGuardMs));
+          return await client.query(config(sql, params, txGuardMs, opts));
         } catch (err) {
           // The connection is in an unknown state (a reply may still come): never reuse it.
           if (isClientTimeout(err)) broken = err;
@@ -124,8 +134,8 @@ export function createPostgresDb(
         }
       };
       const tx: Queryable = {
-        async query<R>(sql: string, params?: readonly unknown[]) {
-          const r = await run(sql, params);
+        async query<R>(sql: string, params?: readonly unknown[], opts?: QueryOptions) {
+          const r = await run(sql, params, opts);
           return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
         },
         async exec(sql: string) {

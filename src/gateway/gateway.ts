@@ -17,6 +17,7 @@ import type { ServerResponse } from 'node:http';
 import type { Config } from '../config/index.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Db } from '../db/types.ts';
+import { AttemptCache, attemptKey, type EndedKey } from './attempt-cache.ts';
 import { BoundedMap } from './bounded-map.ts';
 import { upstreamRequest } from './capture.ts';
 import { exchange } from './exchange.ts';
@@ -51,6 +52,16 @@ export interface CallObservation {
   promptTokens: number | null;
   completionTokens: number | null;
   recorded: boolean;
+  /** From the answer's end to its record's commit (null when the record was given up). */
+  recordLagSeconds: number | null;
+}
+
+/** How the gateway hears of attempts ending elsewhere, and tells other processes of its own. */
+export interface AttemptEndSignals {
+  /** These attempts (`task/attempt`) are ending here. */
+  publish(keys: readonly EndedKey[]): void;
+  /** Attempts (`task/attempt`) or whole tasks (a bare id) that ended elsewhere or here. */
+  subscribe(fn: (keys: readonly EndedKey[]) => void): () => void;
 }
 
 export interface GatewayDeps {
@@ -59,6 +70,8 @@ export interface GatewayDeps {
   logger: GatewayLogger;
   observe?: (o: CallObservation) => void;
   env?: Record<string, string | undefined>;
+  /** Without them, only this process's reports and the cache's maximum age end a cached attempt. */
+  attemptEnds?: AttemptEndSignals;
 }
 
 export interface ChatCall {
@@ -127,6 +140,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // The conversation id per (task, attempt, key) this process has seen: spares the join on
   // later calls (the token is still checked against the task every time).
   const conversationIds = new BoundedMap<string, string>(20_000);
+  // Running attempts as last read (attempt-cache.ts): the token check's read, once per attempt.
+  const attemptsLive = new AttemptCache(config.GATEWAY_ATTEMPT_CACHE_MS);
+  const unsubscribe = deps.attemptEnds?.subscribe((keys) => attemptsLive.ended(keys));
 
   const claimsOf = async (authorization: string | undefined): Promise<TokenClaims | null> => {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
@@ -277,6 +293,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       promptTokens: summary.tokens.prompt,
       completionTokens: summary.tokens.completion,
       recorded: recorded !== null,
+      recordLagSeconds: recorded ? (Date.now() - record.completedAt.getTime()) / 1000 : null,
     });
     logger.info(
       {
@@ -310,12 +327,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       const known =
         key === null ? undefined : conversationIds.get(`${claims.taskId}/${claims.attempt}/${key}`);
       if (key === null || known) {
-        const problem = await recorder.attemptProblem(claims.taskId, claims.attempt);
+        const problem = await attemptProblem(claims);
         if (problem) return { error: gatewayErrors.expiredToken(problem) };
         return { conversationId: known ?? null, metadata: {} };
       }
       const found = await recorder.lookup(claims.taskId, claims.attempt, key);
       if (!found.ok) return { error: gatewayErrors.expiredToken(found.why) };
+      attemptsLive.remember(claims.taskId, claims.attempt);
       if (found.conversationId)
         conversationIds.set(`${claims.taskId}/${claims.attempt}/${key}`, found.conversationId);
       return { conversationId: found.conversationId, metadata: found.metadata };
@@ -323,6 +341,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       if (isDatabaseUnavailable(err)) return { error: gatewayErrors.unavailable() };
       throw err;
     }
+  }
+
+  /** Null while the token's attempt runs (from the cache when it knows), else why not. */
+  async function attemptProblem(claims: TokenClaims): Promise<string | null> {
+    if (attemptsLive.isLive(claims.taskId, claims.attempt)) return null;
+    const problem = await recorder.attemptProblem(claims.taskId, claims.attempt);
+    if (!problem) attemptsLive.remember(claims.taskId, claims.attempt);
+    return problem;
   }
 
   async function openConversation(
@@ -358,7 +384,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     async models(authorization) {
       const claims = await claimsOf(authorization);
       if (!claims) return errorReply(gatewayErrors.badToken());
-      const problem = await recorder.attemptProblem(claims.taskId, claims.attempt);
+      const problem = await attemptProblem(claims);
       if (problem) return errorReply(gatewayErrors.expiredToken(problem));
       const data = router
         .listed()
@@ -366,6 +392,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       return { status: 200, body: JSON.stringify({ object: 'list', data }) };
     },
     async settled(taskId, attempt) {
+      // Every report settles before its transition: from here on, the attempt's token is
+      // checked against the database again, here at once and on the other replicas when their
+      // NOTIFY arrives.
+      const ending = attemptKey(taskId, attempt);
+      attemptsLive.ended([ending]);
+      deps.attemptEnds?.publish([ending]);
       const graceMs = config.LLM_INFLIGHT_GRACE_SECONDS * 1000;
       // This process's calls of the attempt, and those other replicas relay, side by side.
       const [here, elsewhere] = await Promise.all([
@@ -375,6 +407,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       return here && elsewhere;
     },
     async close() {
+      unsubscribe?.();
       await keeper.stop();
       await records.drain();
       router.close();

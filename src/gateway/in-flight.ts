@@ -10,6 +10,7 @@
  *   - `orphans`: rows whose owner stopped renewing them (its process died) are recorded as
  *     `interrupted` by whichever replica finds them (flight-keeper.ts).
  */
+import { isDatabaseUnavailable } from '../db/errors.ts';
 import { decodeText, fromStoredJson, toStoredJson } from '../db/text-codec.ts';
 import type { Queryable } from '../db/types.ts';
 import { PrefixHasher, type StoredMessage } from './messages.ts';
@@ -67,33 +68,107 @@ interface OrphanRow {
   seen_at: Date;
 }
 
+/** One in-flight row's columns, in the order of INSERT_ROWS. */
+type RowValues = [
+  string,
+  string,
+  string,
+  number,
+  string,
+  string,
+  string,
+  boolean,
+  string,
+  string,
+  string,
+  Date,
+  number | null,
+  number,
+];
+
+/**
+ * Any number of rows in one statement: one array per column, unnested side by side.
+ *
+ * Committed without waiting for the WAL flush (synchronous_commit off for this statement's
+ * transaction only): the row is on the call's critical path, and what it guards against is the
+ * API process dying, which it does as soon as it is committed — visible to every replica. Only
+ * a crash of the database server itself within its WAL writer's delay (≤ 3 × wal_writer_delay)
+ * can lose it, and then the call's record, written after the answer, still lands; a durable
+ * commit that follows (a record, the task's completion) flushes it anyway.
+ */
+const INSERT_ROWS = `INSERT INTO llm_calls_in_flight (id, conversation_id, task_id, attempt, instance, upstream,
+     model_requested, stream, request, injected, prompt, started_at, base_seq, base_depth)
+   SELECT u.* FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::text[], $7::text[],
+     $8::boolean[], $9::jsonb[], $10::jsonb[], $11::jsonb[], $12::timestamptz[], $13::int[], $14::int[]) AS u,
+     (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
+
+/** Rows written by one statement at most. */
+const MAX_BATCH = 256;
+/** Statements writing rows at once; calls arriving meanwhile wait and go together in the next. */
+const MAX_WRITES = 4;
+
+interface PendingRow {
+  values: RowValues;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 export function createInFlightStore(db: Queryable, instance: string) {
+  const pending: PendingRow[] = [];
+  let writing = 0;
+
+  const insert = async (rows: readonly RowValues[]) => {
+    const columns = rows[0]!.map((_, i) => rows.map((r) => r[i]));
+    await db.query(INSERT_ROWS, columns, { prepared: 'gateway_in_flight_add' });
+  };
+
+  /**
+   * Writes what is pending, as one statement: under a burst, the calls that arrive while
+   * earlier rows are being written share one statement and one commit (a lone call is
+   * written at once). If a shared statement fails for anything but an outage, each row is
+   * tried alone, so one bad row cannot refuse the calls it happened to travel with.
+   */
+  const write = async () => {
+    if (writing >= MAX_WRITES || pending.length === 0) return;
+    writing++;
+    const batch = pending.splice(0, MAX_BATCH);
+    try {
+      await insert(batch.map((p) => p.values));
+      for (const p of batch) p.resolve();
+    } catch (err) {
+      if (batch.length === 1 || isDatabaseUnavailable(err)) for (const p of batch) p.reject(err);
+      else for (const p of batch) await insert([p.values]).then(p.resolve, p.reject);
+    } finally {
+      writing--;
+      void write();
+    }
+  };
+
   return {
     instance,
 
     /** Writes the call; with a base, only the prompt's messages after it. */
-    async add(c: InFlightCall, base: PromptBase | null = null): Promise<void> {
-      await db.query(
-        `INSERT INTO llm_calls_in_flight (id, conversation_id, task_id, attempt, instance, upstream,
-           model_requested, stream, request, injected, prompt, started_at, base_seq, base_depth)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-        [
-          c.id,
-          c.conversationId,
-          c.taskId,
-          c.attempt,
-          instance,
-          c.upstream,
-          c.modelRequested,
-          c.stream,
-          toStoredJson(c.request),
-          toStoredJson(c.injected),
-          toStoredJson(base ? c.prompt.slice(base.depth) : c.prompt),
-          c.startedAt,
-          base?.seq ?? null,
-          base?.depth ?? 0,
-        ],
-      );
+    add(c: InFlightCall, base: PromptBase | null = null): Promise<void> {
+      const values: RowValues = [
+        c.id,
+        c.conversationId,
+        c.taskId,
+        c.attempt,
+        instance,
+        c.upstream,
+        c.modelRequested,
+        c.stream,
+        toStoredJson(c.request),
+        toStoredJson(c.injected),
+        toStoredJson(base ? c.prompt.slice(base.depth) : c.prompt),
+        c.startedAt,
+        base?.seq ?? null,
+        base?.depth ?? 0,
+      ];
+      return new Promise<void>((resolve, reject) => {
+        pending.push({ values, resolve, reject });
+        void write();
+      });
     },
 
     /** Removes the row of a call that ended without a record (refused, or its record given up). */

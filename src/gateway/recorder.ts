@@ -158,6 +158,7 @@ export function createRecorder(db: Db) {
       const { rows } = await db.query<{ status: string; attempt: number }>(
         'SELECT status, attempt FROM tasks WHERE id = $1',
         [taskId],
+        { prepared: 'gateway_attempt_state' },
       );
       return attemptProblem(rows[0], attempt);
     },
@@ -445,6 +446,8 @@ async function insertCall(db: Queryable, c: CallRecord, before: Head, plan: Plan
       tokens.completionTokenIds,
       tokens.completionLogprobs,
     ],
+    // Every call runs it: prepared once per connection, it skips a parse and plan each time.
+    { prepared: 'gateway_record_call' },
   );
   return rows[0]?.moved === 1;
 }

@@ -12,12 +12,23 @@ import type { Db } from '../db/types.ts';
 
 export const WAKE_CHANNEL = 'task_executor_wake';
 export const CANCEL_CHANNEL = 'task_executor_cancel';
+/** Attempts ending on one replica (`task/attempt`, space-separated), for the others' gateways. */
+export const ATTEMPT_END_CHANNEL = 'task_executor_attempt_end';
+/**
+ * Attempts ending within this window go out in one NOTIFY (after a leading one at once): a
+ * drain of thousands of reports a second costs tens of NOTIFYs, not thousands.
+ */
+const ATTEMPT_END_WINDOW_MS = 20;
+/** A NOTIFY payload must stay under 8000 bytes. */
+const PAYLOAD_LIMIT = 7900;
 
 export class WakeNotifier {
   private readonly local = new EventEmitter();
   private windowOpen = false;
   private trailing = false;
   private unlisten: Array<() => Promise<void>> = [];
+  private ending: string[] = [];
+  private endingWindow: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Db,
@@ -31,9 +42,15 @@ export class WakeNotifier {
     if (this.db.kind !== 'postgres') return;
     this.unlisten.push(await this.db.listen(WAKE_CHANNEL, () => this.local.emit('wake')));
     this.unlisten.push(await this.db.listen(CANCEL_CHANNEL, (id) => this.local.emit('cancel', id)));
+    this.unlisten.push(
+      await this.db.listen(ATTEMPT_END_CHANNEL, (keys) => this.local.emit('attempts_ended', keys.split(' '))),
+    );
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.endingWindow);
+    this.endingWindow = undefined;
+    this.sendEnding();
     for (const u of this.unlisten.splice(0)) await u().catch(() => {});
   }
 
@@ -45,6 +62,42 @@ export class WakeNotifier {
   onCancel(fn: (taskId: string) => void): () => void {
     this.local.on('cancel', fn);
     return () => this.local.off('cancel', fn);
+  }
+
+  /** Attempts other processes announced as ending (`task/attempt` keys). */
+  onAttemptsEnded(fn: (keys: string[]) => void): () => void {
+    this.local.on('attempts_ended', fn);
+    return () => this.local.off('attempts_ended', fn);
+  }
+
+  /**
+   * These attempts (`task/attempt`) are ending here: other processes' gateways stop trusting
+   * their tokens (gateway/attempt-cache.ts). Batched per window; no-op on single-process PGlite.
+   */
+  attemptsEnding(keys: readonly string[]): void {
+    if (this.db.kind !== 'postgres' || keys.length === 0) return;
+    this.ending.push(...keys);
+    if (this.endingWindow) return;
+    this.sendEnding();
+    const close = () => {
+      if (this.ending.length === 0) {
+        this.endingWindow = undefined;
+        return;
+      }
+      this.sendEnding();
+      this.endingWindow = setTimeout(close, ATTEMPT_END_WINDOW_MS).unref();
+    };
+    this.endingWindow = setTimeout(close, ATTEMPT_END_WINDOW_MS).unref();
+  }
+
+  private sendEnding(): void {
+    const keys = this.ending.splice(0);
+    for (let i = 0; i < keys.length; ) {
+      let payload = keys[i++]!;
+      while (i < keys.length && payload.length + 1 + keys[i]!.length <= PAYLOAD_LIMIT)
+        payload += ` ${keys[i++]}`;
+      this.db.query('SELECT pg_notify($1, $2)', [ATTEMPT_END_CHANNEL, payload]).catch(() => {});
+    }
   }
 
   /** New claimable work was committed. */
