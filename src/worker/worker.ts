@@ -44,6 +44,7 @@ export class Worker {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
   private unsubscribeCancel: (() => void) | undefined;
+  private detachTaker: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
   private graceDeadline = Number.POSITIVE_INFINITY;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -85,6 +86,13 @@ export class Worker {
       const unavailable = this.o.backend.unavailable?.() ?? null;
       if (unavailable) return this.standAside(unavailable);
       this.unsubscribeCancel = this.o.transport.onCancel?.((taskId) => this.stopRun(taskId, 'cancel'));
+      // Reports may claim the next tasks in the same request (HTTP): they start here.
+      this.detachTaker = this.o.transport.attachWorker?.(this.o.id, {
+        accepting: () => !this.stopClaiming.signal.aborted && !this.o.backend.notReady?.(),
+        take: (tasks) => {
+          for (const task of tasks) this.startRun(task);
+        },
+      });
       this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatIntervalMs);
       this.heartbeatTimer.unref();
       this.state = 'running';
@@ -143,6 +151,7 @@ export class Worker {
     await Promise.all([...this.runs.values()].map((r) => r.done));
     clearInterval(this.heartbeatTimer);
     this.unsubscribeCancel?.();
+    this.detachTaker?.();
     await this.beating;
     await this.o.transport.heartbeat(this.o.id, 'offline', [], null).catch(() => {});
     await this.o.backend.close?.().catch((err) => this.o.logger.warn({ err }, 'backend close failed'));

@@ -38,10 +38,12 @@ async function withNext<T extends object>(
   req: FastifyRequest,
   workerId: string,
   task: T,
-  claimNext: number | null | undefined,
+  claim: { claim_next?: number | null; claim_id?: string | null },
 ): Promise<T & { next_tasks?: GatewayTask[] }> {
-  if (!claimNext) return task;
-  const next = await deps.attempts.claim(workerId, claimNext, llmBaseUrl(deps, req)).catch(() => []);
+  if (!claim.claim_next) return task;
+  const next = await deps.attempts
+    .claim(workerId, claim.claim_next, llmBaseUrl(deps, req), claim.claim_id ?? null)
+    .catch(() => []);
   return { ...task, next_tasks: next as GatewayTask[] };
 }
 
@@ -54,14 +56,14 @@ function checkBodyWorker(pathId: string, bodyId: string | null | undefined): voi
 }
 
 /** Fields of the report protocol itself: never part of a result. */
-const PROTOCOL_FIELDS = ['worker_id', 'attempt', 'claim_next'];
+const PROTOCOL_FIELDS = ['worker_id', 'attempt', 'claim_next', 'claim_id'];
 
 /**
  * The result a complete stores. Our clients send `{ attempt, result }`: the result is `result`.
  * The predecessor stored the whole body (its worker client sends `{ success, result,
  * execution_time }`, its documented example is `{ solution, confidence }`): any body with
  * fields besides `result` is stored whole, so those clients read back what they sent. The
- * protocol fields (worker_id, attempt, claim_next) are never stored; a body with nothing else is null.
+ * protocol fields (worker_id, attempt, claim_next, claim_id) are never stored; a body with nothing else is null.
  */
 export function completionResult(body: Record<string, unknown>): Json {
   const rest = Object.entries(body).filter(([k, v]) => !PROTOCOL_FIELDS.includes(k) && v !== undefined);
@@ -138,7 +140,7 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
       const { id, task_id } = req.params;
       checkBodyWorker(id, req.body.worker_id);
       const task = await attempts.complete(id, task_id, req.body.attempt ?? null, completionResult(req.body));
-      return withNext(deps, req, id, task, req.body.claim_next);
+      return withNext(deps, req, id, task, req.body);
     },
   );
 
@@ -171,7 +173,7 @@ export const workerReportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async
         failureRecord(req.body),
         req.body.retry ?? false,
       );
-      return withNext(deps, req, id, task, req.body.claim_next);
+      return withNext(deps, req, id, task, req.body);
     },
   );
 

@@ -194,6 +194,14 @@ const ClaimNext = Maybe(
   }),
 );
 
+const ClaimId = Maybe(
+  Type.String({
+    pattern: '^[A-Za-z0-9._:-]{1,128}$',
+    description:
+      'With claim_next, as the claim’s claim_id: a retried request gets the tasks its claim handed out.',
+  }),
+);
+
 /** A report's answer with the tasks it claimed for the worker (`claim_next`). */
 export const ReportedTaskResponse = Type.Intersect([
   TaskSchema,
@@ -252,6 +260,7 @@ export const CompleteBody = Type.Object(
     attempt: Attempt,
     result: Type.Optional(AnyJson),
     claim_next: ClaimNext,
+    claim_id: ClaimId,
   },
   {
     additionalProperties: true,
@@ -270,6 +279,7 @@ export const FailBody = Type.Object(
     error_details: Type.Optional(AnyJson),
     retry: Maybe(Type.Boolean({ description: 'Put the task back in the queue while attempts remain.' })),
     claim_next: ClaimNext,
+    claim_id: ClaimId,
   },
   { ...Closed, examples: [{ attempt: 1, error: 'kind cluster unreachable', retry: true }] },
 );
@@ -297,12 +307,7 @@ export const ReportsBody = Type.Object(
       { maxItems: 1000 },
     ),
     claim_next: ClaimNext,
-    claim_id: Maybe(
-      Type.String({
-        pattern: '^[A-Za-z0-9._:-]{1,128}$',
-        description: 'As the claim’s claim_id: a retried request gets the tasks its claim handed out.',
-      }),
-    ),
+    claim_id: ClaimId,
   },
   {
     ...Closed,
