@@ -17,7 +17,7 @@ const workers = Array.from(
   { length: count },
   (_, i) =>
     new Worker({
-      id: `worker-${String(i).padStart(4, '0')}-idle`,
+      id: `worker-${String(i).padStart(3, '0')}-kind`, // WORKER_ID_PATTERN allows 1,000 ids
       backend: noopBackend,
       transport: new HttpTransport(apiUrl),
       maxParallel: 1,
