@@ -81,7 +81,9 @@ export class LongPollDispatcher {
         },
       };
       const leave = () => p.settle([]);
-      const deadline = setTimeout(leave, req.waitMs);
+      // Up to the wait, not exactly it: a fleet started together would otherwise renew its
+      // long-polls in lockstep, every one at the same instant.
+      const deadline = setTimeout(leave, req.waitMs * (0.75 + 0.25 * Math.random()));
       signal.addEventListener('abort', leave, { once: true });
       this.parked.add(p);
       this.startPolling();

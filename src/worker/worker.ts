@@ -45,6 +45,10 @@ export class Worker {
   private beating: Promise<void> | undefined;
   private unsubscribeCancel: (() => void) | undefined;
   private detachTaker: (() => void) | undefined;
+  /** When the claim now in flight began (undefined: none in flight). */
+  private claimSince: number | undefined;
+  /** What the last heartbeat the queue accepted said. */
+  private lastSent: { status: WorkerStatus; reason: string | null } | undefined;
   private stopping: Promise<void> | undefined;
   private graceDeadline = Number.POSITIVE_INFINITY;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -195,7 +199,12 @@ export class Worker {
         continue;
       }
       try {
-        const tasks = await this.o.transport.claim(this.o.id, free, this.o.pollIntervalMs, signal);
+        this.claimSince = Date.now();
+        const tasks = await this.o.transport
+          .claim(this.o.id, free, this.o.pollIntervalMs, signal)
+          .finally(() => {
+            this.claimSince = undefined;
+          });
         failures = 0;
         for (const task of tasks) this.startRun(task);
       } catch (err) {
@@ -291,12 +300,31 @@ export class Worker {
       this.state === 'draining' ? 'draining' : this.runs.size > 0 ? 'busy' : 'idle';
     try {
       const reason = this.o.backend.notReady?.() ?? null;
+      if (this.idleBeatIsRedundant(status, reason)) return;
       const reply = await this.o.transport.heartbeat(this.o.id, status, leases, reason);
+      this.lastSent = { status, reason };
       for (const id of reply.lost) this.stopRun(id, 'lost');
       for (const id of reply.cancel_requested) this.stopRun(id, 'cancel');
     } catch (err) {
       await this.recover(err, 'heartbeat');
     }
+  }
+
+  /**
+   * An idle worker waiting in a claim needs no heartbeat: it holds no lease to extend, the
+   * queue already shows it idle, and each claim records its liveness (claim_tasks) — the one in
+   * flight began less than two heartbeat intervals ago. A fleet of idle long-polling workers then
+   * costs the API one request per claim wait each, not one more per heartbeat interval.
+   */
+  private idleBeatIsRedundant(status: WorkerStatus, reason: string | null): boolean {
+    return (
+      status === 'idle' &&
+      reason === null &&
+      this.lastSent?.status === 'idle' &&
+      this.lastSent.reason === null &&
+      this.claimSince !== undefined &&
+      Date.now() - this.claimSince < 2 * this.o.heartbeatIntervalMs
+    );
   }
 
   private wakeSlotWaiters(): void {
