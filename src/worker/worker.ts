@@ -179,6 +179,8 @@ export class Worker {
       supported_problems: supported,
       metadata: { host: hostname(), pid: process.pid, ...this.o.metadata },
     });
+    // A registration leaves the worker idle with no reason: what an idle heartbeat would say.
+    this.lastSent = { status: 'idle', reason: null };
   }
 
   private async claimLoop(): Promise<void> {
