@@ -219,10 +219,12 @@ for (const mode of dbModes()) {
         { task_id: first.id, worker_id: 'w1', attempt: first.attempt, result: { stale: true } },
         { task_id: current.id, worker_id: 'w2', attempt: current.attempt, result: { ok: true } },
         { task_id: current.id, worker_id: 'w2', attempt: current.attempt - 1, result: { old: true } },
+        // The holder's report twice in one batch: one transition, one winner.
+        { task_id: current.id, worker_id: 'w2', attempt: current.attempt, result: { again: true } },
       ]);
       assert.deepEqual(
         done.map((d) => d?.status ?? null),
-        [null, 'completed', null],
+        [null, 'completed', null, null],
       );
       assert.deepEqual((await queue.mustGetTask(current.id)).result, { ok: true });
     });

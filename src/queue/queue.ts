@@ -80,14 +80,14 @@ export function createQueue(db: Db, opts: QueueOptions) {
     const rows = await tx.complete(db, items);
     terminal(rows);
     const byId = new Map(rows.map((r) => [r.id as string, r]));
-    const tasks = new Map<Row, Task>();
     const out = items.map((c) => {
       const row = byId.get(c.task_id);
       if (!row || row.worker_id !== c.worker_id || (c.attempt !== null && row.attempt !== c.attempt))
         return null;
-      const task = tasks.get(row) ?? toTask(row);
-      tasks.set(row, task);
-      return task;
+      // One transition, one winner: a duplicate report in the same batch is refused (as
+      // TASK_ALREADY_TERMINAL once explained), as it would be one statement later.
+      byId.delete(c.task_id);
+      return toTask(row);
     });
     for (const t of out) if (!t) events.emit('fencing_rejected', 'TASK_NOT_HELD');
     return out;
