@@ -1,6 +1,6 @@
 /**
- * Child process of the benchmark: N remote workers (the real Worker loop over the real HTTP
- * transport) against the API at argv[2]. A separate process, as remote workers would be, so
+ * Child process of the benchmark: N remote workers of S slots each (argv[3], argv[4]; the real
+ * Worker loop over the real HTTP transport) against the API at argv[2]. A separate process, as remote workers would be, so
  * the workers do not share the server's event loop. Prints "ready" once loaded, starts the
  * workers when "go" arrives on stdin (so the parent's clock covers the drain only), and
  * drains on SIGTERM.
@@ -10,7 +10,11 @@ import { HttpTransport } from '../src/worker/http.ts';
 import { Worker } from '../src/worker/worker.ts';
 import { noopBackend } from './noop.ts';
 
-const [apiUrl, count] = [process.argv[2]!, Number(process.argv[3] ?? 20)];
+const [apiUrl, count, slots] = [
+  process.argv[2]!,
+  Number(process.argv[3] ?? 20),
+  Number(process.argv[4] ?? 1),
+];
 const quiet = { info() {}, warn() {}, error() {} };
 const workers = Array.from(
   { length: count },
@@ -19,7 +23,7 @@ const workers = Array.from(
       id: `worker-${String(100 + i).padStart(3, '0')}-kind`,
       backend: noopBackend,
       transport: new HttpTransport(apiUrl),
-      maxParallel: 1,
+      maxParallel: slots,
       pollIntervalMs: 5000,
       heartbeatIntervalMs: 10_000,
       dataDir: process.env.BENCH_DATA_DIR ?? '/tmp/task-executor-bench',

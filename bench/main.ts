@@ -3,8 +3,16 @@
  * (a scratch database on the DATABASE_URL server, else in-memory PGlite).
  *   1. in-process drain: 20k tasks submitted with the batch call, drained by the in-process
  *      worker pool (fenced claim → complete) with a no-op backend;
- *   2. HTTP drain: 20k tasks through the remote worker protocol, 20 workers in another process;
- *   3. dispatch latency: submit → claimed, for an idle worker long-polling over HTTP;
+ *   2. HTTP drain: 20k tasks through the remote worker protocol, 20 workers in another process,
+ *      with 1 slot each and with BENCH_HTTP_SLOTS (8) each (claims of many, reports that claim
+ *      the next tasks, completions batched across requests);
+ *   3. dispatch latency: submit → claimed, for an idle in-process worker and for an idle worker
+ *      long-polling over HTTP; then BENCH_IDLE_WORKERS (1000) idle remote workers long-polling
+ *      from a child process: the API process's CPU over BENCH_IDLE_SECONDS (20) of idleness,
+ *      and submit → claimed by one of them;
+ *   3b. peers (PostgreSQL, with BENCH_PEERS_DIR; bench/peers.ts): graphile-worker default and
+ *      tuned, pg-boss, on the same tasks count, and graphile-worker's dispatch latency, with
+ *      our figures as ratios of theirs;
  *   4. LLM gateway: added latency against calling the upstream directly, and the cost of
  *      appending message N to a conversation (bench/gateway.ts); then the rollout burst (issue
  *      15): C agents × T streamed turns with growing prompts, straight to a paced upstream,
@@ -28,6 +36,7 @@
  *      each run in a child process of its own; then the same dataset seeded into a scratch database
  *      and downloaded in both formats from a `serve` child process, with the server's peak RSS
  *      (bench/export.ts, bench/export-api.ts). BENCH_EXPORT_SECTIONS=writers or api runs one half.
+ * BENCH_HTTP_SLOTS (8), BENCH_IDLE_WORKERS (1000), BENCH_IDLE_SECONDS (20), BENCH_PEERS_DIR.
  * BENCH_ONLY=queue, gateway, episodes, history, feed or export runs one part.
  * Sizes: BENCH_TASKS (20000), BENCH_WORKERS (4), BENCH_PARALLEL (64), BENCH_LATENCY_SAMPLES (200),
  * BENCH_GATEWAY_CALLS (400), BENCH_APPEND_SAMPLES (31), BENCH_EPISODES (120),
@@ -49,10 +58,13 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { createApp } from '../src/api/app.ts';
+import type { Backend } from '../src/backends/index.ts';
 import { loadConfig } from '../src/config/index.ts';
-import { createQueue, type Queue } from '../src/queue/index.ts';
+import { createQueue, type NewTask, type Queue } from '../src/queue/index.ts';
+import { DirectTransport } from '../src/worker/direct.ts';
 import { requestText } from '../src/worker/http-client.ts';
 import { WorkerManager } from '../src/worker/manager.ts';
+import { Worker } from '../src/worker/worker.ts';
 import { median, openBenchDb, percentile } from './db.ts';
 import { episodeThroughput } from './episodes.ts';
 import { exportBench } from './export.ts';
@@ -61,11 +73,15 @@ import { appendCost, gatewayLatency } from './gateway.ts';
 import { gatewayBurst, printBurst } from './gateway-burst.ts';
 import { historyBench } from './history.ts';
 import { noopBackend, noopTasks } from './noop.ts';
+import { type PeerFigures, peerBench, peersDir } from './peers.ts';
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
 const IN_PROCESS_WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
 const IN_PROCESS_PARALLEL = Number(process.env.BENCH_PARALLEL ?? 64);
 const HTTP_WORKERS = 20;
+const HTTP_SLOTS = Number(process.env.BENCH_HTTP_SLOTS ?? 8);
+const IDLE_WORKERS = Number(process.env.BENCH_IDLE_WORKERS ?? 1000);
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 20);
 const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 200);
 const ONLY = process.env.BENCH_ONLY ?? '';
 
@@ -115,20 +131,16 @@ async function inProcessDrain(queue: Queue, base: string) {
   return { enqueue_per_s: enqueueRate, drain_per_s: TASKS / ((t1 - t0) / 1000) };
 }
 
-async function httpDrain(queue: Queue, base: string) {
-  const child = spawn(
+function spawnBenchChild(script: string, args: string[]): ChildProcess {
+  return spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      fileURLToPath(new URL('./http-workers.ts', import.meta.url)),
-      base,
-      String(HTTP_WORKERS),
-    ],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
+    ['--import', 'tsx', fileURLToPath(new URL(script, import.meta.url)), ...args],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
   );
+}
+
+async function httpDrain(queue: Queue, base: string, slots: number) {
+  const child = spawnBenchChild('./http-workers.ts', [base, String(HTTP_WORKERS), String(slots)]);
   await waitForReady(child);
   await submitHttp(base, TASKS, 'http');
   const done = untilTerminal(queue, TASKS);
@@ -138,7 +150,7 @@ async function httpDrain(queue: Queue, base: string) {
   const t1 = await done;
   child.kill('SIGTERM');
   await once(child, 'exit');
-  return { workers: HTTP_WORKERS, drain_per_s: TASKS / ((t1 - t0) / 1000) };
+  return { workers: HTTP_WORKERS, slots, drain_per_s: TASKS / ((t1 - t0) / 1000) };
 }
 
 async function waitForReady(child: ChildProcess): Promise<void> {
@@ -148,6 +160,100 @@ async function waitForReady(child: ChildProcess): Promise<void> {
     if (out.includes('ready')) return;
   }
   throw new Error('HTTP workers exited before they were ready');
+}
+
+const oneTask = (prefix: string): NewTask => ({
+  problem_id: `${prefix}-1`,
+  priority: 5,
+  backend_type: null,
+  parameters: { max_steps: 1, timeout_minutes: 30, agent_config: {} },
+  max_attempts: 1,
+  idempotency_key: null,
+});
+
+function latencyFigures(samples: number[]) {
+  samples.sort((a, b) => a - b);
+  return {
+    samples: samples.length,
+    p50_ms: percentile(samples, 50),
+    p99_ms: percentile(samples, 99),
+    median_ms: median(samples),
+  };
+}
+
+/** submit → claimed, for one idle in-process worker (its backend starts the moment it has the task). */
+async function inProcessLatency(queue: Queue) {
+  let started: (() => void) | undefined;
+  const backend: Backend = {
+    type: 'noop',
+    run: async () => {
+      started?.();
+      return { status: 'completed', result: null };
+    },
+  };
+  const worker = new Worker({
+    id: 'worker-998-inproc',
+    backend,
+    transport: new DirectTransport(queue),
+    maxParallel: 1,
+    pollIntervalMs: 30_000,
+    heartbeatIntervalMs: 10_000,
+    dataDir: process.env.BENCH_DATA_DIR ?? '/tmp/task-executor-bench',
+    logger: { info() {}, warn() {}, error() {} },
+  });
+  await worker.start();
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < LATENCY_SAMPLES + 10; i++) {
+      await new Promise((r) => setTimeout(r, 15)); // the worker is idle, waiting for a wake-up
+      const claimed = new Promise<number>((r) => {
+        started = () => r(performance.now());
+      });
+      const t0 = performance.now();
+      await queue.submit([oneTask('latency-inproc')]);
+      const t1 = await claimed;
+      if (i >= 10) samples.push(t1 - t0);
+    }
+  } finally {
+    await worker.stop(1000);
+  }
+  return latencyFigures(samples);
+}
+
+/**
+ * BENCH_IDLE_WORKERS remote workers long-polling from a child process: what their idleness
+ * costs the API process (CPU over BENCH_IDLE_SECONDS), then submit → claimed by one of them.
+ */
+async function idleFleet(queue: Queue, base: string) {
+  const child = spawnBenchChild('./idle-pollers.ts', [base, String(IDLE_WORKERS)]);
+  try {
+    await waitForReady(child);
+    await new Promise((r) => setTimeout(r, 2000)); // every first claim parked
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+    const c1 = process.cpuUsage(c0);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = (c1.user + c1.system) / 1e6 / seconds;
+    const samples: number[] = [];
+    for (let i = 0; i < Math.min(LATENCY_SAMPLES, 100) + 5; i++) {
+      const claimed = new Promise<number>((r) => queue.events.once('claimed', () => r(performance.now())));
+      const s0 = performance.now();
+      await queue.submit([oneTask('latency-idle')]);
+      const s1 = await claimed;
+      if (i >= 5) samples.push(s1 - s0);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    return {
+      workers: IDLE_WORKERS,
+      idle_seconds: seconds,
+      api_cpu_share_of_core: cpu,
+      latency: latencyFigures(samples),
+    };
+  } finally {
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  }
 }
 
 async function dispatchLatency(queue: Queue, base: string) {
@@ -182,33 +288,57 @@ async function dispatchLatency(queue: Queue, base: string) {
     if (i >= 10) samples.push(t1 - t0); // the first few warm up connections and plans
     await queue.complete(id, task.id, task.attempt, null);
   }
-  samples.sort((a, b) => a - b);
-  return {
-    samples: samples.length,
-    p50_ms: percentile(samples, 50),
-    p99_ms: percentile(samples, 99),
-    median_ms: median(samples),
-  };
+  return latencyFigures(samples);
 }
 
-async function queueBench(queue: Queue, base: string) {
+async function queueBench(queue: Queue, base: string, benchUrl: string | undefined) {
   const inProcess = await inProcessDrain(queue, base);
   console.log(`batch submit (HTTP, 1000/request): ${inProcess.enqueue_per_s.toFixed(0)} tasks/s`);
   console.log(
     `in-process drain (${IN_PROCESS_WORKERS} workers × ${IN_PROCESS_PARALLEL} slots, fenced claim → complete): ${inProcess.drain_per_s.toFixed(0)} tasks/s`,
   );
-  const http = await httpDrain(queue, base);
+  const http1 = await httpDrain(queue, base, 1);
+  const http = await httpDrain(queue, base, HTTP_SLOTS);
+  for (const h of [http1, http])
+    console.log(
+      `HTTP worker protocol drain (${h.workers} workers × ${h.slots} slots in a separate process): ${h.drain_per_s.toFixed(0)} tasks/s`,
+    );
+  const ms = (v: number) => `${v.toFixed(2)} ms`;
+  const inProcLatency = await inProcessLatency(queue);
   console.log(
-    `HTTP worker protocol drain (${HTTP_WORKERS} workers in a separate process): ${http.drain_per_s.toFixed(0)} tasks/s`,
+    `dispatch latency, submit → claimed by an idle in-process worker: p50 ${ms(inProcLatency.p50_ms)}, p99 ${ms(inProcLatency.p99_ms)} (${inProcLatency.samples} samples)`,
   );
   const latency = await dispatchLatency(queue, base);
   console.log(
-    `dispatch latency, submit → claimed by an idle long-polling worker: p50 ${latency.p50_ms.toFixed(2)} ms, p99 ${latency.p99_ms.toFixed(2)} ms (${latency.samples} samples)`,
+    `dispatch latency, submit → claimed by an idle long-polling worker: p50 ${ms(latency.p50_ms)}, p99 ${ms(latency.p99_ms)} (${latency.samples} samples)`,
   );
+  const idle = await idleFleet(queue, base);
+  console.log(
+    `${idle.workers} idle remote workers long-polling: API process CPU ${(idle.api_cpu_share_of_core * 100).toFixed(2)}% of a core over ${idle.idle_seconds.toFixed(0)} s; submit → claimed by one of them p50 ${ms(idle.latency.p50_ms)}, p99 ${ms(idle.latency.p99_ms)} (${idle.latency.samples} samples)`,
+  );
+  const where = peersDir(config.DATABASE_URL ? benchUrl : undefined);
+  let peers: PeerFigures | string;
+  if ('missing' in where) {
+    peers = where.missing;
+    console.log(`peers: ${where.missing}`);
+  } else {
+    peers = await peerBench(where.dir, benchUrl!, TASKS);
+    const x = (a: number, b?: number) => (b ? `${(a / b).toFixed(2)}×` : 'n/a');
+    console.log(
+      `peers, same run: graphile-worker default ${peers.graphile_default_drain_per_s} tasks/s, tuned ${peers.graphile_tuned_drain_per_s} tasks/s; pg-boss (batch 100) ${peers.pgboss_drain_per_s} tasks/s; graphile-worker dispatch latency p50 ${ms(peers.graphile_latency_ms!.p50)}, p99 ${ms(peers.graphile_latency_ms!.p99)}`,
+    );
+    console.log(
+      `  ratios: HTTP drain (${HTTP_SLOTS} slots) ÷ graphile default ${x(http.drain_per_s, peers.graphile_default_drain_per_s)} (1 slot: ${x(http1.drain_per_s, peers.graphile_default_drain_per_s)}); in-process drain ÷ graphile tuned ${x(inProcess.drain_per_s, peers.graphile_tuned_drain_per_s)}; HTTP long-poll latency p50 ÷ graphile p50 ${x(latency.p50_ms, peers.graphile_latency_ms!.p50)}`,
+    );
+  }
   return {
     in_process: { workers: IN_PROCESS_WORKERS, parallel: IN_PROCESS_PARALLEL, ...inProcess },
     http,
+    http_one_slot: http1,
     dispatch_latency: latency,
+    dispatch_latency_in_process: inProcLatency,
+    idle_fleet: idle,
+    peers,
   };
 }
 
@@ -280,7 +410,7 @@ async function main() {
   console.log(`Task Executor benchmark — ${TASKS} tasks — ${bench.label}\nmachine: ${machine}\n`);
   try {
     const json: Record<string, unknown> = { database: bench.label, machine, tasks: TASKS };
-    if (!ONLY || ONLY === 'queue') Object.assign(json, await queueBench(queue, base));
+    if (!ONLY || ONLY === 'queue') Object.assign(json, await queueBench(queue, base, bench.url));
     if (!ONLY || ONLY === 'gateway') json.gateway = await gatewayBench(bench.db, queue);
     if (!ONLY || ONLY === 'episodes') json.episodes = await episodeBench();
     if (!ONLY || ONLY === 'history') json.history = await historyBench(config.DATABASE_URL);

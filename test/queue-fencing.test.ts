@@ -206,5 +206,27 @@ for (const mode of dbModes()) {
       assert.equal((await queue.mustGetTask(b!.id)).status, 'running');
       assert.equal((await queue.mustGetTask(c!.id)).status, 'running');
     });
+
+    it('a stale lease batched beside the holder’s report of the same task is refused, not credited', async (t) => {
+      const { queue } = await openQueue(t, mode);
+      await addWorker(queue, 'w1');
+      await addWorker(queue, 'w2');
+      await submitOne(queue, { max_attempts: 2 });
+      const first = await claimOne(queue, 'w1');
+      await queue.release('w1', first.id, first.attempt); // back in the queue, not charged
+      const current = await claimOne(queue, 'w2');
+      const done = await queue.completeBatch([
+        { task_id: first.id, worker_id: 'w1', attempt: first.attempt, result: { stale: true } },
+        { task_id: current.id, worker_id: 'w2', attempt: current.attempt, result: { ok: true } },
+        { task_id: current.id, worker_id: 'w2', attempt: current.attempt - 1, result: { old: true } },
+        // The holder's report twice in one batch: one transition, one winner.
+        { task_id: current.id, worker_id: 'w2', attempt: current.attempt, result: { again: true } },
+      ]);
+      assert.deepEqual(
+        done.map((d) => d?.status ?? null),
+        [null, 'completed', null, null],
+      );
+      assert.deepEqual((await queue.mustGetTask(current.id)).result, { ok: true });
+    });
   });
 }

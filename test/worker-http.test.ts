@@ -152,3 +152,49 @@ test('a token goes in the Authorization header', async (t) => {
   await new HttpTransport(api.url, { token: 's3cret' }).claim(W, 1, 0, new AbortController().signal);
   assert.equal(api.requests[0]!.authorization, 'Bearer s3cret');
 });
+
+test('reports made in the same turn go in one /reports request; each keeps its own verdict', async (t) => {
+  const api = await startFakeApi((r) =>
+    r.path.endsWith('/reports')
+      ? { body: { results: [{ accepted: true }, { accepted: false, code: 'STALE_ATTEMPT' }], tasks: [] } }
+      : {},
+  );
+  t.after(() => api.close());
+  const http = new HttpTransport(api.url, fast);
+  const other = { task_id: '0b6f2a9e-3c1d-4e5f-8a7b-9c0d1e2f3a4b', attempt: 1 };
+  const [a, b] = await Promise.all([
+    http.complete(W, lease, { score: 1 }),
+    http.fail(W, other, { reason: 'x' }, true),
+  ]);
+  assert.deepEqual([a, b], [true, false]);
+  assert.equal(api.requests.length, 1);
+  assert.deepEqual(api.requests[0]!.body, {
+    reports: [
+      { task_id: lease.task_id, attempt: 2, outcome: 'complete', result: { score: 1 } },
+      { task_id: other.task_id, attempt: 1, outcome: 'fail', error_details: { reason: 'x' }, retry: true },
+    ],
+    claim_next: 0,
+  });
+});
+
+test('a worker taking tasks gets the ones its reports claimed; a 413 batch is resent one by one', async (t) => {
+  const next = fakeTask({ attempt: 1 });
+  const api = await startFakeApi((r) => {
+    if (r.path.endsWith('/reports'))
+      return { status: 413, body: { error: 'too large', code: 'BODY_TOO_LARGE' } };
+    const body = r.body as { claim_next?: number };
+    return { body: { status: 'completed', next_tasks: body.claim_next ? [next] : [] } };
+  });
+  t.after(() => api.close());
+  const http = new HttpTransport(api.url, fast);
+  const taken: unknown[] = [];
+  http.attachWorker(W, { accepting: () => true, take: (tasks) => taken.push(...tasks) });
+  const other = { task_id: '0b6f2a9e-3c1d-4e5f-8a7b-9c0d1e2f3a4b', attempt: 1 };
+  assert.deepEqual(await Promise.all([http.complete(W, lease, 1), http.complete(W, other, 2)]), [true, true]);
+  assert.deepEqual(
+    api.requests.map((r) => r.path.split('/').at(-1)),
+    ['reports', 'complete', 'complete'],
+  );
+  assert.equal((api.calls('/complete')[0]!.body as { claim_next: number }).claim_next, 1);
+  assert.deepEqual(taken, [next, next]);
+});

@@ -80,10 +80,14 @@ test('a remote worker registers, runs a claimed task and reports its result with
   const reg = fake.calls('/register')[0]!.body as { worker_id: string; capabilities: unknown };
   assert.equal(reg.worker_id, W);
   assert.deepEqual(reg.capabilities, { max_parallel_tasks: 1, supported_problems: ['k8s-*'] });
-  assert.deepEqual(fake.calls('/complete')[0]!.body, {
+  // The report also asks for the next task (its slot is free again), idempotently.
+  const { claim_id, ...report } = fake.calls('/complete')[0]!.body as { claim_id: string };
+  assert.match(claim_id, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(report, {
     worker_id: W,
     attempt: 3,
     result: { problem_id: 'k8s-detection-2', attempt: 3, score: 1 },
+    claim_next: 1,
   });
   const shipped = fake.calls('/logs').flatMap((r) => (r.body as { logs: { message: string }[] }).logs);
   assert.deepEqual(shipped.map((l) => l.message).sort(), ['a note on stderr', 'solving k8s-detection-2']);

@@ -16,7 +16,7 @@
  * settle is per attempt, so a stale lease can only cut its own dead calls), and completions
  * are batched into one statement.
  */
-import type { Json, Lease, NewLog, Queue, Task } from '../queue/index.ts';
+import { type Json, type Lease, type NewLog, type Queue, QueueError, type Task } from '../queue/index.ts';
 import { CompletionBatcher } from './completion-batcher.ts';
 import { type AttemptLogger, logClaimed, logCompleted, logSettled } from './lifecycle-log.ts';
 
@@ -29,6 +29,15 @@ export interface AttemptGateway {
   /** True once the attempt's calls are recorded; false when the hard limit ran out first. */
   settled(taskId: string, attempt: number): Promise<boolean>;
 }
+
+/** One report of a batch: a completion (with its result) or a failure (with its error). */
+export type Report = { task_id: string; attempt: number | null } & (
+  | { outcome: 'complete'; result: Json }
+  | { outcome: 'fail'; error: Json; retry: boolean }
+);
+
+/** A report's answer: the task as the report left it, or the queue's refusal. */
+export type ReportVerdict = { task_id: string; task?: Task; error?: QueueError };
 
 /** A claimed task with the gateway address and this attempt's token for its agent. */
 export type ClaimedAttempt = Task & { llm_base_url?: string; llm_api_key?: string };
@@ -66,8 +75,44 @@ export class Attempts {
   async complete(workerId: string, taskId: string, attempt: number | null, result: Json): Promise<Task> {
     const current = await this.queue.assertHeld(workerId, taskId, attempt);
     await this.settle(taskId, current);
-    const task = await this.queue.complete(workerId, taskId, current, result);
+    // Through the batcher: concurrent reports of many workers share one statement.
+    const task = await this.completions.complete(workerId, { task_id: taskId, attempt: current }, result);
+    if (!task) throw await this.queue.explainRefusal(taskId, workerId, current);
     logCompleted(this.logger, workerId, taskId, current);
+    return task;
+  }
+
+  /**
+   * Many reports of one worker in one call (the batched report protocol): one fence read for
+   * all, their settles side by side, the completions into the shared batch. Each report gets
+   * its own verdict; a refused one never stops the others.
+   */
+  async reportMany(workerId: string, reports: readonly Report[]): Promise<ReportVerdict[]> {
+    const fence = await this.queue.fenceMany(workerId, reports);
+    return Promise.all(
+      reports.map(async (r): Promise<ReportVerdict> => {
+        const verdict = fence.get(r.task_id)!;
+        if (typeof verdict !== 'number') return { task_id: r.task_id, error: verdict };
+        try {
+          return { task_id: r.task_id, task: await this.reportHeldAt(workerId, r, verdict) };
+        } catch (err) {
+          if (err instanceof QueueError) return { task_id: r.task_id, error: err };
+          throw err;
+        }
+      }),
+    );
+  }
+
+  private async reportHeldAt(workerId: string, r: Report, attempt: number): Promise<Task> {
+    await this.settle(r.task_id, attempt);
+    if (r.outcome === 'complete') {
+      const task = await this.completions.complete(workerId, { task_id: r.task_id, attempt }, r.result);
+      if (!task) throw await this.queue.explainRefusal(r.task_id, workerId, attempt);
+      logCompleted(this.logger, workerId, r.task_id, attempt);
+      return task;
+    }
+    const task = await this.queue.fail(workerId, r.task_id, attempt, r.error, r.retry);
+    logSettled(this.logger, workerId, task, r.error);
     return task;
   }
 
@@ -102,7 +147,7 @@ export class Attempts {
   /** Resolves false when the fence refused it. */
   async completeHeld(workerId: string, lease: Lease, result: Json): Promise<boolean> {
     await this.settle(lease.task_id, lease.attempt);
-    const done = await this.completions.complete(workerId, lease, result);
+    const done = (await this.completions.complete(workerId, lease, result)) !== null;
     if (done) logCompleted(this.logger, workerId, lease.task_id, lease.attempt);
     return done;
   }

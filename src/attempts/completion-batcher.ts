@@ -1,16 +1,18 @@
 /**
- * Completions of in-process attempts, batched: every completion that arrives within one short
- * window is written by ONE fenced statement (queue.completeMany), which is what lets a pool of
- * in-process workers drain thousands of short tasks a second.
+ * Completions, batched: every completion that arrives within one short window — from the
+ * in-process workers and from HTTP reports alike — is written by ONE fenced statement
+ * (queue.completeBatch). That is what lets a pool of in-process workers, or many remote
+ * workers reporting at once, drain thousands of short tasks a second. Each completion still
+ * gets its own verdict: a stale attempt in the batch is refused, the others go through.
  */
-import type { Json, Lease, Queue } from '../queue/index.ts';
+import type { Json, Lease, Queue, Task } from '../queue/index.ts';
 
 interface PendingCompletion {
   task_id: string;
   worker_id: string;
   attempt: number;
   result: Json;
-  resolve: (ok: boolean) => void;
+  resolve: (task: Task | null) => void;
   reject: (err: unknown) => void;
 }
 
@@ -23,8 +25,8 @@ export class CompletionBatcher {
     private readonly maxBatch = 256,
   ) {}
 
-  /** Resolves false when the fence refused it (the attempt is no longer current). */
-  complete(workerId: string, lease: Lease, result: Json): Promise<boolean> {
+  /** Resolves with the task completed (or cancelled), or null when the fence refused it. */
+  complete(workerId: string, lease: Lease, result: Json): Promise<Task | null> {
     return new Promise((resolve, reject) => {
       this.pending.push({
         task_id: lease.task_id,
@@ -37,7 +39,8 @@ export class CompletionBatcher {
       if (this.pending.length >= this.maxBatch) void this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
-        // One macrotask: collects what the other workers finish in the same turn, adds ~no latency.
+        // One macrotask: collects what the other workers (or requests) finish in the same
+        // turn, and adds ~no latency.
         setImmediate(() => void this.flush());
       }
     });
@@ -53,8 +56,8 @@ export class CompletionBatcher {
     const batch = this.pending.splice(0, this.maxBatch);
     if (batch.length === 0) return;
     try {
-      const ok = await this.queue.completeMany(batch);
-      for (const c of batch) c.resolve(ok.has(c.task_id));
+      const done = await this.queue.completeBatch(batch);
+      for (const [i, c] of batch.entries()) c.resolve(done[i] ?? null);
     } catch (err) {
       for (const c of batch) c.reject(err);
     }

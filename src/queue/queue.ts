@@ -66,32 +66,33 @@ export function createQueue(db: Db, opts: QueueOptions) {
 
   /** A fenced statement matched nothing: find out why, as precisely as the row allows. */
   async function refuse(taskId: string, workerId: string, attempt: number | null): Promise<never> {
-    const task = await getTask(db, taskId);
-    let err: QueueError;
-    if (!task) err = new QueueError('TASK_NOT_FOUND', `Task ${taskId} not found`);
-    else if (TERMINAL_STATUSES.includes(task.status))
-      err = new QueueError('TASK_ALREADY_TERMINAL', `Task ${taskId} is already ${task.status}`, {
-        status: task.status,
-      });
-    else if (task.status !== 'running')
-      err = new QueueError('TASK_NOT_RUNNING', `Task ${taskId} is ${task.status}, not running`, {
-        status: task.status,
-      });
-    else if (task.worker_id !== workerId)
-      err = new QueueError('TASK_NOT_HELD', `Task ${taskId} is held by another worker`, {
-        worker_id: workerId,
-      });
-    else
-      err = new QueueError(
-        'STALE_ATTEMPT',
-        `Attempt ${attempt} of task ${taskId} is stale; current is ${task.attempt}`,
-        {
-          attempt,
-          current_attempt: task.attempt,
-        },
-      );
+    const err =
+      fenceRefusal(taskId, await getTask(db, taskId), workerId, attempt) ??
+      // Held again by the time of this read (attempt omitted): the report raced a re-claim.
+      new QueueError('STALE_ATTEMPT', `Attempt ${attempt} of task ${taskId} is stale`, { attempt });
     if (err.code !== 'TASK_NOT_FOUND') events.emit('fencing_rejected', err.code);
     throw err;
+  }
+
+  /**
+   * An item is matched to a returned row by holder AND attempt, so a stale lease batched beside
+   * the current holder's report of the same task is refused, not credited with its success.
+   */
+  async function completeBatch(items: readonly tx.Completion[]): Promise<Array<Task | null>> {
+    const rows = await tx.complete(db, items);
+    terminal(rows);
+    const byId = new Map(rows.map((r) => [r.id as string, r]));
+    const out = items.map((c) => {
+      const row = byId.get(c.task_id);
+      if (!row || row.worker_id !== c.worker_id || (c.attempt !== null && row.attempt !== c.attempt))
+        return null;
+      // One transition, one winner: a duplicate report in the same batch is refused (as
+      // TASK_ALREADY_TERMINAL once explained), as it would be one statement later.
+      byId.delete(c.task_id);
+      return toTask(row);
+    });
+    for (const t of out) if (!t) events.emit('fencing_rejected', 'TASK_NOT_HELD');
+    return out;
   }
 
   return {
@@ -221,6 +222,8 @@ export function createQueue(db: Db, opts: QueueOptions) {
     listWorkers: (f?: { status?: WorkerStatus; backend_type?: string }) => workers.listWorkers(db, f),
     workerStats: (id: string, window: StatsWindow = '1h') => workers.workerStats(db, id, window),
     workerCountsByStatus: () => workers.workerCountsByStatus(db),
+    /** See routingKinds: which workers would claim the same tasks. */
+    routingKinds: (ids: readonly string[]) => workers.routingKinds(db, ids),
 
     /**
      * Liveness plus lease extension. `leases` null = extend every task the worker holds (the
@@ -272,6 +275,37 @@ export function createQueue(db: Db, opts: QueueOptions) {
     },
 
     /**
+     * assertHeld for many reports of one worker in one read: per task id, the current attempt
+     * to fence its transition on, or the refusal (counted as fencing_rejected) it gets.
+     */
+    async fenceMany(
+      workerId: string,
+      leases: ReadonlyArray<{ task_id: string; attempt: number | null }>,
+    ): Promise<Map<string, number | QueueError>> {
+      const rows = await tx.fenceRows(
+        db,
+        leases.map((l) => l.task_id),
+      );
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      const verdicts = new Map<string, number | QueueError>();
+      for (const l of leases) {
+        const row = byId.get(l.task_id) ?? null;
+        const err = fenceRefusal(l.task_id, row, workerId, l.attempt);
+        if (err && err.code !== 'TASK_NOT_FOUND') events.emit('fencing_rejected', err.code);
+        verdicts.set(l.task_id, err ?? row!.attempt);
+      }
+      return verdicts;
+    },
+
+    /** Why a report on this task is refused now (no event: the caller already counted it). */
+    async explainRefusal(taskId: string, workerId: string, attempt: number | null): Promise<QueueError> {
+      return (
+        fenceRefusal(taskId, await getTask(db, taskId), workerId, attempt) ??
+        new QueueError('TASK_NOT_HELD', `Task ${taskId} changed hands while it was reported`)
+      );
+    },
+
+    /**
      * Claims up to `max` tasks (bounded by the worker's free slots). Unknown worker →
      * WORKER_NOT_FOUND. With a `claimKey`, a retry of the same claim (its response was lost)
      * gets the tasks that claim handed out, instead of more.
@@ -306,12 +340,15 @@ export function createQueue(db: Db, opts: QueueOptions) {
 
     /** Many fenced completions in one statement; returns the ids that were accepted. */
     async completeMany(items: readonly tx.Completion[]): Promise<Set<string>> {
-      const rows = await tx.complete(db, items);
-      terminal(rows);
-      const ok = new Set(rows.map((r) => r.id as string));
-      for (let i = items.length - ok.size; i > 0; i--) events.emit('fencing_rejected', 'TASK_NOT_HELD');
-      return ok;
+      const done = await completeBatch(items);
+      return new Set(items.filter((_, i) => done[i]).map((c) => c.task_id));
     },
+
+    /**
+     * Many fenced completions in one statement. Per item, in order: the task it completed, or
+     * null when the fence refused it.
+     */
+    completeBatch,
 
     /** retry=true puts the task back in the queue while attempts remain (and no cancel is pending). */
     async fail(workerId: string, taskId: string, attempt: number | null, error: Json, retry = false) {
@@ -357,3 +394,32 @@ export function createQueue(db: Db, opts: QueueOptions) {
 }
 
 export type Queue = ReturnType<typeof createQueue>;
+
+/** The fence, read off a task row: null when `workerId` holds its current attempt, else why not. */
+function fenceRefusal(
+  taskId: string,
+  task: Pick<Task, 'status' | 'worker_id' | 'attempt'> | null,
+  workerId: string,
+  attempt: number | null,
+): QueueError | null {
+  if (!task) return new QueueError('TASK_NOT_FOUND', `Task ${taskId} not found`);
+  if (TERMINAL_STATUSES.includes(task.status))
+    return new QueueError('TASK_ALREADY_TERMINAL', `Task ${taskId} is already ${task.status}`, {
+      status: task.status,
+    });
+  if (task.status !== 'running')
+    return new QueueError('TASK_NOT_RUNNING', `Task ${taskId} is ${task.status}, not running`, {
+      status: task.status,
+    });
+  if (task.worker_id !== workerId)
+    return new QueueError('TASK_NOT_HELD', `Task ${taskId} is held by another worker`, {
+      worker_id: workerId,
+    });
+  if (attempt !== null && attempt !== task.attempt)
+    return new QueueError(
+      'STALE_ATTEMPT',
+      `Attempt ${attempt} of task ${taskId} is stale; current is ${task.attempt}`,
+      { attempt, current_attempt: task.attempt },
+    );
+  return null;
+}

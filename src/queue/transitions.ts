@@ -28,6 +28,7 @@
 import { toStoredJson } from '../db/text-codec.ts';
 import type { Queryable } from '../db/types.ts';
 import type { Row } from './rows.ts';
+import type { Task } from './types.ts';
 
 /** Columns every terminal transition sets: ends the lease and queues the callback, if any. */
 const TERMINAL_SET = `
@@ -105,6 +106,20 @@ export async function claimedWithKey(db: Queryable, workerId: string, claimKey: 
      ORDER BY priority DESC, seq`,
     [workerId, claimKey],
   );
+  return rows;
+}
+
+/** What the fence reads of each task a batch of reports names (one indexed read for all). */
+export async function fenceRows(
+  db: Queryable,
+  taskIds: readonly string[],
+): Promise<Array<{ id: string; status: Task['status']; worker_id: string | null; attempt: number }>> {
+  const { rows } = await db.query<{
+    id: string;
+    status: Task['status'];
+    worker_id: string | null;
+    attempt: number;
+  }>('SELECT id, status, worker_id, attempt FROM tasks WHERE id = ANY($1::uuid[])', [taskIds]);
   return rows;
 }
 

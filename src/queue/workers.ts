@@ -68,6 +68,19 @@ export async function getWorker(db: Queryable, id: string): Promise<Worker | nul
   return rows[0] ? toWorker(rows[0]) : null;
 }
 
+/**
+ * Each worker's kind for routing: workers of one kind (backend and problem patterns) would
+ * claim the same tasks, so an empty claim for one says the queue has nothing for the others.
+ */
+export async function routingKinds(db: Queryable, ids: readonly string[]): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ id: string; kind: string }>(
+    `SELECT id, backend_type || '|' || array_to_string(problem_patterns, '|') AS kind
+     FROM workers WHERE id = ANY($1::text[])`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, r.kind]));
+}
+
 export async function listWorkers(
   db: Queryable,
   f: { status?: WorkerStatus; backend_type?: string } = {},

@@ -8,10 +8,23 @@
 import http from 'node:http';
 import https from 'node:https';
 
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }),
-};
+let agents = makeAgents(64);
+
+function makeAgents(maxSockets: number) {
+  return {
+    'http:': new http.Agent({ keepAlive: true, maxSockets }),
+    'https:': new https.Agent({ keepAlive: true, maxSockets }),
+  };
+}
+
+/**
+ * Connections per API host (default 64, plenty for one worker process). A process that hosts
+ * many long-polling workers (the idle-fleet benchmark) needs one per worker, or the claims
+ * beyond the limit queue in the client instead of parking at the API.
+ */
+export function setMaxSocketsPerHost(n: number): void {
+  agents = makeAgents(n);
+}
 
 export interface RawResponse {
   status: number;

@@ -49,9 +49,22 @@ export interface WorkerTransport {
   complete(workerId: string, lease: Lease, result: Json): Promise<boolean>;
   fail(workerId: string, lease: Lease, error: Json, retry: boolean): Promise<boolean>;
   release(workerId: string, lease: Lease): Promise<boolean>;
+  /**
+   * Where a transport that claims along with its reports (HTTP: `claim_next`) hands the tasks
+   * so claimed to the worker. Returns the detach function.
+   */
+  attachWorker?(workerId: string, taker: ClaimTaker): () => void;
   /** Push delivery of cancel requests, where the transport has it (in-process). */
   onCancel?(fn: (taskId: string) => void): () => void;
   close?(): Promise<void>;
+}
+
+/** The worker side of claim-along-with-report. */
+export interface ClaimTaker {
+  /** Whether the worker takes more tasks now (false while it drains or its backend is not ready). */
+  accepting(): boolean;
+  /** Starts the tasks a report claimed (each is leased to this worker already). */
+  take(tasks: ClaimedTask[]): void;
 }
 
 /** A refusal of the REST API: its status and the `code` of its `{ error, code, details }` body. */

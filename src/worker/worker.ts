@@ -44,6 +44,11 @@ export class Worker {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
   private unsubscribeCancel: (() => void) | undefined;
+  private detachTaker: (() => void) | undefined;
+  /** When the claim now in flight began (undefined: none in flight). */
+  private claimSince: number | undefined;
+  /** What the last heartbeat the queue accepted said. */
+  private lastSent: { status: WorkerStatus; reason: string | null } | undefined;
   private stopping: Promise<void> | undefined;
   private graceDeadline = Number.POSITIVE_INFINITY;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -89,6 +94,13 @@ export class Worker {
       const unavailable = this.o.backend.unavailable?.() ?? listing.problem;
       if (unavailable) return this.standAside(unavailable);
       this.unsubscribeCancel = this.o.transport.onCancel?.((taskId) => this.stopRun(taskId, 'cancel'));
+      // Reports may claim the next tasks in the same request (HTTP): they start here.
+      this.detachTaker = this.o.transport.attachWorker?.(this.o.id, {
+        accepting: () => !this.stopClaiming.signal.aborted && !this.o.backend.notReady?.(),
+        take: (tasks) => {
+          for (const task of tasks) this.startRun(task);
+        },
+      });
       this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatIntervalMs);
       this.heartbeatTimer.unref();
       this.state = 'running';
@@ -147,6 +159,7 @@ export class Worker {
     await Promise.all([...this.runs.values()].map((r) => r.done));
     clearInterval(this.heartbeatTimer);
     this.unsubscribeCancel?.();
+    this.detachTaker?.();
     await this.beating;
     await this.o.transport.heartbeat(this.o.id, 'offline', [], null).catch(() => {});
     await this.o.backend.close?.().catch((err) => this.o.logger.warn({ err }, 'backend close failed'));
@@ -176,6 +189,8 @@ export class Worker {
       supported_problems: supported,
       metadata: { host: hostname(), pid: process.pid, ...this.o.metadata },
     });
+    // A registration leaves the worker idle with no reason: what an idle heartbeat would say.
+    this.lastSent = { status: 'idle', reason: null };
   }
 
   private async claimLoop(): Promise<void> {
@@ -196,7 +211,12 @@ export class Worker {
         continue;
       }
       try {
-        const tasks = await this.o.transport.claim(this.o.id, free, this.o.pollIntervalMs, signal);
+        this.claimSince = Date.now();
+        const tasks = await this.o.transport
+          .claim(this.o.id, free, this.o.pollIntervalMs, signal)
+          .finally(() => {
+            this.claimSince = undefined;
+          });
         failures = 0;
         for (const task of tasks) this.startRun(task);
       } catch (err) {
@@ -292,12 +312,31 @@ export class Worker {
       this.state === 'draining' ? 'draining' : this.runs.size > 0 ? 'busy' : 'idle';
     try {
       const reason = this.o.backend.notReady?.() ?? null;
+      if (this.idleBeatIsRedundant(status, reason)) return;
       const reply = await this.o.transport.heartbeat(this.o.id, status, leases, reason);
+      this.lastSent = { status, reason };
       for (const id of reply.lost) this.stopRun(id, 'lost');
       for (const id of reply.cancel_requested) this.stopRun(id, 'cancel');
     } catch (err) {
       await this.recover(err, 'heartbeat');
     }
+  }
+
+  /**
+   * An idle worker waiting in a claim needs no heartbeat: it holds no lease to extend, the
+   * queue already shows it idle, and each claim records its liveness (claim_tasks) — the one in
+   * flight began less than two heartbeat intervals ago. A fleet of idle long-polling workers then
+   * costs the API one request per claim wait each, not one more per heartbeat interval.
+   */
+  private idleBeatIsRedundant(status: WorkerStatus, reason: string | null): boolean {
+    return (
+      status === 'idle' &&
+      reason === null &&
+      this.lastSent?.status === 'idle' &&
+      this.lastSent.reason === null &&
+      this.claimSince !== undefined &&
+      Date.now() - this.claimSince < 2 * this.o.heartbeatIntervalMs
+    );
   }
 
   private wakeSlotWaiters(): void {

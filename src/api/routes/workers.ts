@@ -1,9 +1,11 @@
 /** /api/v1/workers: registration, reads, heartbeats and the claim (long-poll). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import type { Static } from 'typebox';
+import type { ClaimedAttempt } from '../../attempts/index.ts';
 import type { Lease, WorkerRegistration } from '../../queue/types.ts';
 import { invalid } from '../errors.ts';
-import { claimWithWait } from '../long-poll.ts';
+import { LongPollDispatcher } from '../long-poll.ts';
 import { described, errors } from '../schemas/common.ts';
 import { WindowQuery, WorkerStatsResponse } from '../schemas/stats.ts';
 import {
@@ -22,6 +24,17 @@ import {
 import type { RouteDeps, RouteOptions } from '../types.ts';
 
 const tags = ['workers'];
+
+/** Where a worker's agents reach the gateway: where the worker reached us, unless configured. */
+export function llmBaseUrl(deps: RouteDeps, req: FastifyRequest): string {
+  return deps.config.LLM_GATEWAY_URL || `${req.protocol}://${req.host}/llm/v1`;
+}
+
+/** The claim's answer: the predecessor's (one task or null), or with `max_tasks` the batch form. */
+function claimAnswer(tasks: ClaimedAttempt[], batch: boolean) {
+  if (!batch) return tasks[0] ?? null;
+  return tasks.length > 0 ? { ...tasks[0]!, tasks } : { tasks };
+}
 
 /** `worker_id` and `id` are both accepted (the seed's clients use either); two different ones are refused. */
 export function pickWorkerId(body: { worker_id?: string | null; id?: string | null }): string | undefined {
@@ -74,6 +87,9 @@ async function heartbeat(deps: RouteDeps, workerId: string, body: Static<typeof 
 
 export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { deps }) => {
   const { queue, config } = deps;
+  // One per replica: parked claims share its wake-ups and its one poll timer.
+  const dispatcher = new LongPollDispatcher(deps.attempts, queue, config.WORKER_POLL_INTERVAL * 1000);
+  app.addHook('onClose', async () => dispatcher.close());
 
   app.post(
     '/workers/register',
@@ -200,7 +216,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
     {
       schema: {
         tags,
-        summary: 'Claim the next task (200 with the task, or 200 null)',
+        summary: 'Claim the next task (200 with the task, or 200 null), or up to `max_tasks`',
         description:
           '`wait` (seconds, ≤ 60) long-polls: the call returns as soon as a task can be claimed. The task carries `attempt`, the fencing token for the calls that report on it, and `llm_base_url`/`llm_api_key`, the gateway address and this attempt’s token for its agent. No body is needed; one may carry only `worker_id` (or `id`).',
         params: WorkerParams,
@@ -222,20 +238,20 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         if (!reply.raw.writableEnded) gone.abort();
       });
       const signal = AbortSignal.any([gone.signal, deps.closing]);
-      const waitMs = (req.query.wait ?? 0) * 1000;
-      // The worker reached us at this address, so its agents can reach the gateway here too.
-      const base = config.LLM_GATEWAY_URL || `${req.protocol}://${req.host}/llm/v1`;
-      const task = await claimWithWait(
-        deps.attempts,
-        queue.notifier,
-        req.params.id,
-        base,
-        { waitMs, pollMs: config.WORKER_POLL_INTERVAL * 1000, claimKey: req.query.claim_id ?? null },
+      const batch = req.body?.max_tasks != null;
+      const tasks = await dispatcher.claim(
+        {
+          workerId: req.params.id,
+          max: req.body?.max_tasks ?? 1,
+          // The worker reached us at this address, so its agents can reach the gateway here too.
+          llmBaseUrl: llmBaseUrl(deps, req),
+          claimKey: req.query.claim_id ?? null,
+          waitMs: (req.query.wait ?? 0) * 1000,
+        },
         signal,
       );
       // send(null) explicitly: returning null from an async handler would mean "no reply".
-      // With a base URL the attempts service always adds llm_base_url and llm_api_key.
-      return reply.send(task as (typeof task & { llm_base_url: string; llm_api_key: string }) | null);
+      return reply.send(claimAnswer(tasks, batch) as never);
     },
   );
 };

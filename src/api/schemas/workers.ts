@@ -10,7 +10,7 @@
 import { Type } from 'typebox';
 import { WORKER_STATUSES } from '../../queue/types.ts';
 import { AnyJson, DateTime, JsonObject, Maybe, Nullable, Uuid } from './common.ts';
-import { BACKEND_TYPE_PATTERN, LogLevelEnum, TaskSchema } from './tasks.ts';
+import { BACKEND_TYPE_PATTERN, LogLevelEnum, TaskSchema, TaskStatusEnum } from './tasks.ts';
 
 export const WorkerStatusEnum = Type.Enum([...WORKER_STATUSES]);
 const WorkerIdField = Type.String({ minLength: 1, maxLength: 200 });
@@ -147,9 +147,21 @@ export const ClaimQuery = Type.Object({
   ),
 });
 /** The claim needs no body; the seed's quick start repeats the worker id in one. */
+const MAX_TASKS_PER_CALL = 100;
 export const ClaimBody = Type.Object(
-  { worker_id: Maybe(WorkerIdField), id: Maybe(WorkerIdField) },
-  { ...Closed, examples: [{}] },
+  {
+    worker_id: Maybe(WorkerIdField),
+    id: Maybe(WorkerIdField),
+    max_tasks: Maybe(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_TASKS_PER_CALL,
+        description:
+          'Claim up to this many tasks at once (bounded by the worker’s free slots). Given: the answer is an object with `tasks` (possibly empty), the first task’s fields beside it. Omitted: one task or null, as the predecessor answered.',
+      }),
+    ),
+  },
+  { ...Closed, examples: [{}, { max_tasks: 8 }] },
 );
 
 export const ClaimedTaskSchema = Type.Intersect([
@@ -164,7 +176,37 @@ export const ClaimedTaskSchema = Type.Intersect([
   }),
 ]);
 
-export const ClaimResponse = Nullable(ClaimedTaskSchema);
+const ClaimedTasks = Type.Array(ClaimedTaskSchema, {
+  description: 'Every task this call claimed, in claim order (priority, then age).',
+});
+export const ClaimResponse = Type.Union([
+  Type.Null(),
+  Type.Intersect([ClaimedTaskSchema, Type.Object({ tasks: Type.Optional(ClaimedTasks) })]),
+  Type.Object({ tasks: Type.Array(ClaimedTaskSchema, { maxItems: 0 }) }, Closed),
+]);
+
+const ClaimNext = Maybe(
+  Type.Integer({
+    minimum: 0,
+    maximum: MAX_TASKS_PER_CALL,
+    description:
+      'After the report, claim up to this many tasks for this worker in the same request (no waiting); they come back as `next_tasks` (`tasks` in /reports).',
+  }),
+);
+
+const ClaimId = Maybe(
+  Type.String({
+    pattern: '^[A-Za-z0-9._:-]{1,128}$',
+    description:
+      'With claim_next, as the claim’s claim_id: a retried request gets the tasks its claim handed out.',
+  }),
+);
+
+/** A report's answer with the tasks it claimed for the worker (`claim_next`). */
+export const ReportedTaskResponse = Type.Intersect([
+  TaskSchema,
+  Type.Object({ next_tasks: Type.Optional(ClaimedTasks) }),
+]);
 
 const Attempt = Maybe(
   Type.Integer({
@@ -217,6 +259,8 @@ export const CompleteBody = Type.Object(
     worker_id: Maybe(WorkerIdField),
     attempt: Attempt,
     result: Type.Optional(AnyJson),
+    claim_next: ClaimNext,
+    claim_id: ClaimId,
   },
   {
     additionalProperties: true,
@@ -234,6 +278,8 @@ export const FailBody = Type.Object(
     error_message: Maybe(Type.String({ maxLength: 100_000 })),
     error_details: Type.Optional(AnyJson),
     retry: Maybe(Type.Boolean({ description: 'Put the task back in the queue while attempts remain.' })),
+    claim_next: ClaimNext,
+    claim_id: ClaimId,
   },
   { ...Closed, examples: [{ attempt: 1, error: 'kind cluster unreachable', retry: true }] },
 );
@@ -242,3 +288,62 @@ export const ReleaseBody = Type.Object(
   { worker_id: Maybe(WorkerIdField), attempt: Attempt },
   { ...Closed, examples: [{ attempt: 1 }] },
 );
+
+/** The batched report: many completions and failures of one worker, and the claim of what is next. */
+export const ReportsBody = Type.Object(
+  {
+    reports: Type.Array(
+      Type.Object(
+        {
+          task_id: Uuid,
+          attempt: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPT }),
+          outcome: Type.Enum(['complete', 'fail']),
+          result: Type.Optional(AnyJson),
+          error_details: Type.Optional(AnyJson),
+          retry: Maybe(Type.Boolean()),
+        },
+        Closed,
+      ),
+      { maxItems: 1000 },
+    ),
+    claim_next: ClaimNext,
+    claim_id: ClaimId,
+  },
+  {
+    ...Closed,
+    examples: [
+      {
+        reports: [
+          {
+            task_id: '3fa85f64-5717-4562-b3fc-2c963f66afa6',
+            attempt: 1,
+            outcome: 'complete',
+            result: { ok: true },
+          },
+          {
+            task_id: '6c1f3a52-7d1b-4c1e-9a43-0f5e3c2b9d10',
+            attempt: 2,
+            outcome: 'fail',
+            error_details: { reason: 'kind cluster unreachable' },
+            retry: true,
+          },
+        ],
+        claim_next: 2,
+      },
+    ],
+  },
+);
+
+export const ReportsResponse = Type.Object({
+  results: Type.Array(
+    Type.Object({
+      task_id: Uuid,
+      accepted: Type.Boolean(),
+      status: Type.Optional(TaskStatusEnum),
+      code: Type.Optional(Type.String({ description: 'Why the report was refused (the 409 codes).' })),
+      error: Type.Optional(Type.String()),
+    }),
+    { description: 'One verdict per report, in order: a refused one (fencing) never stops the others.' },
+  ),
+  tasks: ClaimedTasks,
+});
