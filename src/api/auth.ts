@@ -84,6 +84,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /api/v1/workers/:id/tasks/:task_id/complete': WORKER,
   'POST /api/v1/workers/:id/tasks/:task_id/fail': WORKER,
   'POST /api/v1/workers/:id/tasks/:task_id/release': WORKER,
+  'POST /api/v1/workers/:id/reports': WORKER,
 
   // Scaling the in-process pool changes what the server spends: admin only.
   'GET /api/v1/workers/internal/status': ADMIN,
