@@ -20,6 +20,11 @@ const ROUTABLE_TTL_MS = 5_000;
 
 type WaitingQueue = Pick<Queue, 'waitingReason'>;
 
+/** Tasks with the same key wait (or run) for the same reason: the same backend and problem. */
+function routingKey(task: Pick<Task, 'backend_type' | 'problem_id'>): string {
+  return `${task.backend_type ?? ''}\u0000${task.problem_id}`;
+}
+
 /**
  * Logs submitted tasks, then (off the response's path) one warning per problem no live
  * worker can take. Per app: it remembers which problems were found runnable.
@@ -27,7 +32,7 @@ type WaitingQueue = Pick<Queue, 'waitingReason'>;
 export function submitLogger(log: FastifyBaseLogger, queue: WaitingQueue) {
   const routableUntil = new Map<string, number>();
   const waitingReason = async (task: Task): Promise<string | null> => {
-    const key = `${task.backend_type ?? ''}\u0000${task.problem_id}`;
+    const key = routingKey(task);
     const now = Date.now();
     if ((routableUntil.get(key) ?? 0) > now) return null;
     const reason = await queue.waitingReason(task);
@@ -61,7 +66,7 @@ async function logWaiting(
 ): Promise<void> {
   const groups = new Map<string, Task[]>();
   for (const t of tasks) {
-    const key = `${t.backend_type ?? ''}\u0000${t.problem_id}`;
+    const key = routingKey(t);
     const group = groups.get(key);
     if (group) group.push(t);
     else groups.set(key, [t]);
