@@ -6,8 +6,7 @@
  * statement is captured by wrapping the Db. When it calls a SQL function (claim_tasks), the
  * function's statement that picks rows (the one with SKIP LOCKED) is read from pg_catalog, its
  * named arguments become $n parameters, and it is explained under the function's own SET
- * options and as a generic plan, which is how PostgreSQL plans a statement inside a SQL
- * function. Every EXPLAIN runs in a transaction that is rolled back.
+ * options and as a generic plan, the plan PL/pgSQL may cache for a statement of a function. Every EXPLAIN runs in a transaction that is rolled back.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -91,7 +90,8 @@ async function pickingStatement(db: Queryable, c: Captured): Promise<PickingStat
   assert.ok(proc, `function ${fn} not found`);
   const statement = proc.prosrc.split(';').find((part) => /SKIP LOCKED/i.test(part));
   assert.ok(statement, `no SKIP LOCKED statement in ${fn}`);
-  let sql = statement;
+  // In PL/pgSQL the statement is the query of a RETURN QUERY.
+  let sql = statement.replace(/^\s*RETURN QUERY\b/i, '');
   proc.proargnames.forEach((name, i) => {
     sql = sql.replace(new RegExp(`\\b${name}\\b`, 'g'), `$${i + 1}::${proc.types[i]}`);
   });

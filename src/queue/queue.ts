@@ -311,14 +311,11 @@ export function createQueue(db: Db, opts: QueueOptions) {
      * gets the tasks that claim handed out, instead of more.
      */
     async claim(workerId: string, max = 1, claimKey: string | null = null): Promise<Task[]> {
-      if (claimKey) {
-        const again = await tx.claimedWithKey(db, workerId, claimKey);
-        if (again.length > 0) return again.map(toTask);
-      }
       const rows = await tx.claim(db, workerId, max, opts.leaseSeconds, claimKey);
       if (rows.length === 0 && !(await workers.getWorker(db, workerId)))
         throw new QueueError('WORKER_NOT_FOUND', `Worker ${workerId} is not registered`);
-      if (rows.length > 0) events.emit('claimed', rows.length);
+      const fresh = rows.filter((r) => r.fresh).length;
+      if (fresh > 0) events.emit('claimed', fresh);
       return rows.map(toTask);
     },
 

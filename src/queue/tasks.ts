@@ -50,18 +50,22 @@ WITH created AS (
 SELECT * FROM created`;
 
 export async function insertTasks(db: Queryable, inputs: readonly NewTask[]): Promise<CreatedTask[]> {
-  const { rows } = await db.query<Row>(INSERT_SQL, [
-    inputs.map((t) => t.problem_id),
-    inputs.map((t) => t.priority),
-    inputs.map((t) => t.backend_type),
-    inputs.map((t) => toStoredJson(t.parameters)),
-    inputs.map((t) => t.max_attempts),
-    inputs.map((t) => t.idempotency_key),
-    inputs.map((t) => t.policy_version ?? null),
-    inputs.map((t) => t.experiment?.experiment_id ?? null),
-    inputs.map((t) => t.experiment?.group_id ?? null),
-    inputs.map((t) => t.experiment?.repetition ?? null),
-  ]);
+  const { rows } = await db.query<Row>(
+    INSERT_SQL,
+    [
+      inputs.map((t) => t.problem_id),
+      inputs.map((t) => t.priority),
+      inputs.map((t) => t.backend_type),
+      inputs.map((t) => toStoredJson(t.parameters)),
+      inputs.map((t) => t.max_attempts),
+      inputs.map((t) => t.idempotency_key),
+      inputs.map((t) => t.policy_version ?? null),
+      inputs.map((t) => t.experiment?.experiment_id ?? null),
+      inputs.map((t) => t.experiment?.group_id ?? null),
+      inputs.map((t) => t.experiment?.repetition ?? null),
+    ],
+    { prepared: 'queue_insert_tasks' },
+  );
   const byKey = new Map<string, Row>();
   const fresh = [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
   for (const r of fresh) if (r.idempotency_key) byKey.set(r.idempotency_key as string, r);

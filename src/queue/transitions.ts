@@ -76,37 +76,45 @@ const HELD_BY = (worker: string, attempt: string) =>
 // statement: it records the worker's liveness, takes its row lock (so max_parallel_tasks holds
 // under concurrent claims by one worker), then reads tasks_claim_idx in (priority DESC, seq)
 // order with SKIP LOCKED and stops at the worker's free slots.
-const CLAIM_SQL = `WITH claimed AS (SELECT * FROM claim_tasks($1, $2, $3, $4)),
+//
+// With a claim key, a retry of a claim whose response was lost gets what that claim handed
+// out (`again`) instead of more tasks: the same statement reads them first, and when there are
+// any the claim itself never runs (its NOT EXISTS is a one-time filter, checked before the
+// function scan). One round trip either way.
+const CLAIM_SQL = `WITH again AS (
+  SELECT * FROM tasks
+  WHERE $4::text IS NOT NULL AND worker_id = $1 AND status = 'running' AND claim_key = $4
+), claimed AS (SELECT * FROM claim_tasks($1, $2, $3, $4) WHERE NOT EXISTS (SELECT 1 FROM again)),
 logged AS (${SERVER_LOG(
   'claimed',
   `'info'`,
   `format('Claimed by worker %s (attempt %s of %s)', claimed.worker_id, claimed.attempt, claimed.max_attempts)`,
   logContext('claimed', { worker_id: 'claimed.worker_id', attempt: 'claimed.attempt' }),
 )})
-SELECT * FROM claimed`;
+SELECT *, true AS fresh FROM claimed UNION ALL SELECT *, false AS fresh FROM again`;
 
+/**
+ * Claims up to `max` tasks for the worker; `fresh` is false on rows an earlier claim with
+ * the same key handed out (a retried claim), which are returned instead.
+ */
 export async function claim(
   db: Queryable,
   workerId: string,
   max: number,
   leaseSeconds: number,
   claimKey: string | null = null,
-): Promise<Row[]> {
-  const { rows } = await db.query<Row>(CLAIM_SQL, [workerId, max, leaseSeconds, claimKey]);
+): Promise<Array<Row & { fresh: boolean }>> {
+  const { rows } = await db.query<Row & { fresh: boolean }>(
+    CLAIM_SQL,
+    [workerId, max, leaseSeconds, claimKey],
+    {
+      prepared: 'queue_claim',
+    },
+  );
   // UPDATE … FROM returns rows in no defined order; hand them out in claim order.
   return rows.sort(
     (a, b) => (b.priority as number) - (a.priority as number) || Number(a.seq) - Number(b.seq),
   );
-}
-
-/** What an earlier claim with this key handed this worker and it still holds (a retried claim). */
-export async function claimedWithKey(db: Queryable, workerId: string, claimKey: string): Promise<Row[]> {
-  const { rows } = await db.query<Row>(
-    `SELECT * FROM tasks WHERE worker_id = $1 AND status = 'running' AND claim_key = $2
-     ORDER BY priority DESC, seq`,
-    [workerId, claimKey],
-  );
-  return rows;
 }
 
 /** What the fence reads of each task a batch of reports names (one indexed read for all). */
@@ -119,7 +127,9 @@ export async function fenceRows(
     status: Task['status'];
     worker_id: string | null;
     attempt: number;
-  }>('SELECT id, status, worker_id, attempt FROM tasks WHERE id = ANY($1::uuid[])', [taskIds]);
+  }>('SELECT id, status, worker_id, attempt FROM tasks WHERE id = ANY($1::uuid[])', [taskIds], {
+    prepared: 'queue_fence_rows',
+  });
   return rows;
 }
 
@@ -166,6 +176,7 @@ export async function complete(db: Queryable, items: readonly Completion[]): Pro
       items.map((i) => i.attempt),
       items.map((i) => toStoredJson(i.result ?? null)),
     ],
+    { prepared: 'queue_complete' },
   );
   return rows;
 }
