@@ -30,3 +30,8 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   const e = err as { code?: unknown; constraint?: unknown };
   return e?.code === '23505' && (constraint === undefined || e.constraint === constraint);
 }
+
+/** claim_tasks() was called for a worker that is not registered (migration 0014). */
+export function isUnknownWorker(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === 'P0002';
+}

@@ -4,6 +4,7 @@
  * and events (claims, fencing refusals, terminal tasks) that metrics and callbacks follow.
  */
 import { EventEmitter } from 'node:events';
+import { isUnknownWorker } from '../db/errors.ts';
 import type { Db, Queryable } from '../db/types.ts';
 import { type ActivityWindow, activitySeries } from './activity-series.ts';
 import { QueueError } from './errors.ts';
@@ -311,9 +312,11 @@ export function createQueue(db: Db, opts: QueueOptions) {
      * gets the tasks that claim handed out, instead of more.
      */
     async claim(workerId: string, max = 1, claimKey: string | null = null): Promise<Task[]> {
-      const rows = await tx.claim(db, workerId, max, opts.leaseSeconds, claimKey);
-      if (rows.length === 0 && !(await workers.getWorker(db, workerId)))
-        throw new QueueError('WORKER_NOT_FOUND', `Worker ${workerId} is not registered`);
+      const rows = await tx.claim(db, workerId, max, opts.leaseSeconds, claimKey).catch((err) => {
+        if (isUnknownWorker(err))
+          throw new QueueError('WORKER_NOT_FOUND', `Worker ${workerId} is not registered`);
+        throw err;
+      });
       const fresh = rows.filter((r) => r.fresh).length;
       if (fresh > 0) events.emit('claimed', fresh);
       return rows.map(toTask);

@@ -4,6 +4,9 @@
 -- each call: 0.7 of the claim's 0.9 ms on an idle queue (EXPLAIN ANALYZE, PostgreSQL 15), on
 -- the dispatch path of every task. PL/pgSQL keeps the plans in its session cache; the SET
 -- clauses still pin the ordered index scan, now in the cached (generic) plan too.
+-- An unknown worker is an error (SQLSTATE P0002, "worker not registered") instead of an empty
+-- answer: queue.claim no longer reads the worker again after every empty claim to tell the
+-- two apart, which was a second round trip on every idle claim and long-poll renewal.
 -- Snapshots are unchanged: a VOLATILE PL/pgSQL function also takes a fresh snapshot per
 -- statement, so the running count sees claims committed while this one waited for the lock.
 CREATE OR REPLACE FUNCTION claim_tasks(p_worker text, p_max integer, p_lease_seconds integer, p_claim_key text)
@@ -15,6 +18,9 @@ SET enable_seqscan = off
 AS $$
 BEGIN
 PERFORM 1 FROM workers WHERE id = p_worker FOR UPDATE;
+IF NOT FOUND THEN
+  RAISE EXCEPTION 'worker % not registered', p_worker USING ERRCODE = 'P0002';
+END IF;
 RETURN QUERY
 WITH w AS (
   UPDATE workers SET last_heartbeat = now(), status = CASE WHEN status = 'offline' THEN 'idle' ELSE status END
