@@ -225,6 +225,7 @@ export function createQueue(db: Db, opts: QueueOptions) {
     workerCountsByStatus: () => workers.workerCountsByStatus(db),
     /** See routingKinds: which workers would claim the same tasks. */
     routingKinds: (ids: readonly string[]) => workers.routingKinds(db, ids),
+    recordClaimLiveness: (ids: readonly string[]) => workers.recordClaimLiveness(db, ids),
 
     /**
      * Liveness plus lease extension. `leases` null = extend every task the worker holds (the

@@ -119,6 +119,29 @@ export async function touchWorker(
   return rowCount > 0;
 }
 
+/**
+ * What a claim records of its workers' liveness (claim_tasks), for many workers in one
+ * statement: the long-poll dispatcher parks a renewal without claiming when the worker's last
+ * claim found nothing and no work arrived since, and records its liveness here instead. A
+ * draining worker is left as it is, as claim_tasks leaves it. Returns the ids that exist.
+ */
+export async function recordClaimLiveness(db: Queryable, ids: readonly string[]): Promise<Set<string>> {
+  const { rows } = await db.query<{ id: string }>(
+    // Rows locked in id order: two replicas touching overlapping fleets cannot deadlock.
+    `WITH locked AS (
+       SELECT id FROM workers WHERE id = ANY($1::text[]) AND status <> 'draining' ORDER BY id FOR UPDATE
+     ), touched AS (
+       UPDATE workers w SET last_heartbeat = now(),
+         status = CASE WHEN w.status = 'offline' THEN 'idle' ELSE w.status END
+       FROM locked WHERE w.id = locked.id
+     )
+     SELECT id FROM workers WHERE id = ANY($1::text[])`,
+    [ids],
+    { prepared: 'workers_claim_liveness' },
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
 // Lease extension, fenced: only tasks this worker holds (at the given attempts, when given)
 // are extended; the caller compares what came back with what it asked for.
 export async function extendLeases(

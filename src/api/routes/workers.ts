@@ -107,6 +107,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
     },
     async (req, reply) => {
       const worker = await queue.registerWorker(toRegistration(req.body, config.WORKER_ID_PATTERN));
+      dispatcher.forget(worker.id);
       return reply.code(201).send(worker);
     },
   );
