@@ -95,6 +95,12 @@ async function pickingStatement(db: Queryable, c: Captured): Promise<PickingStat
   proc.proargnames.forEach((name, i) => {
     sql = sql.replace(new RegExp(`\\b${name}\\b`, 'g'), `$${i + 1}::${proc.types[i]}`);
   });
+  // The function's record variable `w` holds the worker's row, read before this statement; a
+  // draining worker's claim returns before it runs, which the subquery's status test stands for.
+  sql = sql.replace(
+    /\bw\.([a-z_]+)/g,
+    (_, col: string) => `(SELECT ${col} FROM workers WHERE id = $1::text AND status <> 'draining')`,
+  );
   const settings = (proc.proconfig ?? []).map((kv) => {
     const at = kv.indexOf('=');
     return [kv.slice(0, at), kv.slice(at + 1)] as [string, string];

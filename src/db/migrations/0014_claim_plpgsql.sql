@@ -7,6 +7,9 @@
 -- An unknown worker is an error (SQLSTATE P0002, "worker not registered") instead of an empty
 -- answer: queue.claim no longer reads the worker again after every empty claim to tell the
 -- two apart, which was a second round trip on every idle claim and long-poll renewal.
+-- Liveness is written at most once a second per worker: the worker row is locked and read
+-- anyway, and a busy worker claiming many times a second no longer rewrites it on every claim
+-- (a heap tuple and its WAL per claim, for a figure read in seconds).
 -- Snapshots are unchanged: a VOLATILE PL/pgSQL function also takes a fresh snapshot per
 -- statement, so the running count sees claims committed while this one waited for the lock.
 CREATE OR REPLACE FUNCTION claim_tasks(p_worker text, p_max integer, p_lease_seconds integer, p_claim_key text)
@@ -16,28 +19,31 @@ SET enable_bitmapscan = off
 SET enable_sort = off
 SET enable_seqscan = off
 AS $$
+DECLARE
+  w workers%ROWTYPE;
 BEGIN
-PERFORM 1 FROM workers WHERE id = p_worker FOR UPDATE;
+SELECT * INTO w FROM workers WHERE id = p_worker FOR UPDATE;
 IF NOT FOUND THEN
   RAISE EXCEPTION 'worker % not registered', p_worker USING ERRCODE = 'P0002';
 END IF;
-RETURN QUERY
-WITH w AS (
+IF w.status = 'draining' THEN
+  RETURN;
+END IF;
+IF w.status = 'offline' OR w.last_heartbeat < now() - interval '1 second' THEN
   UPDATE workers SET last_heartbeat = now(), status = CASE WHEN status = 'offline' THEN 'idle' ELSE status END
-  WHERE id = p_worker AND status <> 'draining'
-  RETURNING id, backend_type, problem_patterns, max_parallel_tasks
-), free AS (
-  SELECT GREATEST(0, LEAST(p_max, w.max_parallel_tasks -
-    (SELECT count(*) FROM tasks r WHERE r.worker_id = w.id AND r.status = 'running')::int)) AS n
-  FROM w
+  WHERE id = p_worker;
+END IF;
+RETURN QUERY
+WITH free AS (
+  SELECT GREATEST(0, LEAST(p_max, COALESCE(w.max_parallel_tasks, 0) -
+    (SELECT count(*) FROM tasks r WHERE r.worker_id = p_worker AND r.status = 'running')::int)) AS n
 ), picked AS (
   SELECT t.id FROM tasks t
   WHERE t.status = 'pending'
-    AND (t.backend_type IS NULL OR t.backend_type = (SELECT backend_type FROM w))
-    AND (cardinality((SELECT problem_patterns FROM w)) = 0
-         OR t.problem_id LIKE ANY ((SELECT problem_patterns FROM w)::text[]))
+    AND (t.backend_type IS NULL OR t.backend_type = w.backend_type)
+    AND (cardinality(w.problem_patterns) = 0 OR t.problem_id LIKE ANY (w.problem_patterns::text[]))
   ORDER BY t.priority DESC, t.seq
-  LIMIT COALESCE((SELECT n FROM free), 0)
+  LIMIT (SELECT n FROM free)
   FOR UPDATE OF t SKIP LOCKED
 )
 UPDATE tasks SET status = 'running', worker_id = p_worker, attempt = tasks.attempt + 1,
