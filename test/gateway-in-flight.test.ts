@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from '../src/api/app.ts';
 import type { Db } from '../src/db/types.ts';
 import { FlightKeeper, keeperTiming } from '../src/gateway/flight-keeper.ts';
+import { CONVERSATION_ID_HEADER } from '../src/gateway/gateway.ts';
 import { createInFlightStore, type InFlightStore } from '../src/gateway/in-flight.ts';
 import { toRequestMessages } from '../src/gateway/messages.ts';
 import { RecordQueue } from '../src/gateway/record-queue.ts';
@@ -18,11 +19,13 @@ import { createQueue } from '../src/queue/index.ts';
 import { FAKE_CHAT_CONTENT } from './fixtures/fake-llm.ts';
 import { dbModes } from './helpers/db.ts';
 import {
+  assertOpenAiError,
   type Claimed,
   claimTask,
   type GatewayHarness,
   recorded,
   startHarness,
+  user,
   viaGateway,
   waitForCalls,
 } from './helpers/gateway.ts';
@@ -84,6 +87,34 @@ for (const mode of dbModes()) {
       assert.equal((await pending).status, 200);
       await waitForCalls(h.t, c.task.id, 1);
       assert.deepEqual(await inFlightRows(h.t.db), []);
+    });
+
+    test('a call whose in-flight row cannot be written is refused, and nothing of its answer relayed', async () => {
+      const c = await claimTask(h.t);
+      const db = h.t.db;
+      const query = db.query;
+      // The row goes out beside the upstream request; the database "goes away" for it alone.
+      db.query = ((sql: string, params?: readonly unknown[], opts?: Parameters<Db['query']>[2]) =>
+        /INSERT INTO llm_calls_in_flight/.test(sql)
+          ? Promise.reject(Object.assign(new Error('terminating connection'), { code: '57P01' }))
+          : query.call(db, sql, params, opts)) as Db['query'];
+      let r: Awaited<ReturnType<typeof viaGateway>>;
+      try {
+        r = await viaGateway(c, { model: 'fake-chat', messages: [user('hi')] });
+        const streamed = await viaGateway(c, { model: 'fake-chat', stream: true, messages: [user('hi')] });
+        assertOpenAiError(streamed, 503, 'database_unavailable');
+        assert.ok(!streamed.text.includes(FAKE_CHAT_CONTENT));
+      } finally {
+        db.query = query;
+      }
+      assertOpenAiError(r, 503, 'database_unavailable');
+      assert.ok(!r.text.includes(FAKE_CHAT_CONTENT), r.text);
+      assert.equal(r.headers.get(CONVERSATION_ID_HEADER), null);
+      assert.deepEqual(await inFlightRows(db), []);
+      assert.equal((await recorded(h.t, c.task.id)).calls.length, 0);
+      // The database back: the same task's next call goes through and is recorded.
+      assert.equal((await viaGateway(c, { model: 'fake-chat', messages: [user('hi')] })).status, 200);
+      await waitForCalls(h.t, c.task.id, 1);
     });
 
     test("a report on another replica cuts this replica's call, and lands after its record", async () => {

@@ -40,6 +40,12 @@ export interface ExchangeOptions {
   signal: AbortSignal;
   /** Most upstream bytes kept for the record (default DEFAULT_MAX_RESPONSE_BYTES). */
   maxResponseBytes?: number;
+  /**
+   * Settles when the call may be answered (its in-flight row is written). The upstream request
+   * goes out at once, beside it; nothing of the answer is relayed before it resolves, and if it
+   * rejects the request is aborted, nothing is written to the client, and exchange rethrows.
+   */
+  admitted?: Promise<void>;
 }
 
 /** The default of LLM_MAX_RESPONSE_BYTES. */
@@ -105,9 +111,22 @@ class Watch {
 export async function exchange(o: ExchangeOptions): Promise<ExchangeOutcome> {
   const watch = new Watch(o.res, o.signal);
   watch.arm(o.timeoutMs);
+  const sent = o.upstream.send(o.body, watch.controller.signal);
+  // Handled here at once: it may fail (upstream unreachable) while the admission is awaited.
+  sent.catch(() => {});
+  if (o.admitted) {
+    try {
+      await o.admitted;
+    } catch (err) {
+      // The request is cut (an answer already on its way ends with it): never relayed.
+      watch.controller.abort(new Error('not admitted'));
+      watch.disarm();
+      throw err;
+    }
+  }
   let reply: UpstreamReply;
   try {
-    reply = await o.upstream.send(o.body, watch.controller.signal);
+    reply = await sent;
   } catch (err) {
     watch.disarm();
     return failedBeforeReply(o, watch, err);

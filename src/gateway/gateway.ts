@@ -212,7 +212,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     try {
       const conversationId =
         live.conversationId ?? (await openConversation(claims, key, parsed.model, request, live));
-      // Written before the call leaves, so no call can be lost with this process.
       pending = {
         id: flight.id,
         conversationId,
@@ -226,8 +225,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         prompt: parsed.prompt,
         startedAt: t.startedAt,
       };
-      await inFlight.add(pending, promptBase(records.headOf(conversationId), parsed.prompt));
-      t.rowAdded = true;
     } catch (err) {
       if (isDatabaseUnavailable(err)) {
         t.refuse(gatewayErrors.unavailable());
@@ -235,20 +232,43 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       }
       throw err;
     }
+    // The in-flight row is written while the request is on its way, and nothing of the answer
+    // is relayed before it is committed: no answer can reach the agent without a row or a
+    // record, so none is lost with this process. (A process dying in between leaves an upstream
+    // call whose answer nobody saw, and nothing to record.) The row's round trip then overlaps
+    // the upstream's time to its first byte instead of adding to it.
+    const admitted = inFlight.add(pending, promptBase(records.headOf(pending.conversationId), parsed.prompt));
+    void admitted.then(
+      () => {
+        t.rowAdded = true;
+      },
+      () => {},
+    );
     // The recorded conversation's id, so an agent can name it in its result without a lookup.
     call.res.setHeader(CONVERSATION_ID_HEADER, pending.conversationId);
-    const result = await exchange({
-      upstream: route.upstream,
-      body,
-      injected,
-      res: call.res,
-      requestId: call.requestId,
-      timeoutMs: route.timeoutMs ?? config.LLM_TIMEOUT_SECONDS * 1000,
-      idleTimeoutMs: config.LLM_STREAM_IDLE_TIMEOUT_SECONDS * 1000,
-      scrub,
-      signal: flight.signal,
-      maxResponseBytes: config.LLM_MAX_RESPONSE_BYTES,
-    });
+    let result: Awaited<ReturnType<typeof exchange>>;
+    try {
+      result = await exchange({
+        upstream: route.upstream,
+        body,
+        injected,
+        res: call.res,
+        requestId: call.requestId,
+        timeoutMs: route.timeoutMs ?? config.LLM_TIMEOUT_SECONDS * 1000,
+        idleTimeoutMs: config.LLM_STREAM_IDLE_TIMEOUT_SECONDS * 1000,
+        scrub,
+        signal: flight.signal,
+        maxResponseBytes: config.LLM_MAX_RESPONSE_BYTES,
+        admitted,
+      });
+    } catch (err) {
+      if (isDatabaseUnavailable(err)) {
+        call.res.removeHeader(CONVERSATION_ID_HEADER);
+        t.refuse(gatewayErrors.unavailable());
+        return false;
+      }
+      throw err;
+    }
     try {
       const summary = summarize(result.response);
       const { id, ...asked } = pending;
