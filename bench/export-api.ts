@@ -1,7 +1,7 @@
 /**
  * The export through the real endpoint (issue 13): the generated dataset seeded into a database
- * (bench/export-db.ts), the real server started on it as a child process (`task-executor serve`,
- * no in-process workers), and GET /api/v1/export downloaded in each format by a client process
+ * (bench/export-db.ts), the real server started on it as a child process (`task-executor serve`
+ * as `npm start` runs it, compiled to dist/; no in-process workers), and GET /api/v1/export downloaded in each format by a client process
  * of its own (bench/export-fetch.ts) that drops the bytes. On PostgreSQL when the bench has a
  * DATABASE_URL (a scratch database, dropped afterwards), else on PGlite in a data folder.
  *
@@ -23,7 +23,8 @@ import type { Db } from '../src/db/types.ts';
 import { median, openBenchDb } from './db.ts';
 import { type SeedFigures, seedExportDataset } from './export-db.ts';
 
-const CLI = fileURLToPath(new URL('../bin/task-executor.mjs', import.meta.url));
+/** What `npm start` runs: the CLI compiled to dist/ (built first if src changed), no TypeScript loader. */
+const START = fileURLToPath(new URL('../scripts/start.mjs', import.meta.url));
 const FETCH = fileURLToPath(new URL('./export-fetch.ts', import.meta.url));
 /** The endpoint's formats measured, with the issue's throughput target for each. */
 const FORMATS = [
@@ -133,9 +134,9 @@ interface Server {
   stop(): Promise<void>;
 }
 
-/** `task-executor serve` on a free port; resolves with its URL from the "listening" log line. */
+/** `task-executor serve` as `npm start` runs it, on a free port; resolves with its URL from the "listening" log line. */
 export async function startServer(env: Record<string, string>): Promise<Server> {
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'serve'], {
+  const child: ChildProcess = spawn(process.execPath, [START, 'serve'], {
     env: {
       ...process.env,
       ...(SERVER_NODE_OPTIONS ? { NODE_OPTIONS: SERVER_NODE_OPTIONS } : {}),

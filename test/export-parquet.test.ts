@@ -195,12 +195,14 @@ describe('Parquet export', () => {
         setTimeout(done, 1);
       },
     });
+    // 'drain' is emitted only after a write was refused: the destination pushed back.
+    slow.on('drain', () => {
+      sawBackpressure = true;
+    });
     const writer = createParquetWriter(slow, { tokensOf: simpleTokenLines, rowGroupRows: 1 });
     const records = Array.from({ length: 6 }, (_, i) => fullRecord(i));
     for (const r of records) {
-      const pending = writer.write(r);
-      if (slow.writableNeedDrain) sawBackpressure = true;
-      await pending;
+      await writer.write(r);
       assert.equal(slow.writableNeedDrain, false, 'write() resolved while the destination was over its mark');
     }
     await writer.end();
@@ -232,7 +234,9 @@ describe('Parquet export', () => {
     const pending = (async () => {
       for (let i = 0; i < 4; i++) await writer.write(fullRecord(i));
     })();
-    await new Promise((resolve) => setImmediate(resolve));
+    // A group is written once the next one is full and its pages are compressed (off the main
+    // thread): wait until the destination has filled up.
+    for (let i = 0; i < 1000 && !stalled.writableNeedDrain; i++) await new Promise((r) => setTimeout(r, 5));
     assert.ok(stalled.writableNeedDrain, 'the destination is full: the writer is waiting on it');
     stalled.destroy();
     await assert.rejects(pending, /closed before the end/);
@@ -256,24 +260,42 @@ describe('Parquet export', () => {
       // runs of 7 (packed), 8 (a run), a packed stretch that is not a multiple of 8, a long run
       [[...Array(7).fill(2), ...Array(8).fill(1), 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, ...Array(300).fill(3)], 2],
       [Array.from({ length: 1000 }, (_, i) => (i * 7919) % 6), 3],
+      // long runs (scanned a word at a time) ending at every offset modulo 4, between short ones
+      [
+        [1, ...Array(101).fill(2), 3, ...Array(66).fill(1), ...Array(35).fill(2), 0, ...Array(203).fill(3)],
+        2,
+      ],
     ];
     for (const [levels, width] of cases) {
-      const out = new GrowableBytes();
-      out.push(0xee); // encoding appends: what is already there stays
-      const written = writeLevels(out, Uint8Array.from(levels), width);
-      assert.equal(written, out.length - 1);
-      assert.equal(out.bytes[0], 0xee);
-      const bytes = out.bytes.subarray(1, out.length);
-      const decoded = new Array<number>(levels.length);
-      const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.length), offset: 0 };
-      readRleBitPackedHybrid(reader, width, decoded, bytes.length);
-      assert.deepStrictEqual(decoded, levels, `${levels.length} levels at width ${width}`);
-      assert.equal(reader.offset, bytes.length, 'every byte written is read');
+      // At every alignment: pages are subarrays of a row group's levels, starting anywhere.
+      for (const shift of [0, 1, 2, 3]) {
+        const padded = new Uint8Array(levels.length + shift);
+        padded.set(levels, shift);
+        const decoded = decodeLevels(padded.subarray(shift), width);
+        assert.deepStrictEqual(decoded, levels, `${levels.length} levels at width ${width}, offset ${shift}`);
+      }
     }
     // A long run is one header and one value, not a byte per level.
     const run = new GrowableBytes();
     assert.ok(writeLevels(run, new Uint8Array(100_000).fill(3), 2) <= 4);
+    const unaligned = new Uint8Array(100_003).fill(3).subarray(3);
+    assert.ok(writeLevels(new GrowableBytes(), unaligned, 2) <= 4);
   });
+
+  /** Encodes levels (after a byte already in the buffer, which must stay) and decodes them back. */
+  function decodeLevels(levels: Uint8Array, width: number): number[] {
+    const out = new GrowableBytes();
+    out.push(0xee);
+    const written = writeLevels(out, levels, width);
+    assert.equal(written, out.length - 1);
+    assert.equal(out.bytes[0], 0xee);
+    const bytes = out.bytes.subarray(1, out.length);
+    const decoded = new Array<number>(levels.length);
+    const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.length), offset: 0 };
+    readRleBitPackedHybrid(reader, width, decoded, bytes.length);
+    assert.equal(reader.offset, bytes.length, 'every byte written is read');
+    return decoded;
+  }
 
   it('timestamps keep PostgreSQL microseconds, whatever the offset or the number of digits', () => {
     assert.equal(isoToMicros('2026-03-01T10:00:00.123456Z'), 1772359200123456n);

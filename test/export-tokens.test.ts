@@ -105,6 +105,33 @@ describe('tokens.jsonl', () => {
     assert.match(line.note ?? '', /call 3.*token 6/);
   });
 
+  it('a prompt that rewrote a sampled token of the previous call drifts there', () => {
+    const ids = consistent();
+    const rewritten = [...P3];
+    rewritten[10] = 99; // call 2's second sampled token (P2 is 9 ids, then C2)
+    ids[2] = { prompt: rewritten, completion: C3, logprobs: L3 };
+    const line = only(episode(ids));
+    assert.deepEqual(line.drift, { call_seq: 3, position: 10 });
+    assert.equal(line.calls_used, 2);
+  });
+
+  it('a tool result of 200k tokens (a long-context model) assembles like any other', () => {
+    const output = Array.from({ length: 200_000 }, (_, i) => 1000 + (i % 5000));
+    const p2 = [...P1, ...C1, ...output];
+    const p3 = [...p2, ...C2, 40];
+    const line = only(
+      episode([
+        { prompt: P1, completion: C1, logprobs: L1 },
+        { prompt: p2, completion: C2, logprobs: L2 },
+        { prompt: p3, completion: C3, logprobs: L3 },
+      ]),
+    );
+    assert.equal(line.token_consistent, true);
+    assert.deepEqual(line.response_ids, [...C1, ...output, ...C2, 40, ...C3]);
+    assert.equal(line.response_mask?.filter((m) => m === 0).length, output.length + 1);
+    assert.deepEqual(line.response_logprobs?.slice(-4), [0, ...L3]);
+  });
+
   it('a prompt that truncated the context drifts at its own length', () => {
     const ids = consistent();
     ids[2] = { prompt: [1, 2, 3, 4, 10], completion: C3, logprobs: L3 };

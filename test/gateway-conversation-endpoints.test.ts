@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { createConversationStore } from '../src/gateway/conversations.ts';
 import { FAKE_CHAT_CONTENT } from './fixtures/fake-llm.ts';
 import type { Body } from './helpers/app.ts';
 import { dbModes } from './helpers/db.ts';
@@ -252,6 +253,25 @@ for (const mode of dbModes()) {
         assert.equal(x.response, null, `call ${x.seq} without its response`);
         assert.deepEqual(x.usage, all.calls[x.seq - 1].usage, 'the rest of the call is still there');
         assert.equal(x.prompt_tokens, all.calls[x.seq - 1].prompt_tokens);
+      }
+      // The store itself (the feed's full payloads use it without a response schema to filter
+      // it): exactly a Call's fields, never the export's packed token columns, whichever way.
+      await h.t.db.query(
+        `UPDATE llm_calls SET prompt_token_ids = '\\x01000000'::bytea WHERE conversation_id = $1`,
+        [w.ids.aDefault],
+      );
+      const store = createConversationStore(h.t.db);
+      for (const includeResponse of [true, false]) {
+        const calls = await store.calls(w.ids.aDefault, { afterSeq: -1, limit: 10, includeResponse });
+        assert.equal(calls.length, 3);
+        for (const call of calls) {
+          assert.deepEqual(Object.keys(call).sort(), Object.keys(all.calls[0]).sort());
+          assert.equal(
+            call.response === null,
+            !includeResponse,
+            `response with include_response=${includeResponse}`,
+          );
+        }
       }
 
       const unknown = await getStatus(`${h.t.url}/api/v1/llm-conversations/${randomUUID()}/calls`);

@@ -83,11 +83,17 @@ export function fromStoredJson<T = unknown>(value: T): T {
   return hasEscape(value) ? (decodeDeep(value) as T) : value;
 }
 
+// Run on every JSON value an export or a read returns, nearly always to find nothing: plain
+// loops, without the entry arrays and closures Object.entries(...).some(...) allocates per object.
 function hasEscape(value: unknown): boolean {
   if (typeof value === 'string') return value.includes(ESCAPE);
-  if (Array.isArray(value)) return value.some(hasEscape);
-  if (value && typeof value === 'object')
-    return Object.entries(value).some(([k, v]) => k.includes(ESCAPE) || hasEscape(v));
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (hasEscape(value[i])) return true;
+    return false;
+  }
+  const o = value as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k.includes(ESCAPE) || hasEscape(o[k])) return true;
   return false;
 }
 

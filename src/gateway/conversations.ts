@@ -270,6 +270,21 @@ const CONVERSATIONS = `
     END AS outcome, t.policy_version
   FROM llm_conversations c LEFT JOIN tasks t ON t.id = c.task_id`;
 
+/**
+ * The columns a Call shows, by name: not `*`, which also reads the packed token-id and logprob
+ * columns (the export's, tens of kilobytes a call) only to drop them.
+ */
+const CALL_COLUMNS = `id, conversation_id, task_id, attempt, seq, upstream, model_requested, model, stream,
+  request, injected, prompt_message_count, prompt_last_seq, first_new_seq, reply_seq, prefix_consistent,
+  diverged_at, finish_reasons, status, end_reason, error, usage, prompt_tokens, completion_tokens,
+  total_tokens, cached_tokens, reasoning_tokens, has_token_ids, has_logprobs, cost, policy_version,
+  latency_ms, ttft_ms, started_at, completed_at`;
+const CALLS = (response: string) =>
+  `SELECT ${CALL_COLUMNS}, ${response} FROM llm_calls
+   WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`;
+const CALLS_WITH_RESPONSE = CALLS('response');
+const CALLS_WITHOUT_RESPONSE = CALLS('NULL::jsonb AS response');
+
 /** Below any seq (an int4), so "after" it is the whole conversation and the index range still applies. */
 const FROM_START = -2_147_483_648;
 
@@ -346,16 +361,19 @@ export function createConversationStore(db: Queryable) {
       return { messages, next_after_seq: more ? (messages.at(-1)?.seq ?? null) : null };
     },
 
-    /** Calls in order, from `after_seq` on; `include_response` false leaves the documents out. */
+    /**
+     * Calls in order, from `after_seq` on; `include_response` false leaves the documents out
+     * (not read at all: the response is most of a call's row).
+     */
     async calls(
       conversationId: string,
       opts: { afterSeq: number; limit: number; includeResponse: boolean },
     ): Promise<Call[]> {
       const { rows } = await db.query<Row>(
-        `SELECT * FROM llm_calls WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+        opts.includeResponse ? CALLS_WITH_RESPONSE : CALLS_WITHOUT_RESPONSE,
         [conversationId, opts.afterSeq, opts.limit],
       );
-      return rows.map((r) => toCall(opts.includeResponse ? r : { ...r, response: null }));
+      return rows.map(toCall);
     },
 
     async stats(): Promise<ConversationStats> {

@@ -11,7 +11,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Static } from 'typebox';
 import { type Cursor, formatCursor, parseCursor } from '../../datasets/cursor.ts';
 import type { ExportFilter } from '../../datasets/export/filter.ts';
-import { type ExportFormat, encodeLines, lookupFormat } from '../../datasets/export/formats.ts';
+import { type ExportFormat, lookupFormat } from '../../datasets/export/formats.ts';
+import { JsonLinePieces } from '../../datasets/export/json-pieces.ts';
 import { countExportTasks, exportRange, readTrajectories } from '../../datasets/export/reader.ts';
 import { TRAJECTORY_SCHEMA_VERSION, TrajectoryRecord } from '../../datasets/export/record.ts';
 import { invalid } from '../errors.ts';
@@ -67,12 +68,17 @@ function body(
   if (format.kind === 'lines') {
     return Readable.from(
       (async function* () {
+        // Lines in pieces of ~64 KB (json-pieces.ts), made as they are sent: no record is
+        // ever one big string, however long.
+        const lines = new JsonLinePieces();
         for await (const record of records) {
           stopIfClosing();
-          yield encodeLines(format, record);
+          for (const doc of format.convert(record)) yield* lines.line(doc);
         }
+        const rest = lines.rest();
+        if (rest) yield rest;
       })(),
-      // A record's lines can be megabytes: buffer one ahead, not the default sixteen.
+      // One piece ahead, not the default sixteen.
       { highWaterMark: 1 },
     );
   }

@@ -168,18 +168,21 @@ export interface AssembleOptions {
   attempts: 'all' | 'final';
 }
 
-/** The records of a page of finished tasks (rows from readFinishedTasks), in order. */
-export function assembleRecords(
+/**
+ * The records of a page of finished tasks (rows from readFinishedTasks), in order, each built
+ * when it is asked for: a record's unpacked token ids (megabytes for a long trajectory) are
+ * garbage once it is written, instead of living as long as the page's last record.
+ */
+export function* assembleRecords(
   taskRows: readonly Row[],
   details: PageDetails,
   options: AssembleOptions,
-): TrajectoryRecord[] {
+): Generator<TrajectoryRecord> {
   const conversations = groupBy(details.conversations, (r) => attemptKey(r.task_id, r.attempt));
   const messages = groupBy(details.messages, (r) => r.conversation_id as string);
   const calls = groupBy(details.calls, (r) => r.conversation_id as string);
   const steps = groupBy(details.logs, (r) => attemptKey(r.task_id, r.attempt));
   const rewards = groupBy(details.rewards, (r) => r.task_id as string);
-  const out: TrajectoryRecord[] = [];
   for (const row of taskRows) {
     const task = toTask(row);
     const cursor = formatCursor({
@@ -195,7 +198,7 @@ export function assembleRecords(
       const earlier = final ? null : earlierAttempt(attemptSteps);
       const startedAt = earlier ? earlier.started_at : task.started_at;
       const completedAt = earlier ? earlier.completed_at : task.completed_at;
-      out.push({
+      yield {
         schema_version: TRAJECTORY_SCHEMA_VERSION,
         cursor,
         task_id: task.id,
@@ -231,10 +234,9 @@ export function assembleRecords(
           toConversation(c, messages.get(c.id as string) ?? [], calls.get(c.id as string) ?? []),
         ),
         steps: attemptSteps.map(toStep),
-      });
+      };
     }
   }
-  return out;
 }
 
 /** The task type the environment reported, else the one asked for in the task's parameters. */

@@ -37,6 +37,32 @@ function bitPacked(out: GrowableBytes, levels: Uint8Array, from: number, to: num
   }
 }
 
+/** Past this many equal levels, a run is scanned four at a time. */
+const WORD_SCAN_AFTER = 32;
+
+/**
+ * Where the run of `value` that starts at `from` ends. A page of token ids is one run of ~10^5
+ * levels: past the first few bytes it is compared a 32-bit word at a time (an aligned view of
+ * the levels' own memory), four times fewer steps than byte by byte.
+ */
+function runEnd(levels: Uint8Array, from: number, value: number): number {
+  const n = levels.length;
+  let end = from + 1;
+  const short = Math.min(n, from + WORD_SCAN_AFTER);
+  while (end < short && levels[end] === value) end++;
+  if (end < short || end === n) return end;
+  const base = levels.byteOffset;
+  while (end < n && (base + end) & 3 && levels[end] === value) end++;
+  if (end === n || (base + end) & 3) return end;
+  const words = new Uint32Array(levels.buffer, base + end, (n - end) >> 2);
+  const pattern = (value * 0x01010101) >>> 0;
+  let w = 0;
+  while (w < words.length && words[w] === pattern) w++;
+  end += 4 * w;
+  while (end < n && levels[end] === value) end++;
+  return end;
+}
+
 /** Appends `levels` encoded at `width` bits (at most 8) to `out`; returns the bytes written. */
 export function writeLevels(out: GrowableBytes, levels: Uint8Array, width: number): number {
   const start = out.length;
@@ -45,8 +71,7 @@ export function writeLevels(out: GrowableBytes, levels: Uint8Array, width: numbe
   let i = 0;
   while (i < n) {
     const value = levels[i]!;
-    let end = i + 1;
-    while (end < n && levels[end] === value) end++;
+    const end = runEnd(levels, i, value);
     if (end - i >= MIN_RUN) {
       if (packedFrom >= 0) bitPacked(out, levels, packedFrom, i, width);
       packedFrom = -1;

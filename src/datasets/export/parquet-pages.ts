@@ -4,7 +4,7 @@
  * compressed. Pages are cut at row boundaries once they hold PAGE_BYTES of values, and an
  * offset index lists them, so a reader can seek to a page instead of reading the whole chunk.
  */
-import { brotliCompressSync, constants } from 'node:zlib';
+import { brotliCompress, brotliCompressSync, constants } from 'node:zlib';
 import type { ColumnChunk, OffsetIndex } from 'hyparquet';
 import { writePageHeader } from 'hyparquet-writer/src/datapage.js';
 import { GrowableBytes, type LeafBuffer } from './parquet-buffers.ts';
@@ -14,18 +14,36 @@ import type { StreamSink } from './parquet-sink.ts';
 
 type Writer = StreamSink;
 
-const BROTLI = {
-  params: {
-    // Quality 1: its speed is what the export needs; higher qualities gain little on this data.
-    [constants.BROTLI_PARAM_QUALITY]: 1,
-    // Tells the encoder the input's size, so it sizes its window and tables for it.
-    [constants.BROTLI_PARAM_SIZE_HINT]: 0,
-  },
-};
+/**
+ * BROTLI at quality 1: its speed is what the export needs; higher qualities gain little on this
+ * data. Large pages (token ids, message text: nearly all the bytes) are compressed on libuv's
+ * thread pool (node:zlib's async API), so a row group's pages compress while the next group is
+ * shredded on the main thread (parquet.ts); small ones (most columns: a few hundred bytes per
+ * group) at once, as a trip to the pool costs more than compressing them.
+ */
+const ASYNC_PAGE_BYTES = 64 * 1024;
 
-function compress(bytes: Uint8Array): Uint8Array {
-  BROTLI.params[constants.BROTLI_PARAM_SIZE_HINT] = bytes.length;
-  return brotliCompressSync(bytes, BROTLI);
+const brotliParams = (bytes: Uint8Array) => ({
+  [constants.BROTLI_PARAM_QUALITY]: 1,
+  // The input's size, so the encoder sizes its window and tables for it.
+  [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length,
+});
+
+function compress(bytes: Uint8Array): Promise<Buffer> {
+  if (bytes.length < ASYNC_PAGE_BYTES)
+    return Promise.resolve(brotliCompressSync(bytes, { params: brotliParams(bytes) }));
+  return new Promise((resolve, reject) => {
+    brotliCompress(
+      bytes,
+      {
+        params: brotliParams(bytes),
+        // Output is gathered in chunks of this size, each a trip back to the main thread:
+        // token ids compress ~11x, text ~4x, so a page's output is one or two chunks.
+        chunkSize: Math.max(16_384, bytes.length >> 2),
+      },
+      (err, out) => (err ? reject(err) : resolve(out)),
+    );
+  });
 }
 
 /** A page's encoded levels, reused from page to page (they are copied out at once). */
@@ -61,8 +79,26 @@ function pageRanges(buffer: LeafBuffer): PageRange[] {
   return ranges;
 }
 
-/** One page; returns its uncompressed size (header included), as the chunk's metadata counts it. */
-function writePage(writer: Writer, plan: LeafPlan, buffer: LeafBuffer, range: PageRange): number {
+/** A page whose levels are encoded and whose values are being compressed. */
+interface PreparedPage {
+  range: PageRange;
+  levels: Uint8Array;
+  defBytes: number;
+  repBytes: number;
+  rawBytes: number;
+  numValues: number;
+  numNulls: number;
+  compressed: Promise<Buffer>;
+}
+
+/** A nested leaf's column chunk over a buffered row group, its pages compressing. */
+export interface PreparedChunk {
+  plan: LeafPlan;
+  numValues: number;
+  pages: PreparedPage[];
+}
+
+function preparePage(plan: LeafPlan, buffer: LeafBuffer, range: PageRange): PreparedPage {
   const { rows, defs, reps, values } = buffer;
   const start = rows[range.firstRow]!;
   const end = rows[range.endRow] ?? { level: defs.length, value: values.count, byte: values.length };
@@ -76,44 +112,74 @@ function writePage(writer: Writer, plan: LeafPlan, buffer: LeafBuffer, range: Pa
   const plain = values.bytes.subarray(start.byte, end.byte);
   const raw = values.type === 'BOOLEAN' ? packBits(plain) : plain;
   const compressed = compress(raw);
+  // Awaited when the group is written; until then a failure must not count as unhandled
+  // (an export abandoned in between never awaits it).
+  compressed.catch(() => {});
   const numValues = end.level - start.level;
+  return {
+    range,
+    // A copy (Buffer#slice would be a view of LEVELS, which the next page overwrites).
+    levels: Uint8Array.prototype.slice.call(LEVELS.bytes, 0, LEVELS.length),
+    defBytes,
+    repBytes,
+    rawBytes: raw.length,
+    numValues,
+    numNulls: numValues - (end.value - start.value),
+    compressed,
+  };
+}
+
+/**
+ * Encodes a nested leaf's levels and starts compressing its pages. The buffer's values are
+ * read by the compressor until the chunk is written: it must not be touched before then.
+ */
+export function prepareLeafChunk(plan: LeafPlan, buffer: LeafBuffer): PreparedChunk {
+  return {
+    plan,
+    numValues: buffer.defs.length,
+    pages: pageRanges(buffer).map((range) => preparePage(plan, buffer, range)),
+  };
+}
+
+/** One page; returns its uncompressed size (header included), as the chunk's metadata counts it. */
+function writePage(writer: Writer, page: PreparedPage, compressedBytes: Buffer): number {
   const headerStart = writer.offset;
   writePageHeader(writer, {
     type: 'DATA_PAGE_V2',
-    uncompressed_page_size: LEVELS.length + raw.length,
-    compressed_page_size: LEVELS.length + compressed.length,
+    uncompressed_page_size: page.levels.length + page.rawBytes,
+    compressed_page_size: page.levels.length + compressedBytes.length,
     data_page_header_v2: {
-      num_values: numValues,
-      num_nulls: numValues - (end.value - start.value),
-      num_rows: range.endRow - range.firstRow,
+      num_values: page.numValues,
+      num_nulls: page.numNulls,
+      num_rows: page.range.endRow - page.range.firstRow,
       encoding: 'PLAIN',
-      definition_levels_byte_length: defBytes,
-      repetition_levels_byte_length: repBytes,
+      definition_levels_byte_length: page.defBytes,
+      repetition_levels_byte_length: page.repBytes,
       is_compressed: true,
     },
   });
   const headerSize = writer.offset - headerStart;
-  writer.appendBytes(LEVELS.bytes.subarray(0, LEVELS.length));
-  writer.appendOwned(compressed);
-  return headerSize + LEVELS.length + raw.length;
+  writer.appendBytes(page.levels);
+  writer.appendOwned(compressedBytes);
+  return headerSize + page.levels.length + page.rawBytes;
 }
 
-/** The column chunk of one nested leaf over the buffered row group, and its offset index. */
-export function writeLeafChunk(
+/** Writes a prepared chunk, each page once it is compressed; returns it with its offset index. */
+export async function writeLeafChunk(
   writer: Writer,
-  plan: LeafPlan,
-  buffer: LeafBuffer,
-): { chunk: ColumnChunk; offsetIndex?: OffsetIndex } {
+  prepared: PreparedChunk,
+): Promise<{ chunk: ColumnChunk; offsetIndex?: OffsetIndex }> {
+  const { plan } = prepared;
   const offsetStart = writer.offset;
   const pageLocations: OffsetIndex['page_locations'] = [];
   let uncompressed = 0;
-  for (const range of pageRanges(buffer)) {
+  for (const page of prepared.pages) {
     const offset = writer.offset;
-    uncompressed += writePage(writer, plan, buffer, range);
+    uncompressed += writePage(writer, page, await page.compressed);
     pageLocations.push({
       offset: BigInt(offset),
       compressed_page_size: writer.offset - offset,
-      first_row_index: BigInt(range.firstRow),
+      first_row_index: BigInt(page.range.firstRow),
     });
   }
   const { element, schemaPath, codec } = plan.encoder;
@@ -124,7 +190,7 @@ export function writeLeafChunk(
       encodings: ['PLAIN', 'RLE'],
       path_in_schema: schemaPath.slice(1).map((s) => s.name),
       codec: codec ?? 'UNCOMPRESSED',
-      num_values: BigInt(buffer.defs.length),
+      num_values: BigInt(prepared.numValues),
       total_uncompressed_size: BigInt(uncompressed),
       total_compressed_size: BigInt(writer.offset - offsetStart),
       data_page_offset: BigInt(offsetStart),

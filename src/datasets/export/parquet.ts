@@ -3,11 +3,12 @@
  * layout), written incrementally to any Writable.
  *
  * Memory stays bounded whatever the export's size: each record is shredded into column buffers
- * as it arrives (typed arrays of levels and PLAIN values; parquet-buffers.ts) and dropped;
- * when the buffers reach rowGroupBytes (or rowGroupRows records), each column is compressed
- * and written in turn, the bytes are handed to `out` in 1 MiB chunks, and the next record is
- * not taken before `out` has drained. Peak memory is about one row group's uncompressed
- * columns, reused from group to group.
+ * as it arrives (typed arrays of levels and PLAIN values; parquet-buffers.ts) and dropped.
+ * When the buffers reach rowGroupBytes (or rowGroupRows records), the group's pages start
+ * compressing on libuv's thread pool and the next records are shredded into a second set of
+ * buffers meanwhile; when that one is full, the first group is written (its bytes handed to
+ * `out` as they come), and the next record is not taken before `out` has drained. Peak memory
+ * is about two row groups' uncompressed columns, reused from group to group.
  */
 import type { Writable } from 'node:stream';
 import { brotliCompressSync, constants } from 'node:zlib';
@@ -16,7 +17,7 @@ import { writeColumn } from 'hyparquet-writer/src/column.js';
 import type { FileWriter } from './format-types.ts';
 import { LeafBuffer } from './parquet-buffers.ts';
 import { flatPageData, type LeafPlan, LeafShredder, leafPlans } from './parquet-columns.ts';
-import { writeLeafChunk } from './parquet-pages.ts';
+import { type PreparedChunk, prepareLeafChunk, writeLeafChunk } from './parquet-pages.ts';
 import { type Row, trajectoryRow } from './parquet-rows.ts';
 import { trajectorySchema } from './parquet-schema.ts';
 import { StreamSink } from './parquet-sink.ts';
@@ -82,13 +83,27 @@ class GroupBuffer {
     return total;
   }
 
+  /**
+   * Starts compressing the nested leaves' pages (on the thread pool): until `write` has
+   * finished, the group's buffers are being read and must not be cleared or added to.
+   */
+  prepare(): (PreparedChunk | null)[] {
+    return this.leaves.map((leaf) =>
+      leaf.kind === 'nested' ? prepareLeafChunk(leaf.plan, leaf.buffer) : null,
+    );
+  }
+
   /** Writes every column chunk, in schema order; returns them with their indexes. */
-  write(sink: StreamSink): ChunkResult[] {
-    return this.leaves.map((leaf) => {
-      if (leaf.kind === 'nested') return writeLeafChunk(sink, leaf.plan, leaf.buffer);
-      const column = { ...leaf.plan.encoder, compressors: COMPRESSORS };
-      return writeColumn({ writer: sink, column, pageData: flatPageData(leaf.plan, leaf.values) });
-    });
+  async write(sink: StreamSink, prepared: (PreparedChunk | null)[]): Promise<ChunkResult[]> {
+    const results: ChunkResult[] = [];
+    for (const [i, leaf] of this.leaves.entries()) {
+      if (leaf.kind === 'nested') results.push(await writeLeafChunk(sink, prepared[i]!));
+      else {
+        const column = { ...leaf.plan.encoder, compressors: COMPRESSORS };
+        results.push(writeColumn({ writer: sink, column, pageData: flatPageData(leaf.plan, leaf.values) }));
+      }
+    }
+    return results;
   }
 
   clear(): void {
@@ -100,10 +115,20 @@ class GroupBuffer {
   }
 }
 
-/** Writes the buffered group as a row group of the file (header and footer stay ParquetWriter's). */
-function writeRowGroup(parquet: ParquetWriter, sink: StreamSink, group: GroupBuffer): void {
+/** A group whose pages are compressing, waiting to be written. */
+interface Pending {
+  group: GroupBuffer;
+  prepared: (PreparedChunk | null)[];
+}
+
+/** Writes the group as a row group of the file (header and footer stay ParquetWriter's). */
+async function writeRowGroup(
+  parquet: ParquetWriter,
+  sink: StreamSink,
+  { group, prepared }: Pending,
+): Promise<void> {
   const start = sink.offset;
-  const results = group.write(sink);
+  const results = await group.write(sink, prepared);
   let uncompressed = 0n;
   for (const result of results) {
     uncompressed += result.chunk.meta_data?.total_uncompressed_size ?? 0n;
@@ -130,22 +155,37 @@ export function createParquetWriter(out: Writable, opts: ParquetWriterOptions): 
     kvMetadata: [{ key: 'schema_version', value: TRAJECTORY_SCHEMA_VERSION }],
     createdBy: 'task-executor trajectory export',
   });
-  const group = new GroupBuffer();
+  // Two groups: one filling on the main thread while the other's pages compress.
+  let filling = new GroupBuffer();
+  let spare = new GroupBuffer();
+  let pending: Pending | null = null;
 
-  async function flushGroup(): Promise<void> {
-    if (group.rows === 0) return;
-    writeRowGroup(parquet, sink, group);
-    group.clear();
+  /** Writes the group that was compressing, then waits for `out` to drain. */
+  async function writePending(): Promise<void> {
+    if (pending === null) return;
+    const done = pending;
+    pending = null;
+    await writeRowGroup(parquet, sink, done);
+    done.group.clear();
     await sink.flush();
+  }
+
+  /** Closes the filling group: its pages start compressing; the spare group fills next. */
+  async function closeGroup(): Promise<void> {
+    await writePending();
+    if (filling.rows === 0) return;
+    pending = { group: filling, prepared: filling.prepare() };
+    [filling, spare] = [spare, filling];
   }
 
   return {
     async write(record) {
-      group.add(trajectoryRow(record, opts.tokensOf(record)));
-      if (group.rows >= maxRows || group.bytes >= maxBytes) await flushGroup();
+      filling.add(trajectoryRow(record, opts.tokensOf(record)));
+      if (filling.rows >= maxRows || filling.bytes >= maxBytes) await closeGroup();
     },
     async end() {
-      await flushGroup();
+      await closeGroup();
+      await writePending();
       await parquet.finish();
     },
   };

@@ -105,19 +105,26 @@ type WithIds = ExportCall & { prompt_token_ids: number[]; completion_token_ids: 
 const hasIds = (c: ExportCall): c is WithIds =>
   c.prompt_token_ids !== null && c.completion_token_ids !== null;
 
-/** The running-context walk over usable calls that all have prompt and completion ids. */
+/**
+ * The running-context walk over usable calls that all have prompt and completion ids. Plain
+ * loops, no spread: a call can add more ids than a spread call's arguments fit on the stack
+ * (~130k: a long tool output under a long-context model), and the context (the last prompt and
+ * its completion) is compared in place instead of copied for every call.
+ */
 function walk(used: WithIds[], notes: string[]): Omit<Assembly, 'token_ids_recorded'> {
   const first = used[0]!;
   const ids: number[] = [];
   const mask: number[] = [];
   const logprobs: number[] = [];
   let logprobsOk = true;
-  let context: number[] = first.prompt_token_ids;
+  // The context the next prompt must extend: the previous call's prompt, then its completion.
+  let contextPrompt: number[] = first.prompt_token_ids;
+  let contextCompletion: number[] = [];
   let drift: TokenLine['drift'] = null;
   let count = 0;
   for (const call of used) {
     const prompt = call.prompt_token_ids;
-    const position = divergence(context, prompt);
+    const position = divergence(contextPrompt, contextCompletion, prompt);
     if (position !== null) {
       drift = { call_seq: call.seq, position };
       notes.push(
@@ -126,12 +133,19 @@ function walk(used: WithIds[], notes: string[]): Omit<Assembly, 'token_ids_recor
       );
       break;
     }
-    const added = prompt.slice(context.length);
+    const contextLength = contextPrompt.length + contextCompletion.length;
+    for (let i = contextLength; i < prompt.length; i++) {
+      ids.push(prompt[i]!);
+      mask.push(0);
+    }
     const completion = call.completion_token_ids;
-    ids.push(...added, ...completion);
-    mask.push(...added.map(() => 0), ...completion.map(() => 1));
-    logprobsOk = appendLogprobs(logprobs, call, added.length, notes) && logprobsOk;
-    context = [...prompt, ...completion];
+    for (let i = 0; i < completion.length; i++) {
+      ids.push(completion[i]!);
+      mask.push(1);
+    }
+    logprobsOk = appendLogprobs(logprobs, call, prompt.length - contextLength, notes) && logprobsOk;
+    contextPrompt = prompt;
+    contextCompletion = completion;
     count++;
   }
   return {
@@ -146,11 +160,17 @@ function walk(used: WithIds[], notes: string[]): Omit<Assembly, 'token_ids_recor
   };
 }
 
-/** Where `prompt` stops extending `context`: the first differing index, or its length if shorter. */
-function divergence(context: number[], prompt: number[]): number | null {
-  const n = Math.min(context.length, prompt.length);
-  for (let i = 0; i < n; i++) if (context[i] !== prompt[i]) return i;
-  return prompt.length < context.length ? prompt.length : null;
+/**
+ * Where `prompt` stops extending the context (`head` then `tail`): the first differing index,
+ * or its length if shorter.
+ */
+function divergence(head: number[], tail: number[], prompt: number[]): number | null {
+  const contextLength = head.length + tail.length;
+  const n = Math.min(contextLength, prompt.length);
+  const inHead = Math.min(n, head.length);
+  for (let i = 0; i < inHead; i++) if (head[i] !== prompt[i]) return i;
+  for (let i = inHead; i < n; i++) if (tail[i - head.length] !== prompt[i]) return i;
+  return prompt.length < contextLength ? prompt.length : null;
 }
 
 /**
@@ -172,6 +192,6 @@ function appendLogprobs(out: number[], call: WithIds, envTokens: number, notes: 
     return false;
   }
   for (let i = 0; i < envTokens; i++) out.push(0);
-  out.push(...lp);
+  for (let i = 0; i < lp.length; i++) out.push(lp[i]!);
   return true;
 }
