@@ -12,6 +12,7 @@
  */
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { decodeText, fromStoredJson, toStoredJson } from '../db/text-codec.ts';
+import { TurnBatch } from '../db/turn-batch.ts';
 import type { Queryable } from '../db/types.ts';
 import { attemptKey } from './attempt-cache.ts';
 import { PrefixHasher, type StoredMessage } from './messages.ts';
@@ -108,13 +109,6 @@ const MAX_BATCH = 256;
 /** Statements writing rows at once; calls arriving meanwhile wait and go together in the next. */
 const MAX_WRITES = 4;
 
-interface OthersQuestion {
-  taskId: string;
-  attempt: number;
-  resolve: (n: number) => void;
-  reject: (err: unknown) => void;
-}
-
 interface PendingRow {
   values: RowValues;
   resolve: () => void;
@@ -152,24 +146,21 @@ export function createInFlightStore(db: Queryable, instance: string) {
     }
   };
 
-  const asked: OthersQuestion[] = [];
-  const countOthers = async (questions: readonly OthersQuestion[]) => {
-    try {
-      const { rows } = await db.query<{ task_id: string; attempt: number; n: number }>(
-        `SELECT f.task_id, f.attempt, count(*)::int AS n
-         FROM llm_calls_in_flight f JOIN unnest($1::uuid[], $2::int[]) AS q(task_id, attempt)
-           ON f.task_id = q.task_id AND f.attempt = q.attempt
-         WHERE f.instance <> $3
-         GROUP BY f.task_id, f.attempt`,
-        [questions.map((q) => q.taskId), questions.map((q) => q.attempt), instance],
-        { prepared: 'gateway_in_flight_others' },
-      );
-      const counts = new Map(rows.map((r) => [attemptKey(r.task_id, r.attempt), r.n]));
-      for (const q of questions) q.resolve(counts.get(attemptKey(q.taskId, q.attempt)) ?? 0);
-    } catch (err) {
-      for (const q of questions) q.reject(err);
-    }
-  };
+  // Every report asks once; the questions of one event-loop turn (a batch of reports,
+  // concurrent requests) share one statement.
+  const others = new TurnBatch(async (keys: readonly string[]) => {
+    const asked = keys.map((k) => k.split('/') as [string, string]);
+    const { rows } = await db.query<{ task_id: string; attempt: number; n: number }>(
+      `SELECT f.task_id, f.attempt, count(*)::int AS n
+       FROM llm_calls_in_flight f JOIN unnest($1::uuid[], $2::int[]) AS q(task_id, attempt)
+         ON f.task_id = q.task_id AND f.attempt = q.attempt
+       WHERE f.instance <> $3
+       GROUP BY f.task_id, f.attempt`,
+      [asked.map(([t]) => t), asked.map(([, a]) => Number(a)), instance],
+      { prepared: 'gateway_in_flight_others' },
+    );
+    return new Map(rows.map((r) => [attemptKey(r.task_id, r.attempt), r.n]));
+  });
 
   return {
     instance,
@@ -218,16 +209,10 @@ export function createInFlightStore(db: Queryable, instance: string) {
       return rows.map((r) => r.id);
     },
 
-    /**
-     * How many of the attempt's calls other processes are relaying. Every report asks this
-     * once; the questions asked in one turn of the event loop (a batch of reports, concurrent
-     * requests) share one statement.
-     */
-    othersOf(taskId: string, attempt: number): Promise<number> {
-      return new Promise((resolve, reject) => {
-        asked.push({ taskId, attempt, resolve, reject });
-        if (asked.length === 1) setImmediate(() => void countOthers(asked.splice(0)));
-      });
+    /** How many of the attempt's calls other processes are relaying. */
+    async othersOf(taskId: string, attempt: number): Promise<number> {
+      const key = attemptKey(taskId, attempt);
+      return (await others.get([key])).get(key) ?? 0;
     },
 
     async requestCut(taskId: string, attempt: number): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { isUnknownWorker } from '../db/errors.ts';
+import { TurnBatch } from '../db/turn-batch.ts';
 import type { Db, Queryable } from '../db/types.ts';
 import { type ActivityWindow, activitySeries } from './activity-series.ts';
 import { QueueError } from './errors.ts';
@@ -56,6 +57,10 @@ export type CancelOutcome = { task: Task; outcome: 'cancelled' | 'cancel_request
 export function createQueue(db: Db, opts: QueueOptions) {
   const notifier = new WakeNotifier(db, opts.notifyDebounceMs);
   const events = new EventEmitter<QueueEventMap>();
+  // The fence reads of concurrent report batches (many workers reporting at once) share a statement.
+  const fences = new TurnBatch(
+    async (ids: readonly string[]) => new Map((await tx.fenceRows(db, ids)).map((r) => [r.id, r])),
+  );
   events.setMaxListeners(0);
 
   const terminal = (rows: readonly Row[]) => {
@@ -284,11 +289,7 @@ export function createQueue(db: Db, opts: QueueOptions) {
       workerId: string,
       leases: ReadonlyArray<{ task_id: string; attempt: number | null }>,
     ): Promise<Map<string, number | QueueError>> {
-      const rows = await tx.fenceRows(
-        db,
-        leases.map((l) => l.task_id),
-      );
-      const byId = new Map(rows.map((r) => [r.id, r]));
+      const byId = await fences.get(leases.map((l) => l.task_id));
       const verdicts = new Map<string, number | QueueError>();
       for (const l of leases) {
         const row = byId.get(l.task_id) ?? null;
