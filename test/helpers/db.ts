@@ -27,6 +27,26 @@ export interface TestDb {
   drop(): Promise<void>;
 }
 
+/** Test databases are named te_test_<creation time in base 36>_<random>. */
+const STALE_TEST_DB_MS = 6 * 3600_000;
+let sweep: Promise<void> | undefined;
+
+/**
+ * Databases of test runs that ended without dropping theirs (a killed run, a test that never
+ * reached its cleanup) are dropped by the next run, once they are hours old: never one a run
+ * in progress could still be using.
+ */
+async function dropStaleTestDatabases(admin: pg.Client): Promise<void> {
+  const { rows } = await admin.query<{ datname: string }>(
+    "SELECT datname FROM pg_database WHERE datname ~ '^te_test_[0-9a-z]+_[0-9a-f]+$'",
+  );
+  for (const { datname } of rows) {
+    const created = Number.parseInt(datname.split('_')[2]!, 36);
+    if (Date.now() - created > STALE_TEST_DB_MS)
+      await admin.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+  }
+}
+
 /**
  * `migrations` (default: all) lets a migration's test start from the schema before it; such a
  * PGlite database is initialised from scratch (seconds), not copied from the template.
@@ -37,13 +57,16 @@ export async function createTestDb(mode: DbMode, poolSize = 10, migrations?: Mig
   const name = `te_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: base });
   await admin.connect();
+  sweep ??= dropStaleTestDatabases(admin).catch(() => {});
+  await sweep;
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const url = new URL(base);
   url.pathname = `/${name}`;
   const db = createPostgresDb(url.toString(), poolSize);
   const dropDb = async () => {
-    await db.close();
+    // A pool that fails to close (a test killed its connections) must not keep the database.
+    await db.close().catch(() => {});
     const a = new pg.Client({ connectionString: base });
     await a.connect();
     await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
