@@ -209,6 +209,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   ): Promise<boolean> {
     const { body, injected } = upstreamRequest(parsed.body, route.model, route.capture);
     let pending: InFlightCall;
+    let result: Awaited<ReturnType<typeof exchange>>;
     try {
       const conversationId =
         live.conversationId ?? (await openConversation(claims, key, parsed.model, request, live));
@@ -225,29 +226,20 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         prompt: parsed.prompt,
         startedAt: t.startedAt,
       };
-    } catch (err) {
-      if (isDatabaseUnavailable(err)) {
-        t.refuse(gatewayErrors.unavailable());
-        return false;
-      }
-      throw err;
-    }
-    // The in-flight row is written while the request is on its way, and nothing of the answer
-    // is relayed before it is committed: no answer can reach the agent without a row or a
-    // record, so none is lost with this process. (A process dying in between leaves an upstream
-    // call whose answer nobody saw, and nothing to record.) The row's round trip then overlaps
-    // the upstream's time to its first byte instead of adding to it.
-    const admitted = inFlight.add(pending, promptBase(records.headOf(pending.conversationId), parsed.prompt));
-    void admitted.then(
-      () => {
-        t.rowAdded = true;
-      },
-      () => {},
-    );
-    // The recorded conversation's id, so an agent can name it in its result without a lookup.
-    call.res.setHeader(CONVERSATION_ID_HEADER, pending.conversationId);
-    let result: Awaited<ReturnType<typeof exchange>>;
-    try {
+      // The in-flight row is written while the request is on its way, and nothing of the answer
+      // is relayed before it is committed: no answer can reach the agent without a row or a
+      // record, so none is lost with this process. (A process dying in between leaves an
+      // upstream call whose answer nobody saw, and nothing to record.) The row's round trip then
+      // overlaps the upstream's time to its first byte instead of adding to it.
+      const admitted = inFlight.add(pending, promptBase(records.headOf(conversationId), parsed.prompt));
+      void admitted.then(
+        () => {
+          t.rowAdded = true;
+        },
+        () => {},
+      );
+      // The recorded conversation's id, so an agent can name it in its result without a lookup.
+      call.res.setHeader(CONVERSATION_ID_HEADER, conversationId);
       result = await exchange({
         upstream: route.upstream,
         body,
@@ -262,6 +254,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         admitted,
       });
     } catch (err) {
+      // The conversation could not be opened or the in-flight row written: nothing was relayed.
       if (isDatabaseUnavailable(err)) {
         call.res.removeHeader(CONVERSATION_ID_HEADER);
         t.refuse(gatewayErrors.unavailable());
