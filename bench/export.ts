@@ -18,12 +18,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { compileBenchScript } from './compiled.ts';
 import { median } from './db.ts';
 import { type ApiExportBench, apiExportBench } from './export-api.ts';
 
 const TRAJECTORIES = Number(process.env.BENCH_EXPORT_TRAJECTORIES ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_EXPORT_ROUNDS ?? 3);
 const SECTIONS = (process.env.BENCH_EXPORT_SECTIONS ?? 'writers,api').split(',');
+/** One more Parquet run this many times larger: does its peak RSS grow with the export? (0: skip) */
+const SCALE = Number(process.env.BENCH_EXPORT_SCALE ?? 3);
 const MODES = ['generate', 'jsonl', 'parquet'] as const;
 const TARGET_MB_S: Record<string, number> = { jsonl: 100, parquet: 30 };
 const TARGET_RSS = 256 * 2 ** 20;
@@ -51,15 +54,14 @@ export interface ExportFigures {
 
 const run = promisify(execFile);
 
-async function runOnce(mode: string, path: string): Promise<Run> {
-  const script = fileURLToPath(new URL('./export-run.ts', import.meta.url));
-  const { stdout } = await run(
-    process.execPath,
-    ['--import', 'tsx', script, mode, String(TRAJECTORIES), path],
-    {
-      maxBuffer: 2 ** 20,
-    },
-  );
+/** Compiled once per bench (bench/compiled.ts): its runs' peak RSS is the export's, not tsx's. */
+let runScript: string | null = null;
+
+async function runOnce(mode: string, path: string, trajectories = TRAJECTORIES): Promise<Run> {
+  runScript ??= compileBenchScript(fileURLToPath(new URL('./export-run.ts', import.meta.url)));
+  const { stdout } = await run(process.execPath, [runScript, mode, String(trajectories), path], {
+    maxBuffer: 2 ** 20,
+  });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Run;
 }
 
@@ -97,8 +99,35 @@ function print(f: ExportFigures): void {
   );
 }
 
+export interface ScaleFigures {
+  trajectories: number;
+  output_mb: number;
+  peak_rss_mb: number;
+  /** The same writer's peak at BENCH_EXPORT_TRAJECTORIES. */
+  base_peak_rss_mb: number;
+}
+
+/** The Parquet writer (the one format with a footer that grows with the file) at SCALE x N. */
+async function scaleRun(dir: string, base: ExportFigures): Promise<ScaleFigures> {
+  const trajectories = TRAJECTORIES * SCALE;
+  const path = join(dir, 'export.scale.parquet');
+  const r = await runOnce('parquet', path, trajectories);
+  rmSync(path, { force: true });
+  const out = {
+    trajectories,
+    output_mb: r.bytes / 1e6,
+    peak_rss_mb: r.peak_rss / 2 ** 20,
+    base_peak_rss_mb: base.peak_rss_mb,
+  };
+  console.log(
+    `export parquet at ${trajectories} trajectories (${out.output_mb.toFixed(0)} MB): peak RSS ${out.peak_rss_mb.toFixed(0)} MB ` +
+      `(${out.base_peak_rss_mb.toFixed(0)} MB at ${TRAJECTORIES}; target < 256 at any size: ${r.peak_rss < TARGET_RSS ? 'ok' : 'MISSED'})`,
+  );
+  return out;
+}
+
 /** The writers alone, on generated records. */
-async function writersBench(): Promise<ExportFigures[]> {
+async function writersBench(): Promise<{ formats: ExportFigures[]; scale?: ScaleFigures }> {
   const dir = mkdtempSync(join(tmpdir(), 'te-export-bench-'));
   try {
     const out: ExportFigures[] = [];
@@ -115,14 +144,15 @@ async function writersBench(): Promise<ExportFigures[]> {
       print(f);
       out.push(f);
     }
-    return out;
+    const parquet = out.find((f) => f.mode === 'parquet')!;
+    return { formats: out, scale: SCALE > 1 ? await scaleRun(dir, parquet) : undefined };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 export interface ExportBench {
-  writers?: ExportFigures[];
+  writers?: { formats: ExportFigures[]; scale?: ScaleFigures };
   api?: ApiExportBench;
 }
 

@@ -44,7 +44,8 @@
  * (10000000 log lines; generation takes minutes at the defaults), BENCH_FEED_TASKS (5000),
  * BENCH_FEED_SUBSCRIBERS (50), BENCH_FEED_LAG_SAMPLES (200), BENCH_FEED_POLL_MS (100,20),
  * BENCH_FEED_ROUNDS (5), BENCH_FEED_SINGLES (500), BENCH_EXPORT_TRAJECTORIES (10000),
- * BENCH_EXPORT_ROUNDS (3), BENCH_EXPORT_SECTIONS (writers,api).
+ * BENCH_EXPORT_ROUNDS (3), BENCH_EXPORT_SECTIONS (writers,api), BENCH_EXPORT_SCALE (3: one Parquet run
+ * that many times larger, for its peak RSS).
  * Rollout burst: BENCH_BURST_CONCURRENCY (64,512: agents at once; the first runs
  * BENCH_BURST_ROUNDS (3) rounds of the three modes, later ones one), BENCH_BURST_TURNS (15),
  * BENCH_BURST_PROMPT_KB (2,25: first and last prompt size), BENCH_BURST_CHUNKS (6) and

@@ -251,6 +251,7 @@ describe('export files on disk', () => {
   it('a file format keeps the server’s lines in a spool, then writes the file from it record by record', async () => {
     const paths = exportPaths(join(dir, 'out.bin'));
     const seen: string[] = [];
+    let closed = 0;
     // A whole-file format in miniature: a header, one row per record, a footer on end().
     const format: ExportFormat = {
       name: 'parquet',
@@ -266,6 +267,9 @@ describe('export files on disk', () => {
           },
           async end() {
             out.write('FOOT\n');
+          },
+          close() {
+            closed++;
           },
         };
       },
@@ -289,5 +293,6 @@ describe('export files on disk', () => {
     assert.equal(readFileSync(paths.file, 'utf8'), 'HEAD\na\nb\nc\nFOOT\n');
     assert.deepEqual(rows, [1, 2, 3]);
     assert.deepEqual(seen, ['a', 'b', 'c']);
+    assert.equal(closed, 1, 'the writer is closed once its file is written');
   });
 });

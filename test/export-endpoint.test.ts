@@ -23,6 +23,7 @@ import {
   report,
   startHarness,
 } from './helpers/gateway.ts';
+import { openSpillFiles } from './helpers/open-files.ts';
 import { readWithDuckDb } from './helpers/parquet-readers.ts';
 
 const checkRecord = Compile(TrajectoryRecord);
@@ -241,6 +242,7 @@ for (const mode of dbModes()) {
       await play({ problem_id: 'p-1' }, 2, completeWith(DETECTED));
       await play({ problem_id: 'p-2', max_attempts: 1 }, 1, { action: 'fail', body: { error_details: 'x' } });
       const whole = await exportLines();
+      const spillFiles = openSpillFiles().length;
       const res = await fetch(`${h.t.url}/api/v1/export?format=parquet`);
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('content-type'), 'application/vnd.apache.parquet');
@@ -248,6 +250,7 @@ for (const mode of dbModes()) {
       try {
         const path = join(dir, 'export.parquet');
         writeFileSync(path, Buffer.from(await res.arrayBuffer()));
+        assert.equal(openSpillFiles().length, spillFiles, 'the footer spill file is released');
         const rows = await readWithDuckDb(path);
         assert.deepEqual(
           rows.map((r) => [r.task_id, r.attempt, r.status, r.reward]),

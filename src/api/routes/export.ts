@@ -85,13 +85,17 @@ function body(
   const out = new PassThrough();
   const writer = format.writer(out);
   (async () => {
-    for await (const record of records) {
-      stopIfClosing();
-      if (out.destroyed) return;
-      await writer.write(record);
+    try {
+      for await (const record of records) {
+        stopIfClosing();
+        if (out.destroyed) return;
+        await writer.write(record);
+      }
+      await writer.end();
+      out.end();
+    } finally {
+      writer.close();
     }
-    await writer.end();
-    out.end();
   })().catch((err: unknown) => out.destroy(err as Error));
   return out;
 }

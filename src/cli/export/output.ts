@@ -75,12 +75,16 @@ async function writeFromSpool(
   const writer = factory(out);
   const lines = createInterface({ input: createReadStream(spool), crlfDelay: Number.POSITIVE_INFINITY });
   let rows = 0;
-  for await (const line of lines) {
-    if (!line) continue;
-    await Promise.race([writer.write(JSON.parse(line) as TrajectoryRecord), failed]);
-    onRow(++rows);
+  try {
+    for await (const line of lines) {
+      if (!line) continue;
+      await Promise.race([writer.write(JSON.parse(line) as TrajectoryRecord), failed]);
+      onRow(++rows);
+    }
+    await Promise.race([writer.end(), failed]);
+  } finally {
+    writer.close();
   }
-  await Promise.race([writer.end(), failed]);
   // The writer hands over its last bytes; whether it also ends `out` is its choice.
   if (!out.writableEnded) out.end();
   await finished(out);

@@ -12,6 +12,8 @@ export interface FileWriter {
   write(record: TrajectoryRecord): Promise<void>;
   /** Finishes the file (footer, last row group) and resolves once all bytes are handed to `out`. */
   end(): Promise<void>;
+  /** Releases what the writer holds (a temporary file) when the export stops before end(). */
+  close(): void;
 }
 
 export type FileWriterFactory = (out: Writable) => FileWriter;

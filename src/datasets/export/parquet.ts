@@ -8,15 +8,18 @@
  * compressing on libuv's thread pool and the next records are shredded into a second set of
  * buffers meanwhile; when that one is full, the first group is written (its bytes handed to
  * `out` as they come), and the next record is not taken before `out` has drained. Peak memory
- * is about two row groups' uncompressed columns, reused from group to group.
+ * is about two row groups' uncompressed columns, reused from group to group; the footer's
+ * metadata, which grows with the file, waits on disk (parquet-footer.ts).
  */
 import type { Writable } from 'node:stream';
 import { brotliCompressSync, constants } from 'node:zlib';
-import { ParquetWriter } from 'hyparquet-writer';
+import type { ColumnChunk, OffsetIndex } from 'hyparquet';
 import { writeColumn } from 'hyparquet-writer/src/column.js';
+import { writeIndexes } from 'hyparquet-writer/src/indexes.js';
 import type { FileWriter } from './format-types.ts';
 import { LeafBuffer } from './parquet-buffers.ts';
 import { flatPageData, type LeafPlan, LeafShredder, leafPlans } from './parquet-columns.ts';
+import { PAR1, ParquetFooter } from './parquet-footer.ts';
 import { type PreparedChunk, prepareLeafChunk, writeLeafChunk } from './parquet-pages.ts';
 import { type Row, trajectoryRow } from './parquet-rows.ts';
 import { trajectorySchema } from './parquet-schema.ts';
@@ -38,8 +41,11 @@ export interface ParquetWriterOptions {
   rowGroupBytes?: number;
 }
 
-type RowGroup = ParquetWriter['row_groups'][number];
-type ChunkResult = ParquetWriter['pendingIndexes'][number];
+/** A written column chunk and, when it has more than one page, its offset index. */
+interface ChunkResult {
+  chunk: ColumnChunk;
+  offsetIndex?: OffsetIndex;
+}
 
 const SCHEMA = trajectorySchema();
 const PLANS = leafPlans(SCHEMA);
@@ -121,27 +127,27 @@ interface Pending {
   prepared: (PreparedChunk | null)[];
 }
 
-/** Writes the group as a row group of the file (header and footer stay ParquetWriter's). */
+/**
+ * Writes the group as a row group of the file, then its chunks' offset indexes (so that their
+ * offsets, which the row group's metadata records, are known now: see parquet-footer.ts).
+ */
 async function writeRowGroup(
-  parquet: ParquetWriter,
+  footer: ParquetFooter,
   sink: StreamSink,
   { group, prepared }: Pending,
 ): Promise<void> {
   const start = sink.offset;
   const results = await group.write(sink, prepared);
+  const compressed = BigInt(sink.offset - start);
+  writeIndexes(sink, results);
   let uncompressed = 0n;
-  for (const result of results) {
-    uncompressed += result.chunk.meta_data?.total_uncompressed_size ?? 0n;
-    parquet.pendingIndexes.push(result);
-  }
-  const numRows = BigInt(group.rows);
-  parquet.num_rows += numRows;
-  parquet.row_groups.push({
+  for (const { chunk } of results) uncompressed += chunk.meta_data?.total_uncompressed_size ?? 0n;
+  footer.add({
     columns: results.map((r) => r.chunk),
     total_byte_size: uncompressed,
-    num_rows: numRows,
-    total_compressed_size: BigInt(sink.offset - start),
-  } satisfies RowGroup);
+    num_rows: BigInt(group.rows),
+    total_compressed_size: compressed,
+  });
 }
 
 export function createParquetWriter(out: Writable, opts: ParquetWriterOptions): FileWriter {
@@ -149,12 +155,12 @@ export function createParquetWriter(out: Writable, opts: ParquetWriterOptions): 
   const maxBytes = opts.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES;
   if (!(maxRows >= 1)) throw new Error('parquet export: rowGroupRows must be at least 1');
   const sink = new StreamSink(out);
-  const parquet = new ParquetWriter({
-    writer: sink,
+  const footer = new ParquetFooter({
     schema: SCHEMA,
     kvMetadata: [{ key: 'schema_version', value: TRAJECTORY_SCHEMA_VERSION }],
     createdBy: 'task-executor trajectory export',
   });
+  sink.appendUint32(PAR1);
   // Two groups: one filling on the main thread while the other's pages compress.
   let filling = new GroupBuffer();
   let spare = new GroupBuffer();
@@ -165,7 +171,7 @@ export function createParquetWriter(out: Writable, opts: ParquetWriterOptions): 
     if (pending === null) return;
     const done = pending;
     pending = null;
-    await writeRowGroup(parquet, sink, done);
+    await writeRowGroup(footer, sink, done);
     done.group.clear();
     await sink.flush();
   }
@@ -186,7 +192,11 @@ export function createParquetWriter(out: Writable, opts: ParquetWriterOptions): 
     async end() {
       await closeGroup();
       await writePending();
-      await parquet.finish();
+      await footer.write(sink);
+      await sink.finish();
+    },
+    close() {
+      footer.close();
     },
   };
 }
