@@ -74,14 +74,14 @@ program
   .option('--port <port>', 'port (env PORT)')
   .action(async (o: { host?: string; port?: string }) => {
     const { startServer } = await import('../server/compose.ts');
-    const { applyHeapGrowingPercent } = await import('../server/heap.ts');
+    const { applyHeapPolicy } = await import('../server/heap.ts');
     loadDotEnv();
     const cfg = loadConfig({
       ...process.env,
       ...(o.host ? { HOST: o.host } : {}),
       ...(o.port ? { PORT: o.port } : {}),
     });
-    applyHeapGrowingPercent(cfg.HEAP_GROWING_PERCENT);
+    applyHeapPolicy(cfg.HEAP_GROWING_PERCENT, cfg.EXPORT_HEAP_GROWING_PERCENT);
     const server = await startServer(cfg);
     const shutdown = (signal: string) => {
       server.log.info({ signal }, 'shutting down');

@@ -56,8 +56,14 @@ export const settingSpecs = {
     'How log lines look: json (one JSON object per line, for collectors), pretty (readable lines), auto (pretty when stdout is a terminal, else json).',
   ),
   HEAP_GROWING_PERCENT: int(
+    100,
+    "How far `serve`'s JavaScript heap may grow past its live objects before the next full garbage collection, in percent (V8's --heap-growing-percent). V8's own policy (0) lets it grow up to 4x: a streamed export then left 130-150 MB of dead objects in the server's resident memory; 100 (2x) keeps that to ~60-120 MB at the same speed.",
+    0,
+    400,
+  ),
+  EXPORT_HEAP_GROWING_PERCENT: int(
     60,
-    "How far `serve`'s JavaScript heap may grow past its live objects before the next full garbage collection, in percent (V8's --heap-growing-percent). V8's own policy (0) lets it grow up to 4x: a streamed export then left 130-150 MB of dead objects in the server's resident memory; 60 keeps that to ~50-90 MB at the same speed.",
+    'HEAP_GROWING_PERCENT while an export streams (exports make garbage that lives just long enough to be promoted: a tighter heap collects it early). Equal to HEAP_GROWING_PERCENT: no change during exports.',
     0,
     400,
   ),

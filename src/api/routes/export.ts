@@ -15,6 +15,7 @@ import { type ExportFormat, lookupFormat } from '../../datasets/export/formats.t
 import { JsonLinePieces } from '../../datasets/export/json-pieces.ts';
 import { countExportTasks, exportRange, readTrajectories } from '../../datasets/export/reader.ts';
 import { TRAJECTORY_SCHEMA_VERSION, TrajectoryRecord } from '../../datasets/export/record.ts';
+import { heapWhileExporting } from '../../server/heap.ts';
 import { invalid } from '../errors.ts';
 import { errors } from '../schemas/common.ts';
 import { ExportQuery } from '../schemas/export.ts';
@@ -142,6 +143,7 @@ export const exportRoutes: FastifyPluginAsyncTypebox<RouteOptions> = async (app,
         .type(format.contentType);
       const stream = body(format, records, deps.closing);
       stream.on('error', (err) => req.log.warn({ err }, 'export stopped before its end'));
+      stream.once('close', heapWhileExporting());
       // The response schema describes bytes; the type provider cannot see a stream is those.
       return reply.send(stream as unknown as string);
     },
