@@ -80,7 +80,7 @@ class Output:
     def send(self, type_, **fields):
         data = (json.dumps({"type": type_, **jsonable(fields)}, ensure_ascii=False) + "\n").encode()
         # A handler that raises (on_interrupt) must not cut a line in half: hold signals meanwhile.
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR1})
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
         try:
             with self._lock:
                 self._write(data)
@@ -187,7 +187,7 @@ class Control:
                               fault_recovered=False, cluster_dirty=True)
             os._exit(EXIT_HARD)
         # From a thread: cancel takes the lock, which the interrupted main thread may hold.
-        threading.Thread(target=self.cancel, args=("sigterm",), daemon=True).start()
+        start_quiet_thread(self.cancel, "sigterm")
 
     def on_interrupt(self, signum, frame):
         # Only setup (before the fault is injected) is interrupted where it stands; injection,
@@ -400,6 +400,24 @@ class Run:
         return EXIT_CANCELLED if code == "cancelled" else EXIT_FAILED
 
 
+SIGNALS = {signal.SIGTERM, signal.SIGUSR1}
+
+
+def start_quiet_thread(target, *args, name=None):
+    """A daemon thread that never receives SIGTERM or SIGUSR1: it inherits them blocked.
+
+    Why: Output.send blocks them in the main thread while it writes, and a process-directed
+    signal that arrives then goes to any thread that does not block it. Taken by another thread,
+    the handler is still run by the main thread, but only once it wakes: one asleep in the event
+    loop (an open action_request) would never see the SIGTERM. Blocked everywhere else, the
+    signal waits until the main thread unblocks it and is delivered there."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        threading.Thread(target=target, args=args, name=name, daemon=True).start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def stdin_lines():
     """Lines of fd 0 of any length. os.read, not sys.stdin: a daemon thread blocked inside the
     buffered reader aborts the interpreter at exit (it cannot take the reader's lock)."""
@@ -457,7 +475,7 @@ def main(argv):
     control = Control(out)
     signal.signal(signal.SIGTERM, control.on_sigterm)
     signal.signal(signal.SIGUSR1, control.on_interrupt)
-    threading.Thread(target=control.read_stdin, name="stdin", daemon=True).start()
+    start_quiet_thread(control.read_stdin, name="stdin")
     Path(args.results_dir).mkdir(parents=True, exist_ok=True)
     run = Run(args, control, out)
     try:

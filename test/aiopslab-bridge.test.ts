@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
@@ -305,6 +305,37 @@ test('SIGTERM during a step: the fault is recovered, then the bridge exits', asy
   assert.equal(final.fault_recovered, true);
   assert.equal((await b.exit).code, 3);
   assert.ok(b.events().some((e) => e.event === 'recover'));
+});
+
+/** Signal numbers a thread of `pid` blocks, by thread id (SigBlk in /proc/<pid>/task/<tid>/status). */
+function blockedSignals(pid: number): Map<number, Set<number>> {
+  const out = new Map<number, Set<number>>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const hex = /SigBlk:\s+([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))![1]!;
+    const mask = BigInt(`0x${hex}`);
+    const blocked = new Set<number>();
+    for (let sig = 1; sig <= 64; sig++) if ((mask >> BigInt(sig - 1)) & 1n) blocked.add(sig);
+    out.set(Number(tid), blocked);
+  }
+  return out;
+}
+
+test('only the main thread can take SIGTERM or SIGUSR1, so one sent while it writes a line still wakes it', async (t) => {
+  // Output.send blocks both in the main thread while it writes; a signal sent then went to any
+  // thread not blocking it (the stdin thread), and a main thread asleep in the event loop never
+  // ran the handler: SIGTERM right after an action_request was lost now and then.
+  const b = startBridge(t, run(DETECTION));
+  await b.next('action_request');
+  const threads = blockedSignals(b.child.pid!);
+  assert.ok(threads.size >= 2, 'the main and the stdin thread');
+  for (const [tid, blocked] of threads) {
+    if (tid === b.child.pid) continue;
+    assert.ok(blocked.has(15) && blocked.has(10), `thread ${tid} blocks SIGTERM and SIGUSR1`);
+  }
+  const main = threads.get(b.child.pid!)!;
+  assert.ok(!main.has(15) && !main.has(10), 'the main thread takes them');
+  b.child.kill('SIGTERM');
+  assert.equal((await b.next('final')).fault_recovered, true);
 });
 
 test('a second SIGTERM while a step hangs ends the bridge at once with its own code', async (t) => {
