@@ -20,10 +20,10 @@ import type { Db } from '../db/types.ts';
 import { AttemptCache, attemptKey, type EndedKey } from './attempt-cache.ts';
 import { BoundedMap } from './bounded-map.ts';
 import { upstreamRequest } from './capture.ts';
+import { conversationKey, type ParsedChat, parseChatBody } from './chat-request.ts';
 import { exchange } from './exchange.ts';
 import { FlightKeeper, keeperTiming, settleElsewhere } from './flight-keeper.ts';
 import { createInFlightStore, type InFlightCall, promptBase } from './in-flight.ts';
-import { BadMessage, type StoredMessage, toRequestMessages } from './messages.ts';
 import { createPriceBook } from './prices.ts';
 import { type Flight, RecordQueue } from './record-queue.ts';
 import { type CallRecord, createRecorder, type Recorded } from './recorder.ts';
@@ -82,13 +82,10 @@ export interface ChatCall {
   res: ServerResponse;
 }
 
-const DEFAULT_KEY = 'default';
 /** After the in-flight grace, how long a report still waits for the cut calls' records. */
 const SETTLE_RECORD_LIMIT_MS = 10_000;
 /** Response header carrying the id of the conversation the call was recorded on. */
 export const CONVERSATION_ID_HEADER = 'x-llm-conversation-id';
-// Printable ASCII (it travels in a header), no leading or trailing space.
-const KEY_PATTERN = /^[\x21-\x7e](?:[\x20-\x7e]{0,198}[\x21-\x7e])?$/;
 
 export interface Gateway {
   /** The task-token issuer (its key is read from the database on first use). */
@@ -436,47 +433,4 @@ function send(res: ServerResponse, requestId: string, status: number, body: stri
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': requestId });
   res.end(body);
-}
-
-type ParsedChat =
-  | { body: Obj & { model: string; messages: unknown[] }; model: string; prompt: StoredMessage[] }
-  | { error: OpenAiError };
-
-/** The few things the gateway must understand of a request; the rest goes upstream as sent. */
-function parseChatBody(raw: unknown): ParsedChat {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
-    return { error: gatewayErrors.badRequest('The body must be a JSON object.') };
-  const body = raw as Obj;
-  if (typeof body.model !== 'string' || body.model === '' || body.model.length > 256)
-    return { error: gatewayErrors.badRequest('model must be a non-empty string.', 'model') };
-  if (!Array.isArray(body.messages) || body.messages.length === 0)
-    return { error: gatewayErrors.badRequest('messages must be a non-empty array.', 'messages') };
-  if (body.stream !== undefined && typeof body.stream !== 'boolean')
-    return { error: gatewayErrors.badRequest('stream must be a boolean.', 'stream') };
-  try {
-    return {
-      body: body as Obj & { model: string; messages: unknown[] },
-      model: body.model,
-      prompt: toRequestMessages(body.messages),
-    };
-  } catch (err) {
-    if (err instanceof BadMessage) return { error: gatewayErrors.badRequest(err.message, err.param) };
-    throw err;
-  }
-}
-
-/** X-Conversation-Id, else body metadata.conversation_id, else the attempt's default one. */
-function conversationKey(raw: unknown, header: string | undefined): { key: string } | { error: OpenAiError } {
-  const meta = raw && typeof raw === 'object' ? (raw as Obj).metadata : undefined;
-  const fromBody = meta && typeof meta === 'object' ? (meta as Obj).conversation_id : undefined;
-  if (header === undefined && fromBody !== undefined && typeof fromBody !== 'string')
-    return { error: gatewayErrors.badRequest('metadata.conversation_id must be a string.', 'metadata') };
-  const key = header ?? (fromBody as string | undefined) ?? DEFAULT_KEY;
-  if (!KEY_PATTERN.test(key))
-    return {
-      error: gatewayErrors.badRequest(
-        'The conversation id (X-Conversation-Id or metadata.conversation_id) must be 1–200 printable ASCII characters.',
-      ),
-    };
-  return { key };
 }

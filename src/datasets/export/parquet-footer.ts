@@ -56,10 +56,6 @@ class SpillFile {
     }
   }
 
-  get bytes(): number {
-    return this.length;
-  }
-
   append(bytes: Uint8Array): void {
     let done = 0;
     while (done < bytes.length)
@@ -112,10 +108,6 @@ export class ParquetFooter {
     this.listAt = firstDifference(empty, withOne);
     this.tailLength = empty.length - 4 - this.listAt - 1;
     this.parts(empty, 0n);
-  }
-
-  get rowCount(): bigint {
-    return this.numRows;
   }
 
   /** Records a written row group; its JS objects may be dropped at once. */
